@@ -1,0 +1,26 @@
+"""Options of `edgetool export`, shared by the CLI and the Python API."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ExportOptions:
+    task: str
+    model: Path | None = None  # a local Hugging Face checkpoint directory; None = built-in reference
+    reference: str | None = None  # name of a built-in reference model (default: the task's first)
+    target: str = "onnx"  # onnx | openvino | trt
+    precision: str = "fp32"  # fp32 | fp16 | int8
+    out: Path | None = None  # default: bundles/<task>-<target>-<precision>
+    opset: int = 17
+    dynamo: bool = False  # torch.onnx dynamo exporter (slower here); default is TorchScript
+    force: bool = False  # replace an existing bundle
+    check_parity: bool = True  # fail (and write nothing) when the export does not match PyTorch
+    calibration: Path | None = None
+    calibration_size: int | None = None
+    quiet: bool = False
+    extra: dict = field(default_factory=dict)  # task-specific switches (e.g. nms_in_graph)
+
+    def default_out(self, task_name: str) -> Path:
+        return Path("bundles") / f"{task_name}-{self.target}-{self.precision}"

@@ -1,0 +1,32 @@
+"""Small seeded BERT-style reference models for the text tasks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import reference
+from .tokenizers_train import train_wordpiece
+
+SENTIMENT = {0: "NEGATIVE", 1: "NEUTRAL", 2: "POSITIVE"}
+
+
+def tiny_bert_config(vocab_size: int, **overrides):
+    from transformers import BertConfig
+
+    # initializer_range 0.2 (not 0.02): random heads then give clearly separated logits, so label
+    # agreement is a meaningful check instead of a coin flip between near-equal scores.
+    base = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=64, max_position_embeddings=128, type_vocab_size=2, initializer_range=0.2)
+    base.update(overrides)
+    return BertConfig(**base)
+
+
+@reference("bert-tiny-classifier", task="text-classification")
+def bert_tiny_classifier(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    config = tiny_bert_config(vocab, id2label=SENTIMENT, label2id={v: k for k, v in SENTIMENT.items()})
+    BertForSequenceClassification(config).eval().save_pretrained(str(out), safe_serialization=True)

@@ -1,0 +1,199 @@
+"""The bundle, read side: manifest parsing, hash verification, artifact selection.
+
+A bundle is a directory with `edgetool.json` plus the files it lists (artifacts, tokenizer, golden
+I/O). Every file carries a sha256 in the manifest; a file is verified when it is first opened, so a
+device only hashes what it actually loads.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BundleError, UsageError, did_you_mean
+
+SCHEMA_VERSION = 1
+MANIFEST = "edgetool.json"
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: str  # numpy dtype name: float32, int64, ...
+    shape: tuple  # ints for fixed dims, strings for dynamic ones
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TensorSpec":
+        return cls(d["name"], d["dtype"], tuple(d["shape"]))
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    @classmethod
+    def from_json(cls, name: str, d: dict) -> "GraphSpec":
+        return cls(name, tuple(map(TensorSpec.from_json, d["inputs"])), tuple(map(TensorSpec.from_json, d["outputs"])))
+
+    def to_json(self) -> dict:
+        return {"inputs": [t.to_json() for t in self.inputs], "outputs": [t.to_json() for t in self.outputs]}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    graph: str  # which graph of the model (e.g. "model", "encoder", "decoder")
+    target: str  # onnx | openvino | trt
+    precision: str  # fp32 | fp16 | int8
+    format: str  # onnx | openvino-ir | tensorrt-plan
+    path: str  # the file an engine opens, relative to the bundle
+    files: dict[str, str]  # every file of the artifact -> sha256
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.target}/{self.precision}/{self.graph}"
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Artifact":
+        return cls(d["graph"], d["target"], d["precision"], d["format"], d["path"], dict(d["files"]),
+                   dict(d.get("options", {})))
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "graph": self.graph, "target": self.target, "precision": self.precision,
+                "format": self.format, "path": self.path, "files": self.files, "options": self.options}
+
+
+class Bundle:
+    """A loaded bundle directory. Construct with `Bundle.load(path)`."""
+
+    def __init__(self, root: Path, manifest: dict):
+        self.root = root
+        self.manifest = manifest
+        self._verified: set[str] = set()
+        self.graphs = {n: GraphSpec.from_json(n, g) for n, g in manifest["graphs"].items()}
+        self.artifacts = [Artifact.from_json(a) for a in manifest["artifacts"]]
+        self._hashes = dict(manifest.get("files", {}))
+        for a in self.artifacts:
+            self._hashes.update(a.files)
+
+    # -- loading -------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> "Bundle":
+        root = Path(path)
+        if not root.exists():
+            raise BundleError(f"Bundle '{path}' does not exist. Create one with: edgetool export --task TASK --out {path}")
+        if not root.is_dir():
+            raise BundleError(f"'{path}' is a file, not a bundle directory (a bundle is a folder with {MANIFEST}).")
+        mpath = root / MANIFEST
+        if not mpath.is_file():
+            raise BundleError(f"'{path}' has no {MANIFEST}: it is not an edgetool bundle (or the export was interrupted).")
+        try:
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise BundleError(f"{mpath} is not valid JSON ({e}); the bundle is corrupt — export it again.") from None
+        version = manifest.get("schema_version") if isinstance(manifest, dict) else None
+        if version != SCHEMA_VERSION:
+            raise BundleError(
+                f"{mpath} has schema_version {version!r}; this edgetool reads version {SCHEMA_VERSION}. "
+                "Export the bundle again with this edgetool version."
+            )
+        for key in ("task", "graphs", "artifacts"):
+            if key not in manifest:
+                raise BundleError(f"{mpath} lacks the '{key}' field; the bundle is corrupt — export it again.")
+        return cls(root, manifest)
+
+    # -- files ---------------------------------------------------------------------------------
+    def file(self, rel: str, verify: bool = True) -> Path:
+        """The path of a bundle file, its sha256 checked against the manifest on first use."""
+        p = self.root / rel
+        if rel not in self._hashes:
+            raise BundleError(f"{self.root}: '{rel}' is not listed in {MANIFEST}; the bundle is corrupt or was edited.")
+        if not p.is_file():
+            raise BundleError(f"{self.root}: '{rel}' is missing. Copy the whole bundle directory, or export it again.")
+        if verify and rel not in self._verified:
+            actual = sha256_file(p)
+            if actual != self._hashes[rel]:
+                raise BundleError(
+                    f"{self.root}: '{rel}' does not match its sha256 in {MANIFEST} "
+                    f"(expected {self._hashes[rel][:12]}…, found {actual[:12]}…): the file was changed or truncated. "
+                    "Copy the bundle again from its source, or re-export it."
+                )
+            self._verified.add(rel)
+        return p
+
+    def verify_all(self) -> list[str]:
+        """Check every listed file; returns the list of verified files (raises on the first mismatch)."""
+        for rel in sorted(self._hashes):
+            self.file(rel)
+        return sorted(self._hashes)
+
+    def json_file(self, rel: str) -> Any:
+        return json.loads(self.file(rel).read_text(encoding="utf-8"))
+
+    # -- manifest fields -----------------------------------------------------------------------
+    @property
+    def task(self) -> str:
+        return self.manifest["task"]
+
+    @property
+    def processing(self) -> dict:
+        return self.manifest.get("processing", {})
+
+    @property
+    def generation(self) -> dict | None:
+        return self.manifest.get("generation")
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return {int(k): v for k, v in (self.manifest.get("labels") or {}).items()}
+
+    @property
+    def precisions(self) -> list[str]:
+        return sorted({a.precision for a in self.artifacts}, key=PRECISIONS.index)
+
+    def select(self, formats: tuple[str, ...], precision: str | None, backend: str) -> dict[str, Artifact]:
+        """For each graph, the artifact this backend should run: first by precision, then by format preference."""
+        have = self.precisions
+        if precision is None:
+            precision = "fp32" if "fp32" in have else have[0]
+        if precision not in have:
+            raise UsageError(
+                f"Bundle {self.root} has no '{precision}' artifacts (it has: {', '.join(have)}).{did_you_mean(precision, have)} "
+                f"Add one with: edgetool quantize {self.root} --precision {precision}"
+            )
+        chosen: dict[str, Artifact] = {}
+        for graph in self.graphs:
+            candidates = [a for a in self.artifacts if a.graph == graph and a.precision == precision and a.format in formats]
+            if not candidates:
+                usable = sorted({a.format for a in self.artifacts if a.graph == graph and a.precision == precision})
+                raise UsageError(
+                    f"Backend '{backend}' cannot run graph '{graph}' at {precision} from this bundle: it reads "
+                    f"{', '.join(formats)}, the bundle has {', '.join(usable) or 'nothing'} for it. "
+                    "Pick another --backend, or export for this target."
+                )
+            chosen[graph] = min(candidates, key=lambda a: formats.index(a.format))
+        return chosen
+
+    def artifact(self, artifact_id: str) -> list[Artifact]:
+        """Artifacts matching 'target/precision' (all graphs) or 'target/precision/graph'."""
+        found = [a for a in self.artifacts if a.id == artifact_id or a.id.startswith(artifact_id.rstrip("/") + "/")]
+        if not found:
+            known = sorted({f"{a.target}/{a.precision}" for a in self.artifacts})
+            raise UsageError(f"No artifact '{artifact_id}' in {self.root}. It has: {', '.join(known)}.")
+        return found

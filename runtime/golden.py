@@ -1,0 +1,133 @@
+"""Golden I/O: sample inputs, every engine call they caused (feeds and outputs), and the pipeline
+results — recorded at export from the PyTorch model, so a device without torch can check itself."""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SAMPLES_FILE = "golden/samples.json"
+TENSORS_FILE = "golden/tensors.npz"
+
+
+@dataclass
+class Call:
+    graph: str
+    feeds: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+
+
+@dataclass
+class Sample:
+    args: list  # positional pipeline arguments (may hold numpy arrays: images, audio)
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Golden:
+    samples: list[Sample]
+    results: list[Any] = field(default_factory=list)  # pipeline result per sample
+    calls: list[list[Call]] = field(default_factory=list)  # engine calls per sample
+
+
+class Recorder:
+    """Wraps an engine (anything with run(feeds) -> outputs) and keeps every call."""
+
+    def __init__(self, engine, graph: str, sink: list[Call]):
+        self.engine, self.graph, self.sink = engine, graph, sink
+        self.name = getattr(engine, "name", "?")
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        outputs = self.engine.run(feeds)
+        kept = {k: np.array(v) for k, v in feeds.items()}
+        self.sink.append(Call(self.graph, kept, {k: np.array(v) for k, v in outputs.items()}))
+        return outputs
+
+
+def run_samples(pipeline_factory, engines: dict, samples: list[Sample]) -> Golden:
+    """Run each sample through a pipeline built on recording engines."""
+    golden = Golden(samples=list(samples))
+    for sample in samples:
+        sink: list[Call] = []
+        pipe = pipeline_factory({g: Recorder(e, g, sink) for g, e in engines.items()})
+        golden.results.append(to_jsonable(pipe(*sample.args, **sample.kwargs)))
+        golden.calls.append(sink)
+    return golden
+
+
+def to_jsonable(obj):
+    """Pipeline results as plain JSON values (numpy scalars/arrays become Python numbers/lists)."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "size") and hasattr(obj, "mode"):  # a PIL image in a result: keep its shape only
+        return {"image": list(obj.size), "mode": obj.mode}
+    return obj
+
+
+# -- on disk: JSON for structure, one .npz (no pickle) for arrays --------------------------------
+def _encode(value, arrays: dict, key: str):
+    if isinstance(value, np.ndarray):
+        arrays[key] = value
+        return {"__array__": key}
+    if isinstance(value, dict):
+        return {k: _encode(v, arrays, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v, arrays, f"{key}.{i}") for i, v in enumerate(value)]
+    return value
+
+
+def _decode(value, arrays):
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            return arrays[value["__array__"]]
+        return {k: _decode(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, arrays) for v in value]
+    return value
+
+
+def save(golden: Golden, root: Path) -> list[str]:
+    """Write golden/ under root; returns the relative paths written."""
+    arrays: dict[str, np.ndarray] = {}
+    doc = {"samples": [], "results": golden.results, "calls": []}
+    for i, s in enumerate(golden.samples):
+        doc["samples"].append({"args": _encode(list(s.args), arrays, f"s{i}.args"),
+                               "kwargs": _encode(dict(s.kwargs), arrays, f"s{i}.kwargs")})
+    for i, calls in enumerate(golden.calls):
+        entries = []
+        for j, c in enumerate(calls):
+            key = f"c{i}.{j}"
+            for n, a in c.feeds.items():
+                arrays[f"{key}/in/{n}"] = a
+            for n, a in c.outputs.items():
+                arrays[f"{key}/out/{n}"] = a
+            entries.append({"graph": c.graph, "key": key, "inputs": list(c.feeds), "outputs": list(c.outputs)})
+        doc["calls"].append(entries)
+    (root / "golden").mkdir(parents=True, exist_ok=True)
+    (root / SAMPLES_FILE).write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    (root / TENSORS_FILE).write_bytes(buf.getvalue())
+    return [SAMPLES_FILE, TENSORS_FILE]
+
+
+def load(bundle) -> Golden:
+    """Read (and hash-check) a bundle's golden/ files."""
+    doc = bundle.json_file(SAMPLES_FILE)
+    with np.load(bundle.file(TENSORS_FILE), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    samples = [Sample(_decode(s["args"], arrays), _decode(s["kwargs"], arrays)) for s in doc["samples"]]
+    calls = [[Call(c["graph"], {n: arrays[f"{c['key']}/in/{n}"] for n in c["inputs"]},
+                   {n: arrays[f"{c['key']}/out/{n}"] for n in c["outputs"]}) for c in entries]
+             for entries in doc["calls"]]
+    return Golden(samples, doc["results"], calls)

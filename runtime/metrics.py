@@ -1,0 +1,49 @@
+"""Task metrics: compare a candidate's pipeline results with the reference's (1.0 = identical).
+
+Each metric takes (reference_results, candidate_results) — lists with one pipeline result per sample
+— and returns a float in [0, 1]. The registry names one per task (TaskSpec.metric).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+METRICS: dict[str, Callable[[list, list], float]] = {}
+
+
+def metric(name: str):
+    def register(fn):
+        METRICS[name] = fn
+        return fn
+    return register
+
+
+def _top_labels(result) -> list:
+    """The top label of each item in a (possibly nested) classification result."""
+    if isinstance(result, dict):
+        return [result.get("label")]
+    if isinstance(result, list) and result and all(isinstance(r, dict) for r in result):
+        return [max(result, key=lambda r: r.get("score", 0.0)).get("label")]
+    if isinstance(result, list):
+        return [lab for r in result for lab in _top_labels(r)]
+    return [result]
+
+
+@metric("label_agreement")
+def label_agreement(ref: list, got: list) -> float:
+    a = [lab for r in ref for lab in _top_labels(r)]
+    b = [lab for r in got for lab in _top_labels(r)]
+    if len(a) != len(b) or not a:
+        return 0.0
+    return float(np.mean([x == y for x, y in zip(a, b)]))
+
+
+@metric("tensor")
+def tensor_only(ref: list, got: list) -> float:
+    """For tasks whose parity is judged on tensors alone."""
+    return 1.0
+
+
+def compute(name: str, ref: list, got: list) -> float:
+    return METRICS.get(name, tensor_only)(ref, got)

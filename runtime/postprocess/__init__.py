@@ -1,0 +1,1 @@
+"""Post-processing helpers shared by pipelines (NumPy only)."""

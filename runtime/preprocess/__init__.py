@@ -1,0 +1,1 @@
+"""Pre-processing on the device: tokenizers, images, audio — NumPy only after decoding."""

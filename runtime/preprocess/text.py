@@ -1,0 +1,95 @@
+"""Tokenization with the `tokenizers` library, mirroring a Hugging Face fast tokenizer.
+
+The manifest's `processing.tokenizer` block carries what `tokenizer_config.json` adds on top of
+`tokenizer.json` (special tokens, model max length, padding side), so the device needs neither
+transformers nor the config files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UsageError
+
+
+@dataclass
+class Encoded:
+    """A padded batch: arrays by model input name, plus the tokenizers Encodings (offsets, word ids)."""
+
+    arrays: dict[str, np.ndarray]
+    encodings: list
+
+
+def check_texts(texts, what: str = "text") -> list[str]:
+    """A str or list of str, each non-empty after stripping; anything else is a clear error."""
+    items = [texts] if isinstance(texts, str) else texts
+    if not isinstance(items, (list, tuple)) or not items:
+        raise UsageError(f"Expected a {what} (str) or a non-empty list of them, got {type(texts).__name__}.")
+    for i, t in enumerate(items):
+        if not isinstance(t, str):
+            raise UsageError(f"Expected {what} #{i} to be a str, got {type(t).__name__}. Pass text, not {type(t).__name__}.")
+        if not t.strip():
+            raise UsageError(f"{what.capitalize()} #{i} is empty (or only whitespace); give some text to process.")
+    return list(items)
+
+
+class TextTokenizer:
+    def __init__(self, tokenizer_file: Path, config: dict):
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            from ..errors import engine_missing
+
+            raise engine_missing("tokenizers", "runtime", "tokenizers") from None
+        self.tok = Tokenizer.from_file(str(tokenizer_file))
+        self.tok.no_padding()
+        self.tok.no_truncation()
+        self.config = config
+        self.max_length = int(config.get("model_max_length") or 512)
+        self.pad_token = config.get("pad_token")
+        self.pad_id = self.tok.token_to_id(self.pad_token) if self.pad_token else 0
+        if self.pad_id is None:
+            self.pad_id = 0
+        self.padding_side = config.get("padding_side", "right")
+        self.input_names = tuple(config.get("model_input_names") or ("input_ids", "token_type_ids", "attention_mask"))
+
+    def token_id(self, token: str) -> int | None:
+        return self.tok.token_to_id(token)
+
+    def encode(self, texts: list[str], pairs: list[str] | None = None, *, max_length: int | None = None,
+               truncation: bool | str = True, add_special_tokens: bool = True, stride: int = 0,
+               return_overflowing: bool = False) -> Encoded:
+        """Tokenize a batch and pad it to its longest member (like `padding=True`)."""
+        limit = min(max_length or self.max_length, self.max_length)
+        if truncation:
+            strategy = truncation if isinstance(truncation, str) else "longest_first"
+            self.tok.enable_truncation(limit, stride=stride, strategy=strategy)
+        else:
+            self.tok.no_truncation()
+        try:
+            batch = list(zip(texts, pairs)) if pairs is not None else list(texts)
+            encs = self.tok.encode_batch(batch, add_special_tokens=add_special_tokens)
+        finally:
+            self.tok.no_truncation()
+        if return_overflowing:
+            encs = [e for enc in encs for e in [enc, *enc.overflowing]]
+        return Encoded(self.pad(encs), encs)
+
+    def pad(self, encs) -> dict[str, np.ndarray]:
+        n = max(len(e.ids) for e in encs)
+        ids = np.full((len(encs), n), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encs), n), dtype=np.int64)
+        types = np.zeros((len(encs), n), dtype=np.int64)
+        for i, e in enumerate(encs):
+            k = len(e.ids)
+            sl = slice(0, k) if self.padding_side == "right" else slice(n - k, n)
+            ids[i, sl] = e.ids
+            mask[i, sl] = e.attention_mask
+            types[i, sl] = e.type_ids
+        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        return {k: v for k, v in arrays.items() if k in self.input_names}
+
+    def decode(self, ids, skip_special_tokens: bool = True) -> str:
+        return self.tok.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)

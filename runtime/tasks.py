@@ -1,0 +1,151 @@
+"""The task registry: one declarative entry per task.
+
+Export, quantize, validate, the runtime, the CLI and the tests all read this table. Adding a task is
+adding an entry here (plus its pipeline in `runtime/pipelines/` and its export recipe in
+`export/recipes.py`), never an if-chain elsewhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UsageError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Elementwise |a - b| <= atol + rtol * |b| on every output tensor."""
+
+    atol: float
+    rtol: float
+
+
+# Defaults per precision; a task may override them in its entry.
+DEFAULT_TOLERANCES = {
+    "fp32": Tolerance(atol=1e-4, rtol=1e-3),
+    "fp16": Tolerance(atol=5e-2, rtol=5e-2),
+    "int8": Tolerance(atol=2.5e-1, rtol=2.5e-1),
+}
+
+
+@dataclass(frozen=True)
+class CliOption:
+    """A `edgetool run` option a task accepts, passed to the pipeline as keyword `kwarg`."""
+
+    flag: str  # e.g. "--top-k"
+    kwarg: str  # e.g. "top_k"
+    type: Any = str  # click type: str, int, float, bool (flag), "csv" (comma-separated list)
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str  # the canonical Hugging Face pipeline name
+    aliases: tuple[str, ...]
+    modality: str  # text | image | audio | multimodal
+    summary: str
+    # "module:Class" under edgetool.runtime.pipelines; None while the task is not implemented.
+    pipeline: str | None = None
+    # Metric (name in runtime/metrics.py) comparing pipeline results with reference results.
+    metric: str = "tensor"
+    # Minimum value of the metric for validation to pass, per precision.
+    metric_floor: dict[str, float] = field(default_factory=lambda: {"fp32": 1.0, "fp16": 0.9, "int8": 0.8})
+    tolerances: dict[str, Tolerance] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    cli_options: tuple[CliOption, ...] = ()
+    # How `edgetool run` turns its positional INPUT into the pipeline's first argument.
+    input_kind: str = "text"  # text | image | audio | none
+
+    @property
+    def implemented(self) -> bool:
+        return self.pipeline is not None
+
+    def tolerance(self, precision: str) -> Tolerance:
+        return self.tolerances.get(precision, DEFAULT_TOLERANCES.get(precision, DEFAULT_TOLERANCES["fp32"]))
+
+
+TOP_K = CliOption("--top-k", "top_k", int, "How many results to return (default: the pipeline's).")
+THRESHOLD = CliOption("--threshold", "threshold", float, "Score threshold for kept results.")
+SAVE = CliOption("--save", "save", str, "Write a picture of the result to this PNG file.")
+MAX_NEW = CliOption("--max-new-tokens", "max_new_tokens", int, "How many tokens to generate at most.")
+STREAM = CliOption("--stream", "stream", bool, "Print tokens as they are generated.")
+NUM_BEAMS = CliOption("--num-beams", "num_beams", int, "Beam search width (1 = greedy).")
+DO_SAMPLE = CliOption("--do-sample", "do_sample", bool, "Sample instead of greedy decoding.")
+SEED = CliOption("--seed", "seed", int, "Random seed for sampling.")
+GEN_OPTIONS = (MAX_NEW, STREAM, NUM_BEAMS, DO_SAMPLE, SEED)
+
+_TASKS = [
+    TaskSpec(
+        "text-classification", ("classify", "sentiment-analysis"), "text",
+        "Label a text (or a text pair) with scores.",
+        pipeline="text_classification:TextClassificationPipeline",
+        metric="label_agreement",
+        cli_options=(
+            TOP_K,
+            CliOption("--function-to-apply", "function_to_apply", str, "softmax | sigmoid | none"),
+            CliOption("--text-pair", "text_pair", str, "Second text of a pair."),
+        ),
+    ),
+    TaskSpec("token-classification", ("ner",), "text", "Label each entity in a text (NER).",
+             metric="entity_agreement",
+             cli_options=(CliOption("--aggregation-strategy", "aggregation_strategy", str,
+                                    "none | simple | first | average | max"),)),
+    TaskSpec("question-answering", ("qa",), "text", "Extract the answer span to a question from a context.",
+             metric="answer_exact_match", input_kind="none",
+             cli_options=(CliOption("--question", "question", str, "The question."),
+                          CliOption("--context", "context", str, "The text that holds the answer."), TOP_K)),
+    TaskSpec("fill-mask", ("mask",), "text", "Predict the masked token(s) of a text.",
+             metric="topk_agreement", cli_options=(TOP_K, CliOption("--targets", "targets", "csv", "Only score these words."))),
+    TaskSpec("feature-extraction", ("embed", "embeddings"), "text", "Token or sentence embeddings.",
+             metric="cosine",
+             cli_options=(CliOption("--normalize", "normalize", bool, "L2-normalise sentence embeddings."),)),
+    TaskSpec("zero-shot-classification", ("zero-shot",), "text", "Classify a text into labels given at run time (NLI).",
+             metric="label_agreement",
+             cli_options=(CliOption("--labels", "candidate_labels", "csv", "Comma-separated candidate labels."),
+                          CliOption("--multi-label", "multi_label", bool, "Labels are independent."),
+                          CliOption("--hypothesis-template", "hypothesis_template", str, "e.g. 'This text is about {}.'"))),
+    TaskSpec("multiple-choice", ("choice",), "text", "Score N choices for a prompt.",
+             metric="label_agreement",
+             cli_options=(CliOption("--choices", "choices", "csv", "Comma-separated choices."),)),
+    TaskSpec("text-generation", ("generate",), "text", "Continue a prompt (decoder-only, KV cache).",
+             metric="token_equality", cli_options=GEN_OPTIONS),
+    TaskSpec("text2text-generation", ("text2text",), "text", "Encoder-decoder generation from a text.",
+             metric="token_equality", cli_options=GEN_OPTIONS),
+    TaskSpec("summarization", ("summarize",), "text", "Summarize a text (encoder-decoder).",
+             metric="token_equality", cli_options=GEN_OPTIONS),
+    TaskSpec("translation", ("translate",), "text", "Translate a text (encoder-decoder).",
+             metric="token_equality", cli_options=GEN_OPTIONS),
+    TaskSpec("image-classification", ("classify-image",), "image", "Label an image (ViT, ConvNeXT).",
+             metric="label_agreement", input_kind="image", cli_options=(TOP_K,)),
+    TaskSpec("object-detection", ("detect",), "image", "Boxes, labels and scores (DETR, YOLO-style).",
+             metric="detection_map", input_kind="image", cli_options=(THRESHOLD, SAVE)),
+    TaskSpec("image-segmentation", ("segment",), "image", "Per-class masks (SegFormer, mask classification).",
+             metric="mean_iou", input_kind="image", cli_options=(THRESHOLD, SAVE)),
+    TaskSpec("depth-estimation", ("depth",), "image", "Per-pixel depth (GLPN, DPT).",
+             metric="depth_abs_rel", input_kind="image", cli_options=(SAVE,)),
+    TaskSpec("image-to-text", ("caption",), "multimodal", "Describe an image (vision encoder-decoder).",
+             metric="token_equality", input_kind="image", cli_options=GEN_OPTIONS),
+    TaskSpec("audio-classification", ("classify-audio",), "audio", "Label an audio clip (Wav2Vec2).",
+             metric="label_agreement", input_kind="audio", cli_options=(TOP_K,)),
+    TaskSpec("automatic-speech-recognition", ("asr",), "audio", "Transcribe speech (Wav2Vec2 CTC, Whisper).",
+             metric="transcript_equality", input_kind="audio",
+             cli_options=(CliOption("--return-timestamps", "return_timestamps", str, "char | word"),
+                          CliOption("--chunk-length-s", "chunk_length_s", float, "Chunk long audio (seconds)."),
+                          MAX_NEW)),
+]
+
+REGISTRY: dict[str, TaskSpec] = {t.name: t for t in _TASKS}
+ALIASES: dict[str, str] = {a: t.name for t in _TASKS for a in (t.name, *t.aliases)}
+
+
+def get_task(name: str) -> TaskSpec:
+    """Resolve a canonical task name or alias, with a suggestion for typos."""
+    key = (name or "").strip().lower()
+    if key in ALIASES:
+        return REGISTRY[ALIASES[key]]
+    raise UsageError(
+        f"Unknown task '{name}'.{did_you_mean(key, ALIASES)} Known: {', '.join(sorted(ALIASES))}"
+    )
+
+
+def all_tasks() -> list[TaskSpec]:
+    return list(REGISTRY.values())
