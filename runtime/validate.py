@@ -118,3 +118,64 @@ def format_report(report: dict) -> str:
     lines.append(f"  task metric {m['name']}: {m['value']:.4f} (floor {m['floor']:g})  {'ok' if m['passed'] else 'FAIL'}")
     lines.append(f"  => {'PASSED' if report['passed'] else 'FAILED'}")
     return "\n".join(lines)
+
+
+# -- whole-bundle validation (the `edgetool validate` command) ----------------------------------
+@dataclass
+class ValidateOptions:
+    against: str = "golden"  # golden | torch | <backend>/<precision> of the same bundle
+    backend: str | None = None  # only this backend (default: every backend the bundle has artifacts for)
+    precision: str | None = None  # only this precision
+    atol: float | None = None
+    rtol: float | None = None
+    metric_floor: float | None = None
+    model: str | None = None  # checkpoint dir for --against torch (default: the bundle's recorded source)
+
+
+def candidate_groups(bundle, backend: str | None = None, precision: str | None = None) -> list[tuple[str, str]]:
+    """(backend, precision) pairs the bundle can run, ONNX artifacts on ONNX Runtime first."""
+    from .backends import TARGET_BACKEND
+
+    groups = set()
+    for a in bundle.artifacts:
+        be = TARGET_BACKEND.get(a.target, "onnxruntime")
+        groups.add((be, a.precision))
+        if a.format == "onnx":
+            groups.add(("onnxruntime", a.precision))
+    order = {"onnxruntime": 0, "openvino": 1, "tensorrt": 2}
+    out = sorted(groups, key=lambda g: (order.get(g[0], 9), g[1]))
+    if backend:
+        from .backends import backend_class
+
+        name = backend_class(backend).name
+        out = [g for g in out if g[0] == name] or [(name, p) for p in sorted({g[1] for g in out})]
+    if precision:
+        out = [g for g in out if g[1] == precision]
+    return out
+
+
+def validate_bundle(bundle, opts: ValidateOptions, reference: Golden | None = None) -> list[dict]:
+    """Every selected (backend, precision) of the bundle against the reference (golden by default)."""
+    from . import golden as golden_io
+    from .errors import UsageError
+    from .pipelines import pipeline_class
+    from .pipelines.base import open_engines
+
+    bundle.verify_all()
+    ref = reference if reference is not None else golden_io.load(bundle)
+    cls = pipeline_class(get_task(bundle.task))
+    factory = lambda engines: cls(bundle, engines=engines)  # noqa: E731
+    groups = candidate_groups(bundle, opts.backend, opts.precision)
+    if "/" in opts.against:
+        ref_backend, ref_precision = opts.against.split("/", 1)
+        ref = run_samples(factory, open_engines(bundle, ref_backend, ref_precision), ref.samples)
+        groups = [g for g in groups if f"{g[0]}/{g[1]}" != opts.against]
+    if not groups:
+        raise UsageError(f"Nothing to validate in {bundle.root} for backend={opts.backend} precision={opts.precision}.")
+    reports = []
+    for be, prec in groups:
+        th = thresholds_for(bundle.task, prec, opts.atol, opts.rtol, opts.metric_floor)
+        report = compare(ref, open_engines(bundle, be, prec), factory, bundle.task, prec, th, f"{be}/{prec}")
+        report["reference"] = opts.against
+        reports.append(report)
+    return reports

@@ -1,0 +1,122 @@
+"""`edgetool export`: model -> ONNX -> target artifact(s) -> golden I/O -> parity -> bundle."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgetool.runtime.backends import TARGET_BACKEND
+from edgetool.runtime.bundle import Artifact, Bundle
+from edgetool.runtime.errors import EngineMissingError, ParityError
+from edgetool.runtime.golden import Golden, run_samples, save as save_golden
+from edgetool.runtime.pipelines import pipeline_class
+from edgetool.runtime.pipelines.base import open_engines
+from edgetool.runtime.progress import Steps
+from edgetool.runtime.tasks import get_task
+from edgetool.runtime.validate import compare, thresholds_for
+from edgetool.targets import BuildOptions, get_target
+
+from .bundle_writer import StagedBundle
+from .onnx_export import export_graph
+from .options import ExportOptions
+from .provenance import provenance
+from .recipes import get_recipe
+from .source import load_source
+from .torch_backend import torch_engines
+
+
+def load_for(opts: ExportOptions):
+    """(recipe, source, graphs) for an export or a live-torch validation."""
+    recipe = get_recipe(opts.task)
+    source = load_source(recipe.auto_class, opts.model, opts.reference or recipe.references[0])
+    return recipe, source, recipe.graphs(source, opts)
+
+
+def record_golden(bundle: Bundle, graphs, samples) -> Golden:
+    cls = pipeline_class(get_task(bundle.task))
+    return run_samples(lambda engines: cls(bundle, engines=engines), torch_engines(graphs), samples)
+
+
+def parity_reports(bundle: Bundle, golden: Golden, groups: list[tuple[str, str]]) -> dict[str, dict]:
+    """Compare each (backend, precision) of the bundle with the golden (PyTorch) reference."""
+    cls = pipeline_class(get_task(bundle.task))
+    reports = {}
+    for backend, precision in groups:
+        label = f"{backend}/{precision}"
+        try:
+            engines = open_engines(bundle, backend, precision)
+        except EngineMissingError as e:  # e.g. TensorRT: built and checked on the device
+            reports[label] = {"artifact": label, "skipped": str(e), "passed": None}
+            continue
+        report = compare(golden, engines, lambda e: cls(bundle, engines=e), bundle.task, precision,
+                         thresholds_for(bundle.task, precision), label)
+        report["reference"] = "torch"
+        reports[label] = report
+    return reports
+
+
+def export(opts: ExportOptions) -> Path:
+    spec = get_task(opts.task)
+    recipe = get_recipe(spec.name)
+    target = get_target(opts.target)
+    target.check_precision(opts.precision)
+    target.check_environment()
+    opts.task = spec.name
+    out = Path(opts.out) if opts.out else opts.default_out(spec.name)
+    steps = Steps(6, quiet=opts.quiet)
+    staged = StagedBundle(out, force=opts.force)
+    try:
+        with steps.step(f"load model ({opts.model or 'reference ' + (opts.reference or recipe.references[0])})"):
+            recipe, source, graphs = load_for(opts)
+        m = staged.manifest
+        m.update(task=spec.name, default_target=target.name, **recipe.manifest(source))
+        with steps.step(f"trace {len(graphs)} graph(s) to ONNX (opset {opts.opset})"):
+            for g in graphs:
+                rel = f"onnx/fp32/{g.name}.onnx"
+                m["graphs"][g.name] = export_graph(g, staged.dir / rel, opts.opset, opts.dynamo).to_json()
+                staged.add_artifact(Artifact(g.name, "onnx", "fp32", "onnx", rel, staged.hashes([rel])))
+        with steps.step("write tokenizer / processor files"):
+            for rel in recipe.files(source, staged.dir):
+                staged.add_file(rel)
+        with steps.step(f"compile for {target.name} ({opts.precision})"):
+            build_target(staged, target, opts)
+        with steps.step("record golden I/O from PyTorch"):
+            golden = record_golden(staged.bundle(), graphs, recipe.samples(source))
+            for rel in save_golden(golden, staged.dir):
+                staged.add_file(rel)
+        with steps.step("check parity against PyTorch"):
+            bundle = staged.bundle()
+            groups = sorted({(TARGET_BACKEND[a.target] if a.target != "onnx" else "onnxruntime", a.precision)
+                             for a in bundle.artifacts})
+            groups = sorted(set(groups) | {("onnxruntime", "fp32")})
+            reports = parity_reports(bundle, golden, groups)
+        m["provenance"] = provenance(source, opts)
+        m["parity"] = reports
+        failed = [k for k, r in reports.items() if r.get("passed") is False]
+        if failed and opts.check_parity:
+            from edgetool.runtime.validate import format_report
+
+            detail = "\n".join(format_report(reports[k]) for k in failed)
+            raise ParityError(f"Export does not match PyTorch for {', '.join(failed)}; no bundle written.\n{detail}",
+                              reports)
+        return staged.commit()
+    finally:
+        staged.abort()  # no-op after commit (the staging dir was renamed)
+
+
+def build_target(staged: StagedBundle, target, opts: ExportOptions) -> None:
+    """Compile every fp32 ONNX graph for the target (and precision). ONNX fp32 is always kept:
+    it is the source for quantization, TensorRT builds on the device, and --localize."""
+    if target.name == "onnx" and opts.precision == "fp32":
+        return
+    if opts.precision != "fp32":
+        from edgetool.quantize import add_precision
+
+        add_precision(staged, target, opts)
+        return
+    for graph in list(staged.manifest["graphs"]):
+        rel_dir = f"{target.name}/{opts.precision}"
+        built = target.build(staged.dir / f"onnx/fp32/{graph}.onnx", staged.dir / rel_dir, graph,
+                             BuildOptions(precision=opts.precision))
+        files = [f"{rel_dir}/{f}" for f in built.files]
+        staged.add_artifact(Artifact(graph, target.name, opts.precision, built.format, f"{rel_dir}/{built.path}",
+                                     staged.hashes(files), built.options))
+

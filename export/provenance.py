@@ -1,0 +1,26 @@
+"""Versions and hashes recorded in every bundle."""
+from __future__ import annotations
+
+import datetime
+from importlib import metadata
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance(source, opts) -> dict:
+    return {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "tool": {"edgetool": _version("edgetool")},
+        "versions": {d: _version(d) for d in ("torch", "transformers", "onnx", "onnxruntime", "openvino")},
+        "exporter": "dynamo" if opts.dynamo else "torchscript",
+        "opset": opts.opset,
+        "source": source.origin,
+        "source_sha256": source.sha256,
+        "architecture": (getattr(source.config, "architectures", None) or [type(source.model).__name__])[0],
+        "model_type": getattr(source.config, "model_type", None),
+    }
