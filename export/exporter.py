@@ -19,7 +19,7 @@ from .onnx_export import export_graph
 from .options import ExportOptions
 from .provenance import provenance
 from .recipes import get_recipe
-from .source import load_source
+from .source import check_checkpoint_dir, load_source
 from .torch_backend import torch_engines
 
 
@@ -60,6 +60,8 @@ def export(opts: ExportOptions) -> Path:
     target.check_precision(opts.precision)
     target.check_environment()
     opts.task = spec.name
+    if opts.model is not None:
+        check_checkpoint_dir(Path(opts.model))  # before anything is created
     out = Path(opts.out) if opts.out else opts.default_out(spec.name)
     steps = Steps(6, quiet=opts.quiet)
     staged = StagedBundle(out, force=opts.force)

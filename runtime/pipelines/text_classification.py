@@ -28,7 +28,8 @@ def split_text_inputs(inputs, text_pair=None) -> tuple[list[str], list[str] | No
     single = isinstance(inputs, (str, dict))
     items = [inputs] if single else inputs
     if not isinstance(items, (list, tuple)) or not items:
-        raise UsageError(f"Expected a text, a {{'text', 'text_pair'}} dict or a list of them; got {type(inputs).__name__}.")
+        got = "an empty list" if isinstance(items, (list, tuple)) else type(inputs).__name__
+        raise UsageError(f"Expected a text, a {{'text', 'text_pair'}} dict or a non-empty list of them; got {got}.")
     if all(isinstance(i, dict) for i in items):
         for i in items:
             if "text" not in i:

@@ -1,0 +1,121 @@
+"""Bundle round trip, atomic writes and tamper detection."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from edgetool.runtime import pipeline
+from edgetool.runtime.bundle import MANIFEST, Bundle
+from edgetool.runtime.errors import BundleError
+
+
+@pytest.fixture
+def copy(bundle_dir, tmp_path):
+    dst = tmp_path / "bundle"
+    shutil.copytree(bundle_dir("text-classification", target="openvino"), dst)
+    return dst
+
+
+def test_round_trip_manifest(copy):
+    b = Bundle.load(copy)
+    m = b.manifest
+    assert m["schema_version"] == 1 and m["task"] == "text-classification"
+    assert {a.id for a in b.artifacts} == {"onnx/fp32/model", "openvino/fp32/model"}
+    assert set(b.verify_all()) >= {"tokenizer.json", "golden/samples.json", "golden/tensors.npz",
+                                   "onnx/fp32/model.onnx", "openvino/fp32/model.xml", "openvino/fp32/model.bin"}
+    assert [t.name for t in b.graphs["model"].inputs][:1] == ["input_ids"]
+    prov = m["provenance"]
+    assert prov["opset"] == 17 and prov["versions"]["torch"].startswith("2.13") and len(prov["source_sha256"]) == 64
+    assert m["parity"]["onnxruntime/fp32"]["passed"] and m["parity"]["openvino/fp32"]["passed"]
+
+
+@pytest.mark.parametrize("rel", ["onnx/fp32/model.onnx", "openvino/fp32/model.bin", "tokenizer.json"])
+def test_changed_file_is_named(copy, rel):
+    path = copy / rel
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=rf"'{rel}' does not match its sha256"):
+        pipeline(copy, backend="openvino" if rel.startswith("openvino") else "onnxruntime")
+
+
+def test_truncated_file_is_named(copy):
+    path = copy / "onnx/fp32/model.onnx"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(BundleError, match="model.onnx' does not match"):
+        pipeline(copy, backend="onnxruntime")
+
+
+def test_missing_file(copy):
+    (copy / "tokenizer.json").unlink()
+    with pytest.raises(BundleError, match="'tokenizer.json' is missing"):
+        pipeline(copy)
+
+
+@pytest.mark.parametrize("content,match", [
+    ("{not json", "not valid JSON"),
+    (json.dumps({"schema_version": 99}), "schema_version 99"),
+    (json.dumps({"schema_version": 1, "task": "text-classification"}), "lacks the 'graphs'"),
+])
+def test_corrupt_manifest(copy, content, match):
+    (copy / MANIFEST).write_text(content)
+    with pytest.raises(BundleError, match=match):
+        Bundle.load(copy)
+
+
+def test_not_a_bundle(tmp_path):
+    with pytest.raises(BundleError, match="does not exist"):
+        Bundle.load(tmp_path / "nope")
+    with pytest.raises(BundleError, match="no edgetool.json"):
+        Bundle.load(tmp_path)
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    with pytest.raises(BundleError, match="is a file"):
+        Bundle.load(f)
+
+
+def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
+    """An export that dies half-way (here: while recording golden I/O) leaves no bundle and no staging dir."""
+    from edgetool.export import exporter
+    from edgetool.export.options import ExportOptions
+
+    def boom(*a, **k):
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(exporter, "save_golden", boom)
+    out = tmp_path / "out" / "b"
+    with pytest.raises(RuntimeError):
+        exporter.export(ExportOptions(task="classify", out=out, quiet=True))
+    assert not out.exists()
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_parity_failure_writes_nothing(tmp_path, monkeypatch):
+    """Export refuses to write a bundle that does not match PyTorch."""
+    from edgetool.export import exporter
+    from edgetool.export.options import ExportOptions
+    from edgetool.runtime.errors import ParityError
+    from edgetool.runtime.tasks import REGISTRY, Tolerance
+
+    spec = REGISTRY["text-classification"]
+    monkeypatch.setitem(spec.tolerances, "fp32", Tolerance(atol=0.0, rtol=0.0))  # no float error allowed
+    monkeypatch.setitem(spec.metric_floor, "fp32", 1.01)  # and an unreachable metric
+    out = tmp_path / "b"
+    with pytest.raises(ParityError, match="no bundle written"):
+        exporter.export(ExportOptions(task="classify", out=out, quiet=True))
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_existing_bundle_needs_force(bundle_dir, tmp_path):
+    from edgetool.export.exporter import export
+    from edgetool.export.options import ExportOptions
+    from edgetool.runtime.errors import UsageError
+
+    out = tmp_path / "b"
+    export(ExportOptions(task="classify", out=out, quiet=True))
+    with pytest.raises(UsageError, match="--force"):
+        export(ExportOptions(task="classify", out=out, quiet=True))
+    export(ExportOptions(task="classify", out=out, quiet=True, force=True))
+    assert Bundle.load(out).verify_all()

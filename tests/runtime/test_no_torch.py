@@ -1,0 +1,33 @@
+"""The device runtime never imports torch, transformers or onnx — checked in a fresh process."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = """
+import sys, json
+from edgetool.runtime import pipeline
+out = {}
+for backend in ("onnxruntime", "openvino"):
+    clf = pipeline(sys.argv[1], backend=backend)
+    out[backend] = clf("I love this")
+from edgetool.runtime.bundle import Bundle
+from edgetool.runtime.validate import ValidateOptions, validate_bundle
+out["validate"] = all(r["passed"] for r in validate_bundle(Bundle.load(sys.argv[1]), ValidateOptions()))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "onnx", "onnxscript", "nncf"))
+print(json.dumps({"heavy": heavy, "out": out}))
+"""
+
+
+@pytest.mark.parametrize("task", ["text-classification"])
+def test_runtime_never_imports_torch(bundle_dir, task):
+    bundle = bundle_dir(task, target="openvino")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(bundle)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == []
+    assert result["out"]["validate"] is True
+    assert result["out"]["onnxruntime"][0]["label"] == result["out"]["openvino"][0]["label"]
