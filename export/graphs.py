@@ -28,6 +28,7 @@ class GraphExport:
     inputs: dict[str, torch.Tensor]  # dummy inputs, in forward order
     outputs: list[str]
     dynamic_axes: dict[str, dict[int, str]] = field(default_factory=dict)
+    dynamo: bool | None = None  # None: the export options decide; True/False: this graph needs that exporter
 
     def __post_init__(self):
         # The exporter restores the wrapper's training flag afterwards, recursively: a wrapper left in

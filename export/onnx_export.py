@@ -17,18 +17,32 @@ _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: 
                 10: "float16", 11: "float64", 16: "bfloat16"}
 
 
+# The dynamo exporter emits opset-18 ops (e.g. Split with num_outputs) whatever it is asked for.
+DYNAMO_MIN_OPSET = 18
+
+
 def export_graph(g: GraphExport, path: Path, opset: int = 17, dynamo: bool = False) -> GraphSpec:
+    """Trace one graph. A graph may insist on an exporter (g.dynamo): decoders with a KV cache need
+    dynamo, because transformers' vmap-built causal masks do not trace with TorchScript."""
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    dynamo = g.dynamo if g.dynamo is not None else dynamo
+    args = tuple(g.inputs.values())
+    if dynamo:
+        from torch.export import Dim
+
+        opset = max(opset, DYNAMO_MIN_OPSET)
+        # forward(*args): one positional parameter holding every input
+        shapes = (tuple({ax: Dim.AUTO for ax in g.dynamic_axes.get(n, {})} for n in g.inputs),)
+        kwargs = {"dynamic_shapes": shapes, "external_data": False}
+    else:
+        kwargs = {"dynamic_axes": g.dynamic_axes, "do_constant_folding": True}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(
-                g.module, tuple(g.inputs.values()), str(path), input_names=list(g.inputs), output_names=g.outputs,
-                dynamic_axes=g.dynamic_axes, opset_version=opset, do_constant_folding=True, dynamo=dynamo,
-                **({"external_data": False} if dynamo else {}),
-            )
+            torch.onnx.export(g.module, args, str(path), input_names=list(g.inputs), output_names=g.outputs,
+                              opset_version=opset, dynamo=dynamo, **kwargs)
         except Exception as e:  # the exporters raise many types; the user needs the op and the fix
             raise UnsupportedError(
                 f"torch.onnx.export failed for graph '{g.name}' ({type(e).__name__}: {str(e).splitlines()[0][:300]}). "
