@@ -1,0 +1,194 @@
+"""Graphs for generation with a KV cache.
+
+Decoder-only (GPT-2 style): one graph `decoder` taking input_ids, attention_mask, position_ids and
+past_key_values.{i}.key/value (zero-length on the first step) and returning logits and
+present.{i}.key/value. No separate "with past" copy of the weights.
+
+Encoder-decoder (BART, T5, Marian, Whisper, vision encoder-decoder): three graphs, each weight in
+exactly one of them —
+  encoder   inputs -> last_hidden_state
+  cross_kv  last_hidden_state -> present.{i}.encoder.key/value   (run ONCE per input: the
+            cross-attention cache is constant, so it is neither recomputed nor re-emitted per step)
+  decoder   decoder_input_ids, encoder_attention_mask, past_key_values.{i}.decoder.key/value,
+            past_key_values.{i}.encoder.key/value -> logits, present.{i}.decoder.key/value
+The decoder is traced with a pre-filled cross-attention cache, so its cross-attention key/value
+projections are never on its path and the exporter leaves them out; cross_kv is traced with only the
+cross cache as outputs, so dead-code elimination keeps only those projections.
+
+These graphs are traced with the dynamo exporter: transformers builds causal masks with vmap,
+which the TorchScript exporter cannot trace.
+"""
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+from .graphs import GraphExport
+
+
+def _dims(config) -> tuple[int, int, int]:
+    """(layers, heads, head_dim) of the decoder's self-attention cache."""
+    dec = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    layers = getattr(dec, "decoder_layers", None) or getattr(dec, "num_decoder_layers", None) or dec.num_hidden_layers
+    heads = getattr(dec, "decoder_attention_heads", None) or dec.num_attention_heads
+    head_dim = getattr(dec, "d_kv", None) or getattr(dec, "head_dim", None) or dec.hidden_size // heads
+    return layers, heads, head_dim
+
+
+def _cache_tensors(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def _dynamic_cache(pairs):
+    from transformers.cache_utils import DynamicCache
+
+    cache = DynamicCache()
+    for i, (k, v) in enumerate(pairs):
+        cache.update(k, v, i)
+    return cache
+
+
+class DecoderOnlyStep(torch.nn.Module):
+    def __init__(self, model, layers: int, use_position_ids: bool):
+        super().__init__()
+        self.model, self.layers, self.use_position_ids = model, layers, use_position_ids
+
+    def forward(self, *args):
+        input_ids, attention_mask = args[0], args[1]
+        rest = args[2:]
+        kwargs = {}
+        if self.use_position_ids:
+            kwargs["position_ids"], rest = rest[0], rest[1:]
+        cache = _dynamic_cache((rest[2 * i], rest[2 * i + 1]) for i in range(self.layers))
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache, use_cache=True,
+                         return_dict=True, **kwargs)
+        flat = [t for kv in _cache_tensors(out.past_key_values) for t in kv]
+        return (out.logits, *flat)
+
+
+def decoder_only_graph(model, batch: int = 2, past: int = 3, seq: int = 4) -> GraphExport:
+    layers, heads, head_dim = _dims(model.config)
+    use_pos = "position_ids" in inspect.signature(model.forward).parameters
+    vocab = model.config.vocab_size
+    inputs = {"input_ids": torch.randint(0, vocab, (batch, seq)),
+              "attention_mask": torch.ones(batch, past + seq, dtype=torch.int64)}
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "total_sequence"}}
+    if use_pos:
+        inputs["position_ids"] = torch.arange(past, past + seq).expand(batch, seq).contiguous()
+        axes["position_ids"] = {0: "batch", 1: "sequence"}
+    outputs = ["logits"]
+    axes["logits"] = {0: "batch", 1: "sequence"}
+    for i in range(layers):
+        for kv in ("key", "value"):
+            inputs[f"past_key_values.{i}.{kv}"] = torch.randn(batch, heads, past, head_dim)
+            axes[f"past_key_values.{i}.{kv}"] = {0: "batch", 2: "past_sequence"}
+            outputs.append(f"present.{i}.{kv}")
+            axes[f"present.{i}.{kv}"] = {0: "batch", 2: "total_sequence"}
+    return GraphExport("decoder", DecoderOnlyStep(model, layers, use_pos), inputs, outputs, axes, dynamo=True)
+
+
+# -- encoder-decoder -------------------------------------------------------------------------------
+class EncoderGraph(torch.nn.Module):
+    def __init__(self, encoder, input_names):
+        super().__init__()
+        self.encoder, self.input_names = encoder, input_names
+
+    def forward(self, *args):
+        return (self.encoder(**dict(zip(self.input_names, args)), return_dict=True).last_hidden_state,)
+
+
+class CrossKV(torch.nn.Module):
+    """Encoder states -> the decoder's cross-attention cache (everything else is dead code)."""
+
+    def __init__(self, model, start_id: int, mask: bool):
+        super().__init__()
+        self.model, self.start_id, self.mask = model, start_id, mask
+
+    def forward(self, *args):
+        from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+        from transformers.modeling_outputs import BaseModelOutput
+
+        hidden = args[0]
+        kwargs = {"attention_mask": args[1]} if self.mask else {}
+        dec_ids = torch.full((hidden.shape[0], 1), self.start_id, dtype=torch.int64, device=hidden.device)
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden), decoder_input_ids=dec_ids,
+                         past_key_values=cache, use_cache=True, return_dict=True, **kwargs)
+        return tuple(t for kv in _cache_tensors(out.past_key_values.cross_attention_cache) for t in kv)
+
+
+class DecoderStep(torch.nn.Module):
+    def __init__(self, model, layers: int, hidden_size: int, mask: bool):
+        super().__init__()
+        self.model, self.layers, self.hidden_size, self.mask = model, layers, hidden_size, mask
+
+    def forward(self, *args):
+        from transformers.cache_utils import EncoderDecoderCache
+        from transformers.modeling_outputs import BaseModelOutput
+
+        ids = args[0]
+        rest = args[1:]
+        kwargs = {}
+        if self.mask:
+            kwargs["attention_mask"], rest = rest[0], rest[1:]
+        self_kv = [(rest[4 * i], rest[4 * i + 1]) for i in range(self.layers)]
+        cross_kv = [(rest[4 * i + 2], rest[4 * i + 3]) for i in range(self.layers)]
+        cache = EncoderDecoderCache(_dynamic_cache(self_kv), _dynamic_cache(cross_kv))
+        # Only the shape of the encoder states matters once the cross cache is filled.
+        enc_len = cross_kv[0][0].shape[2]
+        hidden = torch.zeros(ids.shape[0], enc_len, self.hidden_size, dtype=cross_kv[0][0].dtype)
+        out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden), decoder_input_ids=ids,
+                         past_key_values=cache, use_cache=True, return_dict=True, **kwargs)
+        flat = [t for kv in _cache_tensors(out.past_key_values.self_attention_cache) for t in kv]
+        return (out.logits, *flat)
+
+
+def encoder_graph(model, inputs: dict[str, torch.Tensor], axes: dict) -> GraphExport:
+    enc = model.get_encoder()
+    names = list(inputs)
+    return GraphExport("encoder", EncoderGraph(enc, names), inputs, ["last_hidden_state"],
+                       {**axes, "last_hidden_state": {0: "batch", 1: "encoder_sequence"}}, dynamo=True)
+
+
+def seq2seq_graphs(model, encoder_inputs: dict[str, torch.Tensor], encoder_axes: dict, start_id: int,
+                   uses_mask: bool = True, past: int = 3, seq: int = 1) -> list[GraphExport]:
+    """encoder + cross_kv + decoder for a model with get_encoder() and an EncoderDecoderCache."""
+    layers, heads, head_dim = _dims(model.config)
+    enc_graph = encoder_graph(model, encoder_inputs, encoder_axes)
+    with torch.no_grad():
+        hidden = enc_graph.module(*encoder_inputs.values())[0]
+    batch, enc_len, hidden_size = hidden.shape
+    mask = torch.ones(batch, enc_len, dtype=torch.int64)
+
+    kv_inputs = {"encoder_hidden_states": hidden}
+    kv_axes = {"encoder_hidden_states": {0: "batch", 1: "encoder_sequence"}}
+    if uses_mask:
+        kv_inputs["encoder_attention_mask"] = mask
+        kv_axes["encoder_attention_mask"] = {0: "batch", 1: "encoder_sequence"}
+    kv_outputs = [f"present.{i}.encoder.{kv}" for i in range(layers) for kv in ("key", "value")]
+    kv_axes.update({n: {0: "batch", 2: "encoder_sequence"} for n in kv_outputs})
+    cross = GraphExport("cross_kv", CrossKV(model, start_id, uses_mask), kv_inputs, kv_outputs, kv_axes, dynamo=True)
+
+    dec_inputs = {"decoder_input_ids": torch.full((batch, seq), start_id, dtype=torch.int64)}
+    dec_axes = {"decoder_input_ids": {0: "batch", 1: "sequence"}}
+    if uses_mask:
+        dec_inputs["encoder_attention_mask"] = mask
+        dec_axes["encoder_attention_mask"] = {0: "batch", 1: "encoder_sequence"}
+    with torch.no_grad():
+        cross_kv = cross.module(*kv_inputs.values())
+    outputs = ["logits"]
+    dec_axes["logits"] = {0: "batch", 1: "sequence"}
+    for i in range(layers):
+        for kv in ("key", "value"):
+            dec_inputs[f"past_key_values.{i}.decoder.{kv}"] = torch.randn(batch, heads, past, head_dim)
+            dec_axes[f"past_key_values.{i}.decoder.{kv}"] = {0: "batch", 2: "past_sequence"}
+        for j, kv in enumerate(("key", "value")):
+            dec_inputs[f"past_key_values.{i}.encoder.{kv}"] = cross_kv[2 * i + j]
+            dec_axes[f"past_key_values.{i}.encoder.{kv}"] = {0: "batch", 2: "encoder_sequence"}
+        for kv in ("key", "value"):
+            outputs.append(f"present.{i}.decoder.{kv}")
+            dec_axes[f"present.{i}.decoder.{kv}"] = {0: "batch", 2: "total_sequence"}
+    decoder = GraphExport("decoder", DecoderStep(model, layers, hidden_size, uses_mask), dec_inputs, outputs,
+                          dec_axes, dynamo=True)
+    return [enc_graph, cross, decoder]
