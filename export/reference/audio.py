@@ -55,3 +55,59 @@ def wav2vec2_tiny_ctc(out: Path, seed: int) -> None:
     cfg = tiny_wav2vec2_config(vocab_size=len(vocab), pad_token_id=0, ctc_loss_reduction="mean")
     Wav2Vec2ForCTC(cfg).eval().save_pretrained(str(out), safe_serialization=True)
     _feature_extractor(out)
+
+
+WHISPER_SPECIAL = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|de|>", "<|translate|>", "<|transcribe|>",
+                   "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>"]
+
+
+def train_whisper_tokenizer(out: Path) -> None:
+    """Byte-level BPE plus Whisper's special tokens (no timestamp tokens: timestamps are not exported)."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import WhisperTokenizerFast
+
+    from .corpus import sentences
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    tok.train_from_iterator(sentences(), trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in WHISPER_SPECIAL[1:]])
+    out.mkdir(parents=True, exist_ok=True)
+    tok.save(str(out / "tokenizer.json"))
+    WhisperTokenizerFast(tokenizer_file=str(out / "tokenizer.json"), model_max_length=64).save_pretrained(str(out))
+
+
+@reference("whisper-tiny-random", task="automatic-speech-recognition")
+def whisper_tiny(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    train_whisper_tokenizer(out)
+    tok = AutoTokenizer.from_pretrained(str(out))
+    ids = {t: tok.convert_tokens_to_ids(t) for t in WHISPER_SPECIAL}
+    eos = ids["<|endoftext|>"]
+    torch.manual_seed(seed)
+    cfg = WhisperConfig(vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=80,
+                        max_source_positions=1500, max_target_positions=64, init_std=0.2,
+                        pad_token_id=eos, bos_token_id=eos, eos_token_id=eos,
+                        decoder_start_token_id=ids["<|startoftranscript|>"], suppress_tokens=[],
+                        begin_suppress_tokens=[eos])
+    model = WhisperForConditionalGeneration(cfg).eval()
+    gc = model.generation_config
+    gc.decoder_start_token_id = ids["<|startoftranscript|>"]
+    gc.eos_token_id = gc.pad_token_id = eos
+    gc.lang_to_id = {"<|en|>": ids["<|en|>"], "<|de|>": ids["<|de|>"]}
+    gc.task_to_id = {"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]}
+    gc.no_timestamps_token_id = ids["<|notimestamps|>"]
+    gc.is_multilingual = True
+    gc.forced_decoder_ids = None
+    gc.suppress_tokens = []
+    gc.begin_suppress_tokens = [eos]
+    gc.max_length = 64
+    gc._from_model_config = False  # else generate() rebuilds it from config.json and drops lang_to_id
+    model.save_pretrained(str(out), safe_serialization=True)
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(str(out))
