@@ -26,7 +26,8 @@ from .torch_backend import torch_engines
 def load_for(opts: ExportOptions):
     """(recipe, source, graphs) for an export or a live-torch validation."""
     recipe = get_recipe(opts.task)
-    source = load_source(recipe.auto_class, opts.model, opts.reference or recipe.references[0])
+    source = load_source(recipe.auto_class, opts.model, opts.reference or recipe.references[0],
+                         recipe.attn_implementation)
     return recipe, source, recipe.graphs(source, opts)
 
 

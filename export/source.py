@@ -57,7 +57,8 @@ def checkpoint_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_source(auto_class: str, model_dir: Path | None, reference_name: str) -> Source:
+def load_source(auto_class: str, model_dir: Path | None, reference_name: str,
+                attn_implementation: str | None = "eager") -> Source:
     """Load the torch model: from `model_dir` if given, else build/reuse the named reference."""
     import transformers
 
@@ -71,7 +72,8 @@ def load_source(auto_class: str, model_dir: Path | None, reference_name: str) ->
     cls = getattr(transformers, auto_class)
     try:
         model = cls.from_pretrained(str(path), local_files_only=True, use_safetensors=True,
-                                    trust_remote_code=False, attn_implementation="eager")
+                                    trust_remote_code=False,
+                                    **({"attn_implementation": attn_implementation} if attn_implementation else {}))
     except ValueError as e:  # e.g. a config whose architecture does not fit the task's head
         raise UsageError(f"Cannot load '{path}' as {auto_class}: {e}".split("\n")[0]) from None
     model.eval()

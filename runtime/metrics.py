@@ -47,3 +47,11 @@ def tensor_only(ref: list, got: list) -> float:
 
 def compute(name: str, ref: list, got: list) -> float:
     return METRICS.get(name, tensor_only)(ref, got)
+
+
+@metric("token_equality")
+def result_equality(ref: list, got: list) -> float:
+    """Fraction of samples whose whole result (generated text, transcript) is identical."""
+    if len(ref) != len(got) or not ref:
+        return 0.0
+    return float(np.mean([a == b for a, b in zip(ref, got)]))

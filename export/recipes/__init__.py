@@ -24,10 +24,13 @@ class Recipe:
     manifest: Callable  # (source) -> {"processing": {...}, "labels": {...}, "generation": {...}}
     samples: Callable  # (source) -> list[Sample]: golden inputs recorded at export
     files: Callable  # (source, staging_dir) -> list[str]: extra files written (tokenizer.json, ...)
+    # "eager" traces everywhere with TorchScript; None lets transformers pick (sdpa), which the dynamo
+    # exporter needs for BART-style eager attention with dynamic shapes.
+    attn_implementation: str | None = "eager"
 
 
 RECIPES: dict[str, Recipe] = {}
-_MODULES = ("text",)
+_MODULES = ("text", "generation")
 
 
 def recipe(r: Recipe) -> Recipe:
