@@ -16,7 +16,7 @@ from typing import Callable
 from edgetool.runtime.errors import UsageError, did_you_mean
 
 # Bump when a builder changes, so cached checkpoints are rebuilt.
-REFERENCE_VERSION = 1
+REFERENCE_VERSION = 2
 
 
 @dataclass(frozen=True)

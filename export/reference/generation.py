@@ -40,7 +40,7 @@ def train_unigram_tokenizer(out: Path, model_max_length: int = 128) -> None:
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
                                                        special_tokens=[("</s>", tok.token_to_id("</s>"))])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-                                   model_max_length=model_max_length)
+                                   model_max_length=model_max_length, model_input_names=["input_ids", "attention_mask"])
     fast.save_pretrained(str(out))
 
 

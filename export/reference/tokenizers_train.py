@@ -44,5 +44,6 @@ def train_byte_bpe(out_dir: Path, vocab_size: int = 1000, model_max_length: int 
     else:
         tok.post_processor = processors.ByteLevel(trim_offsets=False)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                   pad_token="<pad>", mask_token="<mask>", model_max_length=model_max_length)
+                                   pad_token="<pad>", mask_token="<mask>", model_max_length=model_max_length,
+                                   model_input_names=["input_ids", "attention_mask"])
     fast.save_pretrained(str(out_dir))

@@ -52,16 +52,15 @@ class GenerativePipeline(Pipeline):
         return clean_up_spaces(text) if self.clean_up else text
 
     def _generate(self, inputs: dict, prompt: np.ndarray, cfg: GenerationConfig, stream: bool) -> np.ndarray:
-        streamer = None
-        if stream:
-            out = TextStream(lambda toks: self.decode(toks))
+        if not stream:
+            return generate(self.model, inputs, prompt, cfg)
+        text = TextStream(lambda toks: self.decode(toks))
 
-            def streamer(tokens):
-                sys.stdout.write(out.push(int(tokens[0])))
-                sys.stdout.flush()
+        def streamer(tokens):  # the first row is shown live
+            sys.stdout.write(text.push(int(tokens[0])))
+            sys.stdout.flush()
         ids = generate(self.model, inputs, prompt, cfg, streamer)
-        if stream:
-            sys.stdout.write("\n")
+        sys.stdout.write(text.flush() + "\n")
         return ids
 
     def format(self, result) -> str:
