@@ -30,7 +30,7 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {}
-_MODULES = ("text", "generation")
+_MODULES = ("text", "generation", "vision")
 
 
 def recipe(r: Recipe) -> Recipe:

@@ -39,7 +39,9 @@ class GenerativePipeline(Pipeline):
         else:
             self.model = DecoderOnlyModel(self.run_graph, self.bundle.graphs["decoder"])
 
-    def generation_config(self, **kwargs) -> GenerationConfig:
+    def generation_config(self, generate_kwargs: dict | None = None, **kwargs) -> GenerationConfig:
+        """transformers accepts options flat or as generate_kwargs={...}; so do we."""
+        kwargs = {**(generate_kwargs or {}), **kwargs}
         merged = {**self.defaults, **self.model_config}
         if (self.defaults.get("max_new_tokens") is not None and "max_new_tokens" not in self.model_config
                 and self.model_config.get("max_length", 20) != 20):
@@ -120,3 +122,24 @@ class SummarizationPipeline(Text2TextGenerationPipeline):
 
 class TranslationPipeline(Text2TextGenerationPipeline):
     key = "translation_text"
+
+
+class ImageToTextPipeline(GenerativePipeline):
+    defaults = {"max_new_tokens": 256}
+
+    def setup(self) -> None:
+        from ..preprocess.image import image_processor
+
+        super().setup()
+        self.processor = image_processor(self.bundle.processing["image"])
+
+    def __call__(self, inputs, stream: bool = False, **gen_kwargs):
+        from ..preprocess.image import as_image_list
+
+        images, single = as_image_list(inputs)
+        cfg = self.generation_config(**gen_kwargs)
+        results = []
+        for img in images:
+            out = self._generate(self.processor([img]), np.array([[cfg.decoder_start_token_id]], np.int64), cfg, stream)
+            results.append([{"generated_text": self.decode(seq)} for seq in out])
+        return results[0] if single else results

@@ -1,0 +1,21 @@
+"""Small seeded vision reference models."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import reference
+
+IMAGE_LABELS = {0: "cat", 1: "dog", 2: "car", 3: "tree", 4: "house"}
+
+
+@reference("vit-tiny-classifier", task="image-classification")
+def vit_tiny_classifier(out: Path, seed: int) -> None:
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    torch.manual_seed(seed)
+    cfg = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=64, initializer_range=0.2, id2label=IMAGE_LABELS,
+                    label2id={v: k for k, v in IMAGE_LABELS.items()})
+    ViTForImageClassification(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(str(out))
