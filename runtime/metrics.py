@@ -55,3 +55,22 @@ def result_equality(ref: list, got: list) -> float:
     if len(ref) != len(got) or not ref:
         return 0.0
     return float(np.mean([a == b for a, b in zip(ref, got)]))
+
+
+@metric("cosine")
+def min_cosine(ref: list, got: list) -> float:
+    """Worst per-sample cosine similarity of the numeric results (embeddings)."""
+    if len(ref) != len(got) or not ref:
+        return 0.0
+    worst = 1.0
+    for a, b in zip(ref, got):
+        try:
+            x = np.asarray(a, dtype=np.float64).ravel()
+            y = np.asarray(b, dtype=np.float64).ravel()
+        except ValueError:  # ragged (several texts of different lengths): compare item by item
+            return min(min_cosine([p], [q]) for p, q in zip(a, b)) if len(a) == len(b) else 0.0
+        if x.shape != y.shape:
+            return 0.0
+        denom = np.linalg.norm(x) * np.linalg.norm(y)
+        worst = min(worst, float(x @ y / denom) if denom > 0 else float(np.array_equal(x, y)))
+    return worst

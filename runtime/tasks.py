@@ -96,8 +96,11 @@ _TASKS = [
     TaskSpec("fill-mask", ("mask",), "text", "Predict the masked token(s) of a text.",
              metric="topk_agreement", cli_options=(TOP_K, CliOption("--targets", "targets", "csv", "Only score these words."))),
     TaskSpec("feature-extraction", ("embed", "embeddings"), "text", "Token or sentence embeddings.",
-             metric="cosine",
-             cli_options=(CliOption("--normalize", "normalize", bool, "L2-normalise sentence embeddings."),)),
+             pipeline="feature_extraction:FeatureExtractionPipeline",
+             metric="cosine", metric_floor={"fp32": 0.99999, "fp16": 0.999, "int8": 0.99},
+             
+             cli_options=(CliOption("--normalize", "normalize", bool, "Sentence embeddings, L2-normalised."),
+                          CliOption("--pooling", "pooling", str, "Sentence embeddings: mean | cls | max."))),
     TaskSpec("zero-shot-classification", ("zero-shot",), "text", "Classify a text into labels given at run time (NLI).",
              metric="label_agreement",
              cli_options=(CliOption("--labels", "candidate_labels", "csv", "Comma-separated candidate labels."),

@@ -26,3 +26,37 @@ recipe(Recipe(
     ],
     files=write_tokenizer,
 ))
+
+
+def sentence_settings(path) -> dict:
+    """Pooling / normalisation / max length a sentence-transformers checkpoint declares (if any)."""
+    import json
+
+    out = {}
+    pooling = path / "1_Pooling" / "config.json"
+    if pooling.is_file():
+        cfg = json.loads(pooling.read_text())
+        modes = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean", "pooling_mode_max_tokens": "max",
+                 "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len"}
+        out["pooling"] = next((m for k, m in modes.items() if cfg.get(k)), "mean")
+    modules = path / "modules.json"
+    if modules.is_file():
+        out["normalize"] = any(m.get("type", "").endswith("Normalize") for m in json.loads(modules.read_text()))
+    st = path / "sentence_bert_config.json"
+    if st.is_file():
+        out["max_seq_length"] = json.loads(st.read_text()).get("max_seq_length")
+    return out
+
+
+recipe(Recipe(
+    task="feature-extraction",
+    auto_class="AutoModel",
+    references=("bert-tiny-encoder",),
+    graphs=lambda source, opts: [text_encoder_graph(source, {"last_hidden_state": lambda o: o.last_hidden_state},
+                                                    sequence_outputs=("last_hidden_state",))],
+    manifest=lambda source: {"processing": {"tokenizer": tokenizer_settings(source),
+                                            "sentence": sentence_settings(source.path)}},
+    samples=lambda source: [Sample(["I love this"]), Sample([["What a great day", "Who wrote the book?"]]),
+                            Sample([["The soup was quite bad.", "a"]], {"pooling": "mean", "normalize": True})],
+    files=write_tokenizer,
+))

@@ -30,3 +30,26 @@ def bert_tiny_classifier(out: Path, seed: int) -> None:
     torch.manual_seed(seed)
     config = tiny_bert_config(vocab, id2label=SENTIMENT, label2id={v: k for k, v in SENTIMENT.items()})
     BertForSequenceClassification(config).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+@reference("bert-tiny-encoder", task="feature-extraction")
+def bert_tiny_encoder(out: Path, seed: int) -> None:
+    """A sentence-transformers-style checkpoint: BertModel + 1_Pooling (mean) + Normalize."""
+    import json
+
+    import torch
+    from transformers import AutoTokenizer, BertModel
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    BertModel(tiny_bert_config(vocab), add_pooling_layer=False).eval().save_pretrained(str(out), safe_serialization=True)
+    (out / "1_Pooling").mkdir()
+    (out / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
+         "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}))
+    (out / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
+    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
