@@ -74,3 +74,22 @@ def min_cosine(ref: list, got: list) -> float:
         denom = np.linalg.norm(x) * np.linalg.norm(y)
         worst = min(worst, float(x @ y / denom) if denom > 0 else float(np.array_equal(x, y)))
     return worst
+
+
+def _tokens(result) -> list:
+    """Predicted token ids of a fill-mask result, in rank order, flattened over masks and texts."""
+    if isinstance(result, dict):
+        return [result.get("token")]
+    if isinstance(result, list):
+        return [t for r in result for t in _tokens(r)]
+    return []
+
+
+@metric("topk_agreement")
+def topk_agreement(ref: list, got: list) -> float:
+    """Fraction of ranked predictions (token at each rank) that agree."""
+    a = [t for r in ref for t in _tokens(r)]
+    b = [t for r in got for t in _tokens(r)]
+    if len(a) != len(b) or not a:
+        return 0.0
+    return float(np.mean([x == y for x, y in zip(a, b)]))

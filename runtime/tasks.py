@@ -94,6 +94,7 @@ _TASKS = [
              cli_options=(CliOption("--question", "question", str, "The question."),
                           CliOption("--context", "context", str, "The text that holds the answer."), TOP_K)),
     TaskSpec("fill-mask", ("mask",), "text", "Predict the masked token(s) of a text.",
+             pipeline="fill_mask:FillMaskPipeline",
              metric="topk_agreement", cli_options=(TOP_K, CliOption("--targets", "targets", "csv", "Only score these words."))),
     TaskSpec("feature-extraction", ("embed", "embeddings"), "text", "Token or sentence embeddings.",
              pipeline="feature_extraction:FeatureExtractionPipeline",

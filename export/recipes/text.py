@@ -60,3 +60,20 @@ recipe(Recipe(
                             Sample([["The soup was quite bad.", "a"]], {"pooling": "mean", "normalize": True})],
     files=write_tokenizer,
 ))
+
+
+def _mask_samples(source):
+    mask = source.tokenizer().mask_token
+    return [Sample([f"The capital of France is {mask}."]), Sample([f"I {mask} this, it was {mask}."], {"top_k": 3}),
+            Sample([[f"What a {mask} day", f"Who {mask} the book?"]], {"top_k": 2})]
+
+
+recipe(Recipe(
+    task="fill-mask",
+    auto_class="AutoModelForMaskedLM",
+    references=("bert-tiny-mlm", "roberta-tiny-mlm"),
+    graphs=lambda source, opts: [text_encoder_graph(source, {"logits": lambda o: o.logits}, sequence_outputs=("logits",))],
+    manifest=lambda source: {"processing": {"tokenizer": tokenizer_settings(source)}},
+    samples=_mask_samples,
+    files=write_tokenizer,
+))

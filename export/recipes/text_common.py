@@ -24,7 +24,8 @@ def tokenizer_settings(source) -> dict:
         offset = 2 if getattr(source.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") else 0
         max_len = positions - offset
     out = {"model_max_length": int(max_len), "padding_side": tok.padding_side,
-           "model_input_names": list(tok.model_input_names)}
+           "model_input_names": list(tok.model_input_names),
+           "clean_up_tokenization_spaces": bool(getattr(tok, "clean_up_tokenization_spaces", False))}
     for name in SPECIAL:
         value = getattr(tok, name, None)
         if value is not None:

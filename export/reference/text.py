@@ -53,3 +53,31 @@ def bert_tiny_encoder(out: Path, seed: int) -> None:
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
         {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
     (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
+
+
+@reference("bert-tiny-mlm", task="fill-mask")
+def bert_tiny_mlm(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    BertForMaskedLM(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+@reference("roberta-tiny-mlm", task="fill-mask")
+def roberta_tiny_mlm(out: Path, seed: int) -> None:
+    """Byte-level BPE ('Ġ' word prefix) family."""
+    import torch
+    from transformers import AutoTokenizer, RobertaConfig, RobertaForMaskedLM
+
+    from .tokenizers_train import train_byte_bpe
+
+    train_byte_bpe(out, vocab_size=600, model_max_length=128, kind="roberta")
+    tok = AutoTokenizer.from_pretrained(str(out))
+    torch.manual_seed(seed)
+    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, initializer_range=0.2,
+                        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    RobertaForMaskedLM(cfg).eval().save_pretrained(str(out), safe_serialization=True)

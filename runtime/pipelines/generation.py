@@ -15,17 +15,6 @@ from ..generation.streaming import TextStream
 from ..preprocess.text import TextTokenizer, check_texts
 from .base import Pipeline
 
-_CLEANUPS = [(" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
-             (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")]
-
-
-def clean_up_spaces(text: str) -> str:
-    """transformers' clean_up_tokenization."""
-    for a, b in _CLEANUPS:
-        text = text.replace(a, b)
-    return text
-
-
 class GenerativePipeline(Pipeline):
     defaults: dict = {"max_new_tokens": 256, "num_beams": 4}
     clean_up = False
@@ -50,8 +39,7 @@ class GenerativePipeline(Pipeline):
         return cfg.update(**kwargs)
 
     def decode(self, ids) -> str:
-        text = self.tokenizer.decode(ids, skip_special_tokens=True)
-        return clean_up_spaces(text) if self.clean_up else text
+        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up=self.clean_up)
 
     def _generate(self, inputs: dict, prompt: np.ndarray, cfg: GenerationConfig, stream: bool) -> np.ndarray:
         if not stream:

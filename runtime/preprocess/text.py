@@ -91,5 +91,20 @@ class TextTokenizer:
         arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return {k: v for k, v in arrays.items() if k in self.input_names}
 
-    def decode(self, ids, skip_special_tokens: bool = True) -> str:
-        return self.tok.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
+    def decode(self, ids, skip_special_tokens: bool = True, clean_up: bool | None = None) -> str:
+        """Like the transformers tokenizer's decode; clean_up None follows the tokenizer's config."""
+        text = self.tok.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
+        if clean_up is None:
+            clean_up = bool(self.config.get("clean_up_tokenization_spaces", False))
+        return clean_up_spaces(text) if clean_up else text
+
+
+_CLEANUPS = [(" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+             (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")]
+
+
+def clean_up_spaces(text: str) -> str:
+    """transformers' clean_up_tokenization."""
+    for a, b in _CLEANUPS:
+        text = text.replace(a, b)
+    return text
