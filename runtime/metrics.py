@@ -93,3 +93,20 @@ def topk_agreement(ref: list, got: list) -> float:
     if len(a) != len(b) or not a:
         return 0.0
     return float(np.mean([x == y for x, y in zip(a, b)]))
+
+
+def _top(result):
+    """Top label of a zero-shot ({'labels': [...]}) or multiple-choice ({'answer': ...}) result."""
+    if isinstance(result, list):
+        return [t for r in result for t in _top(r)]
+    if isinstance(result, dict) and "labels" in result:
+        return [result["labels"][0]]
+    if isinstance(result, dict) and "answer" in result:
+        return [result["answer"]]
+    return _top_labels(result)
+
+
+@metric("ranked_label_agreement")
+def ranked_label_agreement(ref: list, got: list) -> float:
+    a, b = _top(ref), _top(got)
+    return float(np.mean([x == y for x, y in zip(a, b)])) if a and len(a) == len(b) else 0.0

@@ -77,3 +77,44 @@ recipe(Recipe(
     samples=_mask_samples,
     files=write_tokenizer,
 ))
+
+
+recipe(Recipe(
+    task="zero-shot-classification",
+    auto_class="AutoModelForSequenceClassification",
+    references=("bert-tiny-nli",),
+    graphs=lambda source, opts: [text_encoder_graph(source, {"logits": lambda o: o.logits})],
+    manifest=_classification_manifest,
+    samples=lambda source: [
+        Sample(["The election was strange."], {"candidate_labels": ["politics", "sports", "food"]}),
+        Sample([["The soup was delicious", "Our team won"]],
+               {"candidate_labels": "food,sports", "multi_label": True, "hypothesis_template": "It is about {}."}),
+    ],
+    files=write_tokenizer,
+))
+
+
+def _choice_graph(source, opts):
+    import torch
+
+    from ..graphs import GraphExport, NamedIO
+
+    tok = source.tokenizer()
+    enc = tok(["The weather was"] * 3, ["calm", "very crowded and noisy", "bad"], padding=True, return_tensors="pt")
+    names = [n for n in ("input_ids", "token_type_ids", "attention_mask") if n in enc]
+    inputs = {n: enc[n][None].to(torch.int64) for n in names}
+    axes = {n: {0: "batch", 1: "choices", 2: "sequence"} for n in names}
+    axes["logits"] = {0: "batch", 1: "choices"}
+    return [GraphExport("model", NamedIO(source.model, names, lambda o: (o.logits,)), inputs, ["logits"], axes)]
+
+
+recipe(Recipe(
+    task="multiple-choice",
+    auto_class="AutoModelForMultipleChoice",
+    references=("bert-tiny-choice",),
+    graphs=_choice_graph,
+    manifest=lambda source: {"processing": {"tokenizer": tokenizer_settings(source)}},
+    samples=lambda source: [Sample(["The weather was"], {"choices": ["calm", "very crowded and noisy", "bad"]}),
+                            Sample(["Who wrote the book?"], {"choices": ["John Smith", "the children"]})],
+    files=write_tokenizer,
+))

@@ -81,3 +81,29 @@ def roberta_tiny_mlm(out: Path, seed: int) -> None:
                         intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, initializer_range=0.2,
                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
     RobertaForMaskedLM(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+NLI = {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}
+
+
+@reference("bert-tiny-nli", task="zero-shot-classification")
+def bert_tiny_nli(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    config = tiny_bert_config(vocab, id2label=NLI, label2id={v: k for k, v in NLI.items()})
+    BertForSequenceClassification(config).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+@reference("bert-tiny-choice", task="multiple-choice")
+def bert_tiny_choice(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, BertForMultipleChoice
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    BertForMultipleChoice(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
