@@ -110,3 +110,21 @@ def _top(result):
 def ranked_label_agreement(ref: list, got: list) -> float:
     a, b = _top(ref), _top(got)
     return float(np.mean([x == y for x, y in zip(a, b)])) if a and len(a) == len(b) else 0.0
+
+
+def _entities(result) -> list:
+    if isinstance(result, dict) and "start" in result:
+        return [(result.get("entity_group", result.get("entity")), result["start"], result["end"])]
+    if isinstance(result, list):
+        return [e for r in result for e in _entities(r)]
+    return []
+
+
+@metric("entity_agreement")
+def entity_agreement(ref: list, got: list) -> float:
+    """F1 of (label, start, end) entities between the two result sets (1.0 when both find none)."""
+    a, b = set(_entities(ref)), set(_entities(got))
+    if not a and not b:
+        return 1.0
+    tp = len(a & b)
+    return 2 * tp / (len(a) + len(b))

@@ -86,6 +86,7 @@ _TASKS = [
         ),
     ),
     TaskSpec("token-classification", ("ner",), "text", "Label each entity in a text (NER).",
+             pipeline="token_classification:TokenClassificationPipeline",
              metric="entity_agreement",
              cli_options=(CliOption("--aggregation-strategy", "aggregation_strategy", str,
                                     "none | simple | first | average | max"),)),

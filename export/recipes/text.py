@@ -118,3 +118,17 @@ recipe(Recipe(
                             Sample(["Who wrote the book?"], {"choices": ["John Smith", "the children"]})],
     files=write_tokenizer,
 ))
+
+
+recipe(Recipe(
+    task="token-classification",
+    auto_class="AutoModelForTokenClassification",
+    references=("bert-tiny-ner", "roberta-tiny-ner"),
+    graphs=lambda source, opts: [text_encoder_graph(source, {"logits": lambda o: o.logits}, sequence_outputs=("logits",))],
+    manifest=_classification_manifest,
+    samples=lambda source: [Sample(["Barack Obama was born in Hawaii."]),
+                            Sample(["Apple announced a new product in California."], {"aggregation_strategy": "simple"}),
+                            Sample([["John Smith visited the museum in Paris.", "Angela Merkel met Google"]],
+                                   {"aggregation_strategy": "first"})],
+    files=write_tokenizer,
+))

@@ -107,3 +107,34 @@ def bert_tiny_choice(out: Path, seed: int) -> None:
     vocab = len(AutoTokenizer.from_pretrained(str(out)))
     torch.manual_seed(seed)
     BertForMultipleChoice(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+NER = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC", 5: "B-ORG", 6: "I-ORG"}
+
+
+@reference("bert-tiny-ner", task="token-classification")
+def bert_tiny_ner(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, BertForTokenClassification
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    config = tiny_bert_config(vocab, id2label=NER, label2id={v: k for k, v in NER.items()})
+    BertForTokenClassification(config).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+@reference("roberta-tiny-ner", task="token-classification")
+def roberta_tiny_ner(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, RobertaConfig, RobertaForTokenClassification
+
+    from .tokenizers_train import train_byte_bpe
+
+    train_byte_bpe(out, vocab_size=600, model_max_length=128, kind="roberta")
+    tok = AutoTokenizer.from_pretrained(str(out))
+    torch.manual_seed(seed)
+    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, initializer_range=0.2,
+                        pad_token_id=tok.pad_token_id, id2label=NER, label2id={v: k for k, v in NER.items()})
+    RobertaForTokenClassification(cfg).eval().save_pretrained(str(out), safe_serialization=True)
