@@ -128,3 +128,20 @@ def entity_agreement(ref: list, got: list) -> float:
         return 1.0
     tp = len(a & b)
     return 2 * tp / (len(a) + len(b))
+
+
+def _answers(result) -> list:
+    if isinstance(result, dict) and "answer" in result and "start" in result:
+        return [(result["answer"], result["start"], result["end"])]
+    if isinstance(result, list):
+        return [a for r in result for a in _answers(r)]
+    return []
+
+
+@metric("answer_exact_match")
+def answer_exact_match(ref: list, got: list) -> float:
+    """Fraction of answers (text and character span, in rank order) that are identical."""
+    a, b = _answers(ref), _answers(got)
+    if len(a) != len(b) or not a:
+        return 0.0
+    return float(np.mean([x == y for x, y in zip(a, b)]))

@@ -91,6 +91,7 @@ _TASKS = [
              cli_options=(CliOption("--aggregation-strategy", "aggregation_strategy", str,
                                     "none | simple | first | average | max"),)),
     TaskSpec("question-answering", ("qa",), "text", "Extract the answer span to a question from a context.",
+             pipeline="question_answering:QuestionAnsweringPipeline",
              metric="answer_exact_match", input_kind="none",
              cli_options=(CliOption("--question", "question", str, "The question."),
                           CliOption("--context", "context", str, "The text that holds the answer."), TOP_K)),

@@ -132,3 +132,20 @@ recipe(Recipe(
                                    {"aggregation_strategy": "first"})],
     files=write_tokenizer,
 ))
+
+
+recipe(Recipe(
+    task="question-answering",
+    auto_class="AutoModelForQuestionAnswering",
+    references=("bert-tiny-qa",),
+    graphs=lambda source, opts: [text_encoder_graph(source, {"start_logits": lambda o: o.start_logits,
+                                                             "end_logits": lambda o: o.end_logits},
+                                                    sequence_outputs=("start_logits", "end_logits"))],
+    manifest=lambda source: {"processing": {"tokenizer": tokenizer_settings(source)}},
+    samples=lambda source: [
+        Sample([], {"question": "Where was Barack Obama born?", "context": "Barack Obama was born in Hawaii."}),
+        Sample([], {"question": "What is the capital of Germany?",
+                    "context": "Berlin is the capital of Germany. The museum in Paris was wonderful.", "top_k": 3}),
+    ],
+    files=write_tokenizer,
+))

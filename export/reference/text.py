@@ -138,3 +138,14 @@ def roberta_tiny_ner(out: Path, seed: int) -> None:
                         intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, initializer_range=0.2,
                         pad_token_id=tok.pad_token_id, id2label=NER, label2id={v: k for k, v in NER.items()})
     RobertaForTokenClassification(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+@reference("bert-tiny-qa", task="question-answering")
+def bert_tiny_qa(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, BertForQuestionAnswering
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    BertForQuestionAnswering(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
