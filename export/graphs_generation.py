@@ -152,8 +152,11 @@ def encoder_graph(model, inputs: dict[str, torch.Tensor], axes: dict) -> GraphEx
 
 
 def seq2seq_graphs(model, encoder_inputs: dict[str, torch.Tensor], encoder_axes: dict, start_id: int,
-                   uses_mask: bool = True, past: int = 3, seq: int = 1) -> list[GraphExport]:
-    """encoder + cross_kv + decoder for a model with get_encoder() and an EncoderDecoderCache."""
+                   uses_mask: bool = True, past: int = 3, seq: int = 2) -> list[GraphExport]:
+    """encoder + cross_kv + decoder for a model with get_encoder() and an EncoderDecoderCache.
+
+    The decoder is traced with seq > 1 so that its sequence axis stays dynamic: Whisper feeds its
+    start tokens (<|startoftranscript|>, language, task, ...) in one first step."""
     layers, heads, head_dim = _dims(model.config)
     enc_graph = encoder_graph(model, encoder_inputs, encoder_axes)
     with torch.no_grad():

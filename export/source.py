@@ -57,7 +57,7 @@ def checkpoint_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_source(auto_class: str, model_dir: Path | None, reference_name: str,
+def load_source(auto_class, model_dir: Path | None, reference_name: str,
                 attn_implementation: str | None = "eager") -> Source:
     """Load the torch model: from `model_dir` if given, else build/reuse the named reference."""
     import transformers
@@ -69,6 +69,8 @@ def load_source(auto_class: str, model_dir: Path | None, reference_name: str,
     else:
         path, origin = Path(model_dir), str(model_dir)
         check_checkpoint_dir(path)
+    if callable(auto_class):  # one task, several architecture families (e.g. CTC and Whisper for ASR)
+        auto_class = auto_class(transformers.AutoConfig.from_pretrained(str(path), local_files_only=True))
     cls = getattr(transformers, auto_class)
     try:
         model = cls.from_pretrained(str(path), local_files_only=True, use_safetensors=True,

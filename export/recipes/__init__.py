@@ -18,7 +18,7 @@ from edgetool.runtime.tasks import get_task
 @dataclass(frozen=True)
 class Recipe:
     task: str
-    auto_class: str  # the transformers Auto class that loads a checkpoint for this task
+    auto_class: object  # transformers Auto class name, or config -> name when a task has several families
     references: tuple[str, ...]  # built-in reference models; the first is the default
     graphs: Callable  # (source, options) -> list[GraphExport]
     manifest: Callable  # (source) -> {"processing": {...}, "labels": {...}, "generation": {...}}

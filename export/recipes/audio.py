@@ -61,12 +61,53 @@ def _ctc_manifest(source) -> dict:
         "do_lower_case": bool(getattr(tok, "do_lower_case", False))}}}
 
 
+def _is_whisper(source) -> bool:
+    return getattr(source.config, "model_type", "") == "whisper"
+
+
+def _asr_graphs(source, opts):
+    if not _is_whisper(source):
+        return _graph(sequence_logits=True)(source, opts)
+    import torch
+
+    from ..graphs_generation import seq2seq_graphs
+
+    mels = feature_config(source).get("feature_size", 80)
+    x = {"input_features": torch.randn(2, mels, 3000)}
+    start = source.model.generation_config.decoder_start_token_id
+    return seq2seq_graphs(source.model, x, {"input_features": {0: "batch"}}, int(start), uses_mask=False)
+
+
+def _asr_manifest(source) -> dict:
+    if not _is_whisper(source):
+        return _ctc_manifest(source)
+    from .generation import _manifest as generation_manifest
+
+    m = generation_manifest("encoder-decoder")(source)
+    m["processing"]["audio"] = feature_config(source)
+    m["processing"]["whisper"] = True
+    return m
+
+
+def _asr_samples(source):
+    if not _is_whisper(source):
+        return [Sample([a]) for a in sample_audio()]
+    return [Sample([sample_audio()[0]], {"generate_kwargs": {"language": "en", "max_new_tokens": 8}}),
+            Sample([sample_audio()[1]], {"generate_kwargs": {"max_new_tokens": 6}})]
+
+
+def _asr_files(source, staging) -> list[str]:
+    from .text_common import write_tokenizer
+
+    return _copy_features(source, staging) + (write_tokenizer(source, staging) if _is_whisper(source) else [])
+
+
 recipe(Recipe(
     task="automatic-speech-recognition",
-    auto_class="AutoModelForCTC",
-    references=("wav2vec2-tiny-ctc",),
-    graphs=_graph(sequence_logits=True),
-    manifest=_ctc_manifest,
-    samples=lambda source: [Sample([a]) for a in sample_audio()],
-    files=_copy_features,
+    auto_class=lambda config: "AutoModelForSpeechSeq2Seq" if config.model_type == "whisper" else "AutoModelForCTC",
+    references=("wav2vec2-tiny-ctc", "whisper-tiny-random"),
+    graphs=_asr_graphs,
+    manifest=_asr_manifest,
+    samples=_asr_samples,
+    files=_asr_files,
 ))

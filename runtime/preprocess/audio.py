@@ -85,3 +85,54 @@ def wav2vec2_features(waves: list[np.ndarray], config: dict) -> dict[str, np.nda
     if config.get("return_attention_mask", False):
         out["attention_mask"] = mask
     return out
+
+
+# -- Whisper log-mel ---------------------------------------------------------------------------------
+def _hz_to_mel(f):
+    """Slaney mel scale: linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    mel = 3.0 * f / 200.0
+    log = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log, mel)
+
+
+def _mel_to_hz(m):
+    m = np.asarray(m, dtype=np.float64)
+    lin = 200.0 * m / 3.0
+    log = 1000.0 * np.exp(np.log(6.4) / 27.0 * (m - 15.0))
+    return np.where(m >= 15.0, log, lin)
+
+
+def mel_filters(n_freq: int, n_mels: int, rate: int, f_min: float = 0.0, f_max: float = 8000.0) -> np.ndarray:
+    """[n_freq, n_mels] triangular filters, Slaney-normalised (librosa / transformers' mel_filter_bank)."""
+    mel_pts = np.linspace(_hz_to_mel(f_min), _hz_to_mel(f_max), n_mels + 2)
+    hz_pts = _mel_to_hz(mel_pts)
+    fft_freqs = np.linspace(0, rate // 2, n_freq)
+    diff = np.diff(hz_pts)
+    slopes = hz_pts[None, :] - fft_freqs[:, None]
+    down = -slopes[:, :-2] / diff[:-1]
+    up = slopes[:, 2:] / diff[1:]
+    bank = np.maximum(0.0, np.minimum(down, up))
+    return bank * (2.0 / (hz_pts[2:n_mels + 2] - hz_pts[:n_mels]))[None, :]
+
+
+def whisper_features(waves: list[np.ndarray], config: dict) -> dict[str, np.ndarray]:
+    """WhisperFeatureExtractor: pad/trim to 30 s, centred STFT (periodic Hann, reflect padding), power
+    spectrum, Slaney mel filters, log10 (floor 1e-10), 8-decade dynamic range, (x + 4) / 4."""
+    n_fft, hop = int(config.get("n_fft", 400)), int(config.get("hop_length", 160))
+    n_samples = int(config.get("n_samples", 480000))
+    n_mels, rate = int(config.get("feature_size", 80)), int(config.get("sampling_rate", 16000))
+    filters = mel_filters(1 + n_fft // 2, n_mels, rate)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    out = []
+    for w in waves:
+        x = np.zeros(n_samples, dtype=np.float64)
+        x[:min(len(w), n_samples)] = w[:n_samples]
+        x = np.pad(x, n_fft // 2, mode="reflect")
+        frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
+        power = np.abs(np.fft.rfft(frames * window, n=n_fft)) ** 2  # [frames, freq]
+        mel = np.maximum(1e-10, power @ filters).T  # [mels, frames]
+        log = np.log10(mel)[:, :-1]
+        log = np.maximum(log, log.max() - 8.0)
+        out.append(((log + 4.0) / 4.0).astype(np.float32))
+    return {"input_features": np.stack(out)}
