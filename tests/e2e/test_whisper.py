@@ -57,7 +57,10 @@ def test_matches_transformers_pipeline_with_language(bundle_dir, reference_dir):
 
     hf_asr = hf_pipeline("automatic-speech-recognition", model=str(reference_dir(REF)))
     ours = pipeline(bundle_dir("automatic-speech-recognition", reference=REF, target="openvino"))
-    for audio in sample_audio():
+    # Only clips >= 0.75 s: for a 0.2 s clip the transformers pipeline itself differs from transformers
+    # `generate` on the same features (it passes extra length information to generate); the runtime
+    # follows `generate` there (test_transcript_ids_equal_generate).
+    for audio in sample_audio()[:2]:
         gk = {"language": "en", "max_new_tokens": 10}
         assert ours(audio, generate_kwargs=dict(gk)) == hf_asr(audio, generate_kwargs=dict(gk))
 
