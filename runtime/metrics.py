@@ -145,3 +145,24 @@ def answer_exact_match(ref: list, got: list) -> float:
     if len(a) != len(b) or not a:
         return 0.0
     return float(np.mean([x == y for x, y in zip(a, b)]))
+
+
+def _entity_keys(result, path: tuple = ()):
+    """(text path, label, start, end) per entity; the path tells apart the texts of a batch."""
+    if isinstance(result, dict) and "start" in result:
+        yield path[:-1], result.get("entity_group", result.get("entity")), result["start"], result["end"]
+    elif isinstance(result, list):
+        for j, r in enumerate(result):
+            yield from _entity_keys(r, path + (j,))
+
+
+@metric("entity_f1")
+def entity_f1(ref: list, got: list) -> float:
+    """F1 of (label, start, end) entities, each matched only within its own sample and text (1.0 when
+    neither side finds any)."""
+    if len(ref) != len(got):
+        return 0.0
+    a, b = set(_entity_keys(ref)), set(_entity_keys(got))
+    if not a and not b:
+        return 1.0
+    return 2 * len(a & b) / (len(a) + len(b))

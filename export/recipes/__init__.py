@@ -30,7 +30,7 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {}
-_MODULES = ("text", "generation", "vision", "audio")
+_MODULES = ("text", "text_tasks", "generation", "vision", "audio")
 
 
 def recipe(r: Recipe) -> Recipe:

@@ -1,72 +1,136 @@
 """feature-extraction: token embeddings like transformers' FeatureExtractionPipeline, and sentence
-embeddings with the pooling a sentence-transformers checkpoint declares (1_Pooling/config.json).
+embeddings like SentenceTransformer.encode with the pooling the checkpoint declares (recorded at export
+in processing.sentence: pooling, normalize, max_seq_length, lowercase).
 
 The graph returns last_hidden_state; pooling and normalisation run in NumPy, so one artifact serves
-both outputs and every pooling mode."""
+token embeddings and every pooling mode. A text longer than the model's max length gets token
+embeddings from overlapping windows (transformers' pipeline fails on it); sentence embeddings truncate
+to max_seq_length, exactly as sentence-transformers does."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import UsageError
+from ..postprocess.windows import batches, sliding_windows, stitch, unpad, window_feeds
 from ..preprocess.text import TextTokenizer, check_texts
 from .base import Pipeline
 
+# sentence-transformers' names, in the order it concatenates several modes
+POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
+_ALIASES = {"mean_sqrt_len": "mean_sqrt_len_tokens", "cls_token": "cls", "last": "lasttoken"}
 
-def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
-    m = mask[:, :, None].astype(np.float32)
-    if mode == "mean":
-        return (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
-    if mode == "cls":
-        return hidden[:, 0]
-    if mode == "max":
-        return np.where(m > 0, hidden, -1e9).max(1)
-    if mode == "mean_sqrt_len":
-        return (hidden * m).sum(1) / np.sqrt(np.clip(m.sum(1), 1e-9, None))
-    raise UsageError(f"Unknown pooling '{mode}'. Use mean, cls, max or mean_sqrt_len.")
+
+def pooling_modes(pooling) -> list[str]:
+    """'mean', 'cls,max' or ['cls', 'max'] -> validated mode names."""
+    items = pooling.split(",") if isinstance(pooling, str) else list(pooling)
+    modes = [_ALIASES.get(str(m).strip().lower(), str(m).strip().lower()) for m in items]
+    bad = [m for m in modes if m not in POOLING_MODES]
+    if bad or not modes:
+        raise UsageError(f"Unknown pooling {pooling!r}. Use one of {', '.join(POOLING_MODES)} "
+                         "(several, comma-separated, are concatenated like sentence-transformers does).")
+    return modes
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, pooling) -> np.ndarray:
+    """[batch, tokens, dim] + attention mask -> [batch, dim * modes], as sentence-transformers' Pooling."""
+    m = mask[:, :, None].astype(hidden.dtype)
+    rows = np.arange(hidden.shape[0])
+    out = []
+    for mode in pooling_modes(pooling):
+        if mode == "cls":  # the first attended token (index 0 unless the batch is left-padded)
+            out.append(hidden[rows, mask.argmax(1)])
+        elif mode == "max":
+            out.append(np.where(m > 0, hidden, -np.inf).max(1))
+        elif mode in ("mean", "mean_sqrt_len_tokens"):
+            count = np.clip(m.sum(1), 1e-9, None)
+            out.append((hidden * m).sum(1) / (count if mode == "mean" else np.sqrt(count)))
+        elif mode == "weightedmean":
+            w = m * np.arange(1, hidden.shape[1] + 1, dtype=hidden.dtype)[None, :, None]
+            out.append((hidden * w).sum(1) / np.clip(w.sum(1), 1e-9, None))
+        else:  # lasttoken: the last attended token
+            last = hidden.shape[1] - 1 - mask[:, ::-1].argmax(1)
+            out.append((hidden * m)[rows, last])
+    return np.concatenate(out, axis=-1)
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    return x / np.clip(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12, None)
 
 
 class FeatureExtractionPipeline(Pipeline):
     def setup(self) -> None:
-        self.tokenizer = TextTokenizer(self.bundle.file("tokenizer.json"), self.bundle.processing["tokenizer"])
-        self.sentence = self.bundle.processing.get("sentence", {})
+        cfg = self.bundle.processing["tokenizer"]
+        self.tokenizer = TextTokenizer(self.bundle.file("tokenizer.json"), cfg)
+        self.sentence = self.bundle.processing.get("sentence") or {}
+        self.sentence_tokenizer = self.tokenizer
+        if self.sentence.get("lowercase"):
+            from tokenizers import normalizers
 
-    def hidden_states(self, texts: list[str], max_length: int | None = None, truncation: bool = True):
-        enc = self.tokenizer.encode(texts, max_length=max_length, truncation=truncation)
-        return self.run_graph("model", enc.arrays)["last_hidden_state"].astype(np.float32), enc.arrays["attention_mask"]
+            # what sentence-transformers does for do_lower_case: a Lowercase normalizer in front
+            self.sentence_tokenizer = TextTokenizer(self.bundle.file("tokenizer.json"), cfg)
+            tok = self.sentence_tokenizer.tok
+            tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), *([tok.normalizer] if tok.normalizer else [])])
 
-    def sentence_embeddings(self, texts, pooling: str | None = None, normalize: bool | None = None,
+    def _hidden(self, feeds: dict) -> np.ndarray:
+        return self.run_graph("model", feeds)["last_hidden_state"].astype(np.float32)
+
+    def sentence_embeddings(self, texts, pooling=None, normalize: bool | None = None,
                             batch_size: int = 32) -> np.ndarray:
-        """[n, dim] like SentenceTransformer.encode (the checkpoint's pooling, max length, Normalize)."""
+        """[n, dim] like SentenceTransformer(checkpoint).encode(texts)."""
         texts = check_texts(texts)
-        mode = pooling or self.sentence.get("pooling", "mean")
-        norm = self.sentence.get("normalize", False) if normalize is None else normalize
+        modes = pooling_modes(pooling if pooling is not None else self.sentence.get("pooling", "mean"))
+        norm = bool(self.sentence.get("normalize", False)) if normalize is None else bool(normalize)
+        if batch_size < 1:
+            raise UsageError(f"batch_size must be >= 1, got {batch_size}.")
         out = []
         for i in range(0, len(texts), batch_size):
-            hidden, mask = self.hidden_states(texts[i:i + batch_size], self.sentence.get("max_seq_length"))
-            out.append(pool(hidden, mask, mode))
+            enc = self.sentence_tokenizer.encode(texts[i:i + batch_size], max_length=self.sentence.get("max_seq_length"))
+            out.append(pool(self._hidden(enc.arrays), enc.arrays["attention_mask"], modes))
         emb = np.concatenate(out)
-        if norm:
-            emb = emb / np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12, None)
-        return emb.astype(np.float32)
+        return (l2_normalize(emb) if norm else emb).astype(np.float32)
 
-    def __call__(self, inputs, pooling: str | None = None, normalize: bool | None = None,
-                 return_tensors: bool = False, truncation: bool = True):
+    def token_embeddings(self, text: str, truncation: bool | None = None, stride: int | None = None,
+                         batch_size: int = 8) -> np.ndarray:
+        """[1, tokens, dim] for one text, like the transformers pipeline; windows beyond the max length
+        unless truncation=True (then cut like transformers' truncation=True)."""
+        tok = self.tokenizer
+        if truncation:
+            return self._hidden(tok.encode([text]).arrays)
+        enc = tok.encode([text], truncation=False).encodings[0]
+        if len(enc.ids) <= tok.max_length:
+            return self._hidden(tok.pad([enc]))
+        windows = sliding_windows(enc, tok.max_length, tok.max_length // 4 if stride is None else stride)
+        outs: list = [None] * len(windows)
+        for group in batches([len(w) for w in windows], batch_size, tok.padding_side):
+            hidden = self._hidden(window_feeds(tok, enc, [windows[j] for j in group]))
+            for j, h in zip(group, hidden):
+                outs[j] = unpad(h, len(windows[j]), tok.padding_side)
+        return stitch(enc, windows, outs)[None]
+
+    def __call__(self, inputs, pooling=None, normalize: bool | None = None, return_tensors: bool = False,
+                 truncation: bool | None = None, stride: int | None = None, batch_size: int = 32):
         """Token embeddings ([1][tokens][hidden] per text, as transformers returns); with `pooling` or
-        `normalize`, sentence embeddings (one vector per text) instead."""
+        `normalize`, sentence embeddings (one vector per text, like sentence-transformers) instead."""
         texts = check_texts(inputs)
+        single = isinstance(inputs, str)
         if pooling is not None or normalize is not None:
-            emb = self.sentence_embeddings(texts, pooling, normalize)
-            return (emb[0] if isinstance(inputs, str) else emb) if return_tensors else \
-                (emb[0].tolist() if isinstance(inputs, str) else emb.tolist())
+            emb = self.sentence_embeddings(texts, pooling, normalize, batch_size)
+            emb = emb[0] if single else emb
+            return emb if return_tensors else emb.tolist()
         results = []
         for text in texts:  # one at a time: no padding in the output, like the pipeline
-            hidden, _ = self.hidden_states([text], truncation=truncation)
+            hidden = self.token_embeddings(text, truncation, stride)
             results.append(hidden if return_tensors else hidden.tolist())
-        return results[0] if isinstance(inputs, str) else results
+        return results[0] if single else results
 
     def format(self, result) -> str:
-        try:
-            arr = np.asarray(result, dtype=np.float32)
-            return f"embedding shape {list(arr.shape)}; first values {np.round(arr.reshape(-1)[:8], 4).tolist()}"
-        except ValueError:
-            return f"{len(result)} embeddings of varying token counts"
+        arr = result if isinstance(result, np.ndarray) else None
+        if arr is None:
+            try:
+                arr = np.asarray(result, dtype=np.float32)
+            except ValueError:
+                return "\n".join(self.format(r) for r in result)
+        head = ", ".join(f"{v:.4f}" for v in arr.reshape(-1)[:6])
+        kind = "sentence embedding(s)" if arr.ndim <= 2 else "token embeddings"
+        norm = np.linalg.norm(arr.reshape(-1, arr.shape[-1]), axis=-1).mean()
+        return f"{kind} {' x '.join(map(str, arr.shape))}  [{head}, ...]  mean L2 norm {norm:.4f}"

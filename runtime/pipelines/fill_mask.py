@@ -1,12 +1,20 @@
-"""fill-mask, answering like transformers' FillMaskPipeline (several masks, targets, top_k)."""
+"""fill-mask, answering like transformers' FillMaskPipeline (several masks, targets, top_k).
+
+A text longer than the model's max length (where transformers' pipeline fails) is not truncated:
+each mask is predicted in a window of the max length centred on it."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import UsageError
 from ..postprocess.activations import softmax
+from ..postprocess.windows import centered_window, window_feeds
 from ..preprocess.text import TextTokenizer, check_texts
 from .base import Pipeline
+
+
+def _flat(x) -> list:
+    return [y for i in x for y in _flat(i)] if isinstance(x, list) else [x]
 
 
 class FillMaskPipeline(Pipeline):
@@ -18,35 +26,52 @@ class FillMaskPipeline(Pipeline):
             raise UsageError("This bundle's tokenizer defines no mask token; it cannot run fill-mask.")
 
     def target_ids(self, targets) -> np.ndarray:
+        """Like transformers: a target not in the vocabulary becomes its first sub-token."""
+        items = [targets] if isinstance(targets, str) else list(targets)
         vocab = self.tokenizer.tok.get_vocab()
         ids = []
-        for t in [targets] if isinstance(targets, str) else targets:
+        for t in items:
+            if not isinstance(t, str):
+                raise UsageError(f"targets must be words (str), got {type(t).__name__}: {t!r}.")
             i = vocab.get(t)
-            if i is None:  # like transformers: the first sub-token of the word
+            if i is None:
                 pieces = self.tokenizer.tok.encode(t, add_special_tokens=False).ids
                 if not pieces:
                     continue
                 i = pieces[0]
             ids.append(i)
         if not ids:
-            raise UsageError(f"None of the targets {targets!r} maps to a token of the vocabulary.")
+            raise UsageError(f"None of the targets {targets!r} maps to a token of the vocabulary; give real words.")
         return np.array(sorted(set(ids)))
+
+    def mask_logits(self, enc, masked: np.ndarray) -> np.ndarray:
+        """[masks, vocab] logits at the mask positions of one encoding."""
+        tok = self.tokenizer
+        if len(enc.ids) <= tok.max_length:
+            return self.run_graph("model", tok.pad([enc]))["logits"][0, masked].astype(np.float32)
+        windows = [centered_window(enc, tok.max_length, int(m)) for m in masked]
+        out = []
+        for w, m in zip(windows, masked):
+            logits = self.run_graph("model", window_feeds(tok, enc, [w]))["logits"][0]
+            out.append(logits[int(np.nonzero(w == m)[0][0])])
+        return np.stack(out).astype(np.float32)
 
     def __call__(self, inputs, top_k: int = 5, targets=None):
         texts = check_texts(inputs)
+        if not isinstance(top_k, int) or top_k < 1:
+            raise UsageError(f"top_k must be a positive integer, got {top_k!r}.")
         target_ids = self.target_ids(targets) if targets is not None else None
         if target_ids is not None:
             top_k = min(top_k, len(target_ids))
         results = []
         for text in texts:
-            enc = self.tokenizer.encode([text])
-            ids = enc.arrays["input_ids"][0]
+            enc = self.tokenizer.encode([text], truncation=False).encodings[0]
+            ids = np.asarray(enc.ids, dtype=np.int64)
             masked = np.nonzero(ids == self.mask_id)[0]
             if masked.size == 0:
                 raise UsageError(f"No mask token {self.mask_token} found in the input {text[:60]!r}; "
                                  f"put {self.mask_token} where the word to predict goes.")
-            logits = self.run_graph("model", enc.arrays)["logits"][0, masked].astype(np.float32)
-            probs = softmax(logits)
+            probs = softmax(self.mask_logits(enc, masked))
             if target_ids is not None:
                 probs = probs[:, target_ids]
             single = masked.size == 1
@@ -66,5 +91,9 @@ class FillMaskPipeline(Pipeline):
         return results[0] if isinstance(inputs, str) else results
 
     def format(self, result) -> str:
-        rows = result if result and isinstance(result[0], list) else [result]
-        return "\n".join(f"{r['score']:.4f}  {r['token_str']:<14} {r['sequence']}" for row in rows for r in row)
+        flat = _flat(result)
+        lines = [f"{'score':>7}  {'token':<16} sequence"]
+        for r in flat:
+            seq = r["sequence"] if len(r["sequence"]) <= 100 else r["sequence"][:97] + "..."
+            lines.append(f"{r['score']:7.4f}  {r['token_str']!s:<16} {seq}")
+        return "\n".join(lines)

@@ -6,27 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
+from ..postprocess.spans import decode_spans, span_probabilities
+from ..postprocess.windows import batches, unpad
 from ..preprocess.text import TextTokenizer
 from .base import Pipeline
-
-
-def decode_spans(start, end, topk: int, max_answer_len: int, desired: np.ndarray):
-    """Best (start, end) token pairs by start*end probability, as transformers computes them."""
-    outer = np.matmul(np.expand_dims(start, -1), np.expand_dims(end, 1))
-    candidates = np.tril(np.triu(outer), max_answer_len - 1)
-    flat = candidates.flatten()
-    if topk == 1:
-        order = [np.argmax(flat)]
-    elif len(flat) < topk:
-        order = np.argsort(-flat)
-    else:
-        idx = np.argpartition(-flat, topk)[0:topk]
-        order = idx[np.argsort(-flat[idx])]
-    starts, ends = np.unravel_index(order, candidates.shape)[1:]
-    # transformers passes the full nonzero() tuple here (row indices included); kept for identical answers
-    keep = np.isin(starts, desired.nonzero()) & np.isin(ends, desired.nonzero())
-    starts, ends = starts[keep], ends[keep]
-    return starts, ends, candidates[0, starts, ends]
 
 
 class QuestionAnsweringPipeline(Pipeline):
@@ -34,21 +17,26 @@ class QuestionAnsweringPipeline(Pipeline):
         self.tokenizer = TextTokenizer(self.bundle.file("tokenizer.json"), self.bundle.processing["tokenizer"])
         cls = self.bundle.processing["tokenizer"].get("cls_token")
         self.cls_id = self.tokenizer.token_id(cls) if cls else None
+        # transformers puts the question first unless the tokenizer pads on the left
+        self.question_first = self.tokenizer.padding_side == "right"
 
     def __call__(self, question=None, context=None, top_k: int = 1, doc_stride: int | None = None,
                  max_answer_len: int = 15, max_seq_len: int | None = None, handle_impossible_answer: bool = False,
-                 align_to_words: bool = True):
+                 align_to_words: bool = True, batch_size: int = 8):
         pairs = self._pairs(question, context)
-        if top_k < 1:
-            raise UsageError(f"top_k must be >= 1, got {top_k}.")
-        if max_answer_len < 1:
-            raise UsageError(f"max_answer_len must be >= 1, got {max_answer_len}.")
+        for name, v in (("top_k", top_k), ("max_answer_len", max_answer_len), ("batch_size", batch_size)):
+            if not isinstance(v, int) or v < 1:
+                raise UsageError(f"{name} must be an integer >= 1, got {v!r}.")
+        if max_seq_len is not None and not 0 < max_seq_len <= self.tokenizer.max_length:
+            raise UsageError(f"max_seq_len must be in [1, {self.tokenizer.max_length}] (the model's max length), "
+                             f"got {max_seq_len}.")
         max_seq_len = max_seq_len or min(self.tokenizer.max_length, 384)
-        doc_stride = min(max_seq_len // 2, 128) if doc_stride is None else doc_stride
-        if doc_stride > max_seq_len:
+        if doc_stride is not None and (not isinstance(doc_stride, int) or doc_stride < 0):
+            raise UsageError(f"doc_stride must be an integer >= 0, got {doc_stride!r}.")
+        if doc_stride is not None and doc_stride > max_seq_len:
             raise UsageError(f"doc_stride ({doc_stride}) is larger than max_seq_len ({max_seq_len}).")
         results = [self._answer(q, c, top_k, doc_stride, max_answer_len, max_seq_len, handle_impossible_answer,
-                                align_to_words) for q, c in pairs]
+                                align_to_words, batch_size) for q, c in pairs]
         return results[0] if len(results) == 1 else results
 
     @staticmethod
@@ -66,61 +54,84 @@ class QuestionAnsweringPipeline(Pipeline):
         elif isinstance(question, str) and isinstance(context, str):
             pairs = [(question, context)]
         else:
-            raise UsageError("question and context must be strings (or lists of strings).")
+            raise UsageError(f"question and context must be strings (or lists of strings); got "
+                             f"{type(question).__name__} and {type(context).__name__}.")
+        if not pairs:
+            raise UsageError("Got an empty list of questions; give at least one.")
         for q, c in pairs:
             for name, v in (("question", q), ("context", c)):
-                if not isinstance(v, str) or not v.strip():
-                    raise UsageError(f"The {name} is empty; give some text.")
+                if not isinstance(v, str):
+                    raise UsageError(f"Each {name} must be a str, got {type(v).__name__}.")
+                if not v.strip():
+                    raise UsageError(f"The {name} is empty (or only whitespace); give some text.")
         return pairs
 
-    def _answer(self, question, context, top_k, doc_stride, max_answer_len, max_seq_len, impossible, align):
-        enc = self.tokenizer.encode([question], [context], max_length=max_seq_len, truncation="only_second",
-                                    stride=doc_stride, return_overflowing=True)
+    def _stride(self, question: str, context: str, max_seq_len: int, doc_stride: int | None) -> int:
+        """transformers' doc_stride, checked against the room the question leaves (tokenizers would panic)."""
+        tok = self.tokenizer.tok
+        n_question = len(tok.encode(question, add_special_tokens=False).ids)
+        room = max_seq_len - n_question - tok.num_special_tokens_to_add(True)
+        if room < 1:
+            raise UsageError(f"The question is {n_question} tokens long; with max_seq_len {max_seq_len} no room is left "
+                             "for the context. Shorten the question (or pass a larger max_seq_len, up to "
+                             f"{self.tokenizer.max_length}).")
+        default = min(max_seq_len // 2, 128)
+        if doc_stride is None:
+            # transformers' default; shrunk only where it would not fit (transformers fails there)
+            return default if default < room else room // 2
+        if doc_stride >= room and len(tok.encode(context, add_special_tokens=False).ids) > room:  # windows needed
+            raise UsageError(f"doc_stride {doc_stride} must be smaller than the {room} context tokens that fit next to "
+                             f"this question in max_seq_len {max_seq_len}; pass a smaller doc_stride.")
+        return doc_stride
+
+    def _answer(self, question, context, top_k, doc_stride, max_answer_len, max_seq_len, impossible, align,
+                batch_size):
+        stride = self._stride(question, context, max_seq_len, doc_stride)
+        tok, qf = self.tokenizer, self.question_first
+        enc = tok.encode([question if qf else context], [context if qf else question], max_length=max_seq_len,
+                         truncation="only_second" if qf else "only_first", stride=stride, return_overflowing=True)
         min_null = 1000000.0
         answers: list[dict] = []
-        pre_topk = top_k * 2 + 10 if align else top_k
-        for e in enc.encodings:
-            p_mask = np.array([sid != 1 for sid in e.sequence_ids])
-            ids = np.array(e.ids)
-            if self.cls_id is not None:
-                p_mask[ids == self.cls_id] = False
-            out = self.run_graph("model", self.tokenizer.pad([e]))
-            start_logits = out["start_logits"].astype(np.float32)
-            end_logits = out["end_logits"].astype(np.float32)
-            desired = np.abs(p_mask.astype(np.int64) - 1)[None] & np.array(e.attention_mask)[None]
-            bad = desired == 0.0
-            start = np.where(bad, np.float32(-10000.0), start_logits)
-            end = np.where(bad, np.float32(-10000.0), end_logits)
-            start = np.exp(start - start.max(axis=-1, keepdims=True))
-            start = start / start.sum()
-            end = np.exp(end - end.max(axis=-1, keepdims=True))
-            end = end / end.sum()
-            if impossible:
-                min_null = min(min_null, float(start[0, 0] * end[0, 0]))
-            start[0, 0] = end[0, 0] = 0.0
-            starts, ends, scores = decode_spans(start, end, pre_topk, max_answer_len, desired)
-            for s, t, score in zip(starts, ends, scores):
-                a, b = self._chars(e, int(s), int(t), align)
-                text = context[a:b]
-                same = next((x for x in answers if x["answer"].lower() == text.lower()), None)
-                if same:
-                    same["score"] += float(score)
-                else:
-                    answers.append({"score": float(score), "start": a, "end": b, "answer": text})
+        pre_topk = top_k * 2 + 10 if align else top_k  # some candidates vanish when aligned to words
+        for group in batches([len(e.ids) for e in enc.encodings], batch_size, tok.padding_side):
+            batch = [enc.encodings[j] for j in group]
+            out = self.run_graph("model", tok.pad(batch))
+            for k, e in enumerate(batch):
+                n = len(e.ids)
+                # p_mask as transformers builds it: only context tokens (and [CLS]) may be in the answer
+                p_mask = np.array([sid != 1 if qf else 0 for sid in e.sequence_ids], dtype=np.int64)
+                if self.cls_id is not None:
+                    p_mask[np.asarray(e.ids) == self.cls_id] = 0
+                start = unpad(out["start_logits"][k], n, tok.padding_side).astype(np.float32)[None]
+                end = unpad(out["end_logits"][k], n, tok.padding_side).astype(np.float32)[None]
+                start, end, desired, null = span_probabilities(start, end, p_mask, np.asarray(e.attention_mask))
+                if impossible:
+                    min_null = min(min_null, null)
+                for s, t, score in zip(*decode_spans(start, end, pre_topk, max_answer_len, desired)):
+                    a, b = self._chars(e, int(s), int(t), align, 1 if qf else 0)
+                    text = context[a:b]
+                    same = next((x for x in answers if x["answer"].lower() == text.lower()), None)
+                    if same:
+                        same["score"] += float(score)
+                    else:
+                        answers.append({"score": float(score), "start": a, "end": b, "answer": text})
         if impossible:
             answers.append({"score": min_null, "start": 0, "end": 0, "answer": ""})
         answers = sorted(answers, key=lambda x: x["score"], reverse=True)[:top_k]
         return answers[0] if len(answers) == 1 else answers
 
     @staticmethod
-    def _chars(e, s: int, t: int, align: bool) -> tuple[int, int]:
+    def _chars(e, s: int, t: int, align: bool, sequence: int) -> tuple[int, int]:
         if align:
             try:
-                return e.word_to_chars(e.token_to_word(s), 1)[0], e.word_to_chars(e.token_to_word(t), 1)[1]
+                return e.word_to_chars(e.token_to_word(s), sequence)[0], e.word_to_chars(e.token_to_word(t), sequence)[1]
             except Exception:  # transformers falls back the same way (e.g. special tokens have no word)
                 pass
         return e.offsets[s][0], e.offsets[t][1]
 
     def format(self, result) -> str:
         rows = result if isinstance(result, list) else [result]
-        return "\n".join(f"{r['score']:.4f}  [{r['start']}:{r['end']}]  {r['answer']!r}" for r in rows)
+        flat = [r for row in rows for r in (row if isinstance(row, list) else [row])]
+        lines = [f"{'score':>7}  {'start':>6}  {'end':>6}  answer"]
+        lines += [f"{r['score']:7.4f}  {r['start']:>6}  {r['end']:>6}  {r['answer']!r}" for r in flat]
+        return "\n".join(lines)

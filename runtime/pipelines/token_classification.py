@@ -2,12 +2,14 @@
 
 One deliberate difference: a text longer than the model's max length is processed in overlapping
 windows and merged (transformers truncates it unless `stride` is given); `stride` defaults to a
-quarter of the window then. Within the max length the results are identical."""
+quarter of the window then. With an explicit `stride`, or within the max length, the results are
+transformers' own."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import UsageError
+from ..postprocess.windows import unpad
 from ..preprocess.text import TextTokenizer, check_texts
 from .base import Pipeline
 
@@ -34,51 +36,68 @@ class TokenClassificationPipeline(Pipeline):
         dec = self.tokenizer.tok.decoder
         return dec.decode(tokens) if dec is not None else " ".join(tokens)
 
-    def __call__(self, inputs, aggregation_strategy: str = "none", ignore_labels=None, stride: int | None = None):
+    def __call__(self, inputs, aggregation_strategy: str = "none", ignore_labels=None, stride: int | None = None,
+                 batch_size: int = 8):
         texts = check_texts(inputs)
         strategy = (aggregation_strategy or "none").lower()
         if strategy not in STRATEGIES:
             raise UsageError(f"aggregation_strategy must be one of {', '.join(STRATEGIES)}, got {aggregation_strategy!r}.")
-        if stride is not None and not 0 <= stride < self.tokenizer.max_length // 2:
-            raise UsageError(f"stride must be in [0, {self.tokenizer.max_length // 2}), got {stride}.")
+        room = self.tokenizer.max_length - self.tokenizer.tok.num_special_tokens_to_add(False)
+        if stride is not None and (not isinstance(stride, int) or not 0 <= stride < room):
+            raise UsageError(f"stride must be an integer in [0, {room}) (the {self.tokenizer.max_length}-token window "
+                             f"minus special tokens), got {stride!r}.")
+        if isinstance(ignore_labels, str):
+            ignore_labels = [ignore_labels]
         ignore = ["O"] if ignore_labels is None else list(ignore_labels)
-        results = [self._one(t, strategy, ignore, stride) for t in texts]
+        results = [self._one(t, strategy, ignore, stride, batch_size) for t in texts]
         return results[0] if isinstance(inputs, str) else results
 
-    def _one(self, text: str, strategy: str, ignore: list, stride: int | None) -> list[dict]:
-        probe = self.tokenizer.encode([text], truncation=False).encodings[0]
-        windowed = stride is not None or len(probe.ids) > self.tokenizer.max_length
-        if windowed and stride is None:
-            stride = self.tokenizer.max_length // 4
-        enc = self.tokenizer.encode([text], stride=stride or 0, return_overflowing=windowed)
+    def _one(self, text: str, strategy: str, ignore: list, stride: int | None, batch_size: int) -> list[dict]:
+        tok = self.tokenizer
+        if stride is None:
+            probe = tok.encode([text], truncation=False).encodings[0]
+            if len(probe.ids) > tok.max_length:
+                stride = tok.max_length // 4
+        # windows exactly as transformers makes them with `stride` (tokenizer overflow), merged likewise
+        enc = tok.encode([text], stride=stride or 0, return_overflowing=stride is not None)
+        # the chunks padded together, as transformers does (padding=True): with left padding that
+        # shifts the positions of the shorter last chunk, so it matters for identical results
+        feeds = tok.pad(enc.encodings)
         entities = []
-        for e in enc.encodings:
-            feeds = self.tokenizer.pad([e])
-            logits = self.run_graph("model", feeds)["logits"][0].astype(np.float32)
-            shifted = np.exp(logits - logits.max(-1, keepdims=True))
-            scores = shifted / shifted.sum(-1, keepdims=True)
-            pre = self._pre_entities(text, e, scores)
-            grouped = self._aggregate(pre, strategy)
-            entities += [x for x in grouped if x.get("entity") not in ignore and x.get("entity_group") not in ignore]
+        for i in range(0, len(enc.encodings), batch_size):
+            batch = enc.encodings[i:i + batch_size]
+            logits = self.run_graph("model", {k: v[i:i + batch_size] for k, v in feeds.items()})["logits"]
+            for e, row in zip(batch, logits.astype(np.float32)):
+                row = unpad(row, len(e.ids), tok.padding_side)
+                shifted = np.exp(row - row.max(-1, keepdims=True))
+                scores = shifted / shifted.sum(-1, keepdims=True)
+                # transformers' token index counts left padding
+                pad = len(logits[0]) - len(e.ids) if tok.padding_side == "left" else 0
+                grouped = self._aggregate(self._pre_entities(text, e, scores, pad), strategy)
+                entities += [x for x in grouped if x.get("entity") not in ignore and x.get("entity_group") not in ignore]
         if len(enc.encodings) > 1:
             entities = self._merge_overlaps(entities)
         return entities
 
-    def _pre_entities(self, text, e, scores) -> list[dict]:
+    def _pre_entities(self, text, e, scores, index_offset: int = 0) -> list[dict]:
+        # Encoding properties build a new list on every access: read each once
+        ids, offsets, special = e.ids, e.offsets, e.special_tokens_mask
+        to_token = self.tokenizer.tok.id_to_token
         out = []
         for idx, token_scores in enumerate(scores):
-            if e.special_tokens_mask[idx]:
+            if special[idx]:
                 continue
-            word = self.tokenizer.tok.id_to_token(e.ids[idx])
-            start, end = e.offsets[idx]
+            word = to_token(ids[idx])
+            start, end = offsets[idx]
             ref = text[start:end]
             if self.subword_prefix:
                 is_sub = len(word) != len(ref)
             else:
                 is_sub = start > 0 and " " not in text[start - 1:start + 1]
-            if e.ids[idx] == self.unk_id:
+            if ids[idx] == self.unk_id:
                 word, is_sub = ref, False
-            out.append({"word": word, "scores": token_scores, "start": start, "end": end, "index": idx, "is_subword": is_sub})
+            out.append({"word": word, "scores": token_scores, "start": start, "end": end, "index": idx + index_offset,
+                        "is_subword": is_sub})
         return out
 
     def _aggregate(self, pre: list[dict], strategy: str) -> list[dict]:
@@ -108,7 +127,7 @@ class TokenClassificationPipeline(Pipeline):
         elif strategy == "max":
             scores = max(group, key=lambda p: p["scores"].max())["scores"]
         else:
-            scores = np.nanmean(np.stack([p["scores"] for p in group]), axis=0)
+            scores = group[0]["scores"] if len(group) == 1 else np.nanmean(np.stack([p["scores"] for p in group]), axis=0)
         k = int(scores.argmax())
         return {"entity": self.id2label[k], "score": float(scores[k]), "word": self.tokens_to_string([p["word"] for p in group]),
                 "start": group[0]["start"], "end": group[-1]["end"]}
@@ -128,7 +147,8 @@ class TokenClassificationPipeline(Pipeline):
         return groups
 
     def _sub_group(self, ents: list[dict]) -> dict:
-        score = np.nanmean(np.array([e["score"] for e in ents], dtype=np.float32))
+        # transformers: np.nanmean over the float32 scores (a lone score is its own mean)
+        score = ents[0]["score"] if len(ents) == 1 else np.nanmean(np.array([e["score"] for e in ents], dtype=np.float32))
         return {"entity_group": ents[0]["entity"].split("-", 1)[-1], "score": float(score),
                 "word": self.tokens_to_string([e["word"] for e in ents]), "start": ents[0]["start"], "end": ents[-1]["end"]}
 
@@ -152,8 +172,10 @@ class TokenClassificationPipeline(Pipeline):
 
     def format(self, result) -> str:
         rows = result if result and isinstance(result[0], list) else [result]
-        lines = []
+        blocks = []
         for row in rows:
-            for e in row:
-                lines.append(f"{e.get('entity_group', e.get('entity')):<10} {e['score']:.4f}  [{e['start']}:{e['end']}]  {e['word']}")
-        return "\n".join(lines) or "(no entities)"
+            lines = [f"{'entity':<12} {'score':>6}  {'start':>6}  {'end':>6}  word"]
+            lines += [f"{e.get('entity_group', e.get('entity')):<12} {e['score']:6.4f}  {e['start']:>6}  {e['end']:>6}  "
+                      f"{e['word']}" for e in row]
+            blocks.append("\n".join(lines) if row else "(no entities)")
+        return "\n\n".join(blocks)

@@ -1,0 +1,129 @@
+"""Seeded reference checkpoints of the text-encoder tasks: NER, QA, fill-mask, embeddings, zero-shot
+(NLI), multiple choice. WordPiece BERTs, plus byte-level BPE RoBERTas for NER and fill-mask so both
+sub-word conventions ('##' continuation, 'Ġ' word start) are exercised end to end."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import reference
+from .text import tiny_bert_config
+from .tokenizers_train import train_wordpiece
+
+
+@reference("bert-tiny-encoder", task="feature-extraction")
+def bert_tiny_encoder(out: Path, seed: int) -> None:
+    """A sentence-transformers-style checkpoint: BertModel + 1_Pooling (mean) + Normalize."""
+    import json
+
+    import torch
+    from transformers import AutoTokenizer, BertModel
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    BertModel(tiny_bert_config(vocab), add_pooling_layer=False).eval().save_pretrained(str(out), safe_serialization=True)
+    (out / "1_Pooling").mkdir()
+    (out / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
+         "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}))
+    (out / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
+    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
+
+
+@reference("bert-tiny-mlm", task="fill-mask")
+def bert_tiny_mlm(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    BertForMaskedLM(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+@reference("roberta-tiny-mlm", task="fill-mask")
+def roberta_tiny_mlm(out: Path, seed: int) -> None:
+    """Byte-level BPE ('Ġ' word prefix) family."""
+    import torch
+    from transformers import AutoTokenizer, RobertaConfig, RobertaForMaskedLM
+
+    from .tokenizers_train import train_byte_bpe
+
+    train_byte_bpe(out, vocab_size=600, model_max_length=128, kind="roberta")
+    tok = AutoTokenizer.from_pretrained(str(out))
+    torch.manual_seed(seed)
+    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, initializer_range=0.2,
+                        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    RobertaForMaskedLM(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+NLI = {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}
+
+
+@reference("bert-tiny-nli", task="zero-shot-classification")
+def bert_tiny_nli(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    config = tiny_bert_config(vocab, id2label=NLI, label2id={v: k for k, v in NLI.items()})
+    BertForSequenceClassification(config).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+@reference("bert-tiny-choice", task="multiple-choice")
+def bert_tiny_choice(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, BertForMultipleChoice
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    BertForMultipleChoice(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+NER = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC", 5: "B-ORG", 6: "I-ORG"}
+
+
+@reference("bert-tiny-ner", task="token-classification")
+def bert_tiny_ner(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, BertForTokenClassification
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    config = tiny_bert_config(vocab, id2label=NER, label2id={v: k for k, v in NER.items()})
+    BertForTokenClassification(config).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+@reference("roberta-tiny-ner", task="token-classification")
+def roberta_tiny_ner(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, RobertaConfig, RobertaForTokenClassification
+
+    from .tokenizers_train import train_byte_bpe
+
+    train_byte_bpe(out, vocab_size=600, model_max_length=128, kind="roberta")
+    tok = AutoTokenizer.from_pretrained(str(out))
+    torch.manual_seed(seed)
+    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, initializer_range=0.2,
+                        pad_token_id=tok.pad_token_id, id2label=NER, label2id={v: k for k, v in NER.items()})
+    RobertaForTokenClassification(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+
+
+@reference("bert-tiny-qa", task="question-answering")
+def bert_tiny_qa(out: Path, seed: int) -> None:
+    import torch
+    from transformers import AutoTokenizer, BertForQuestionAnswering
+
+    train_wordpiece(out)
+    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    torch.manual_seed(seed)
+    BertForQuestionAnswering(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
