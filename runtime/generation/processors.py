@@ -1,134 +1,221 @@
-"""Logits processors and warpers, applied in the order transformers 4.57 builds them."""
+"""Logits processors and warpers, one small class each, chained in transformers 4.57's order.
+
+Every processor is `processor(ids, scores) -> scores`: `ids` int64 [rows, length] are the tokens so far
+(the prompt included; the decoder's tokens for encoder-decoder models), `scores` float32 [rows, vocab]
+for the next token. Processors never modify their input in place: beam search keeps the raw scores.
+The arithmetic mirrors transformers' (float32, same formulas), so the same logits give the same ids.
+"""
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 
 from .config import GenerationConfig
 
-NEG_INF = -np.inf
+NEG_INF = np.float32(-np.inf)
 
 
-def repetition_penalty(p: float):
-    def apply(ids, scores):
+class LogitsProcessor:
+    def __call__(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class ProcessorList(list):
+    """Applies its processors in order."""
+
+    def __call__(self, ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        for processor in self:
+            scores = processor(ids, scores)
+        return scores
+
+
+def _token_mask(vocab: int, tokens: Sequence[int]) -> np.ndarray:
+    """[vocab] bool; ids outside the vocabulary are ignored (as transformers' isin does)."""
+    return np.isin(np.arange(vocab), np.asarray(list(tokens), dtype=np.int64))
+
+
+# -- processors ------------------------------------------------------------------------------------
+class RepetitionPenalty(LogitsProcessor):
+    """Tokens already in `ids` get score * penalty when negative, score / penalty otherwise (CTRL)."""
+
+    def __init__(self, penalty: float):
+        self.penalty = float(penalty)
+
+    def __call__(self, ids, scores):
         picked = np.take_along_axis(scores, ids, axis=1)
-        picked = np.where(picked < 0, picked * p, picked / p)
+        picked = np.where(picked < 0, picked * self.penalty, picked / self.penalty)
         out = scores.copy()
         np.put_along_axis(out, ids, picked, axis=1)
         return out
-    return apply
 
 
-def no_repeat_ngram(n: int):
-    def apply(ids, scores):
-        cur = ids.shape[1]
+class NoRepeatNGram(LogitsProcessor):
+    """A token that would complete an n-gram already present in the row is banned."""
+
+    def __init__(self, n: int):
+        self.n = int(n)
+
+    def __call__(self, ids, scores):
+        n, cur = self.n, ids.shape[1]
         if cur + 1 < n:
             return scores
         out = scores.copy()
         for row, seq in enumerate(ids.tolist()):
-            prefix = tuple(seq[cur - n + 1:])
-            banned = {seq[i + n - 1] for i in range(cur - n + 1) if tuple(seq[i:i + n - 1]) == prefix}
+            prefix = seq[cur - n + 1:]
+            banned = [seq[i + n - 1] for i in range(cur - n + 1) if seq[i:i + n - 1] == prefix]
             if banned:
-                out[row, list(banned)] = NEG_INF
+                out[row, banned] = NEG_INF
         return out
-    return apply
 
 
-def min_length(limit: int, eos: list[int], offset: int = 0):
-    """eos is impossible while (length - offset) < limit (offset = prompt length for min_new_tokens)."""
-    def apply(ids, scores):
-        if ids.shape[1] - offset < limit:
-            scores = scores.copy()
-            scores[:, eos] = NEG_INF
-        return scores
-    return apply
+class MinLength(LogitsProcessor):
+    """eos is impossible while the rows are shorter than `min_length` tokens (prompt included)."""
+
+    def __init__(self, min_length: int, eos: Sequence[int]):
+        self.min_length, self.eos = int(min_length), list(eos)
+
+    def __call__(self, ids, scores):
+        if ids.shape[1] >= self.min_length:
+            return scores
+        return np.where(_token_mask(scores.shape[-1], self.eos), NEG_INF, scores)
 
 
-def forced_token(token: int, at_len):
-    def apply(ids, scores):
-        if ids.shape[1] == at_len:
-            out = np.full_like(scores, NEG_INF)
-            out[:, token] = 0
-            return out
-        return scores
-    return apply
+class MinNewTokens(LogitsProcessor):
+    """eos is impossible until `min_new_tokens` tokens follow the prompt."""
+
+    def __init__(self, prompt_len: int, min_new_tokens: int, eos: Sequence[int]):
+        self.prompt_len, self.min_new_tokens, self.eos = int(prompt_len), int(min_new_tokens), list(eos)
+
+    def __call__(self, ids, scores):
+        if ids.shape[1] - self.prompt_len >= self.min_new_tokens:
+            return scores
+        return np.where(_token_mask(scores.shape[-1], self.eos), NEG_INF, scores)
 
 
-def suppress(tokens, at_len=None):
-    tokens = list(tokens)
+class ForceTokensAt(LogitsProcessor):
+    """At length `at_length` only `tokens` are possible (score 0, the rest -inf). Forced BOS is
+    at_length=1 (right after the decoder start token), forced EOS is max_length - 1."""
 
-    def apply(ids, scores):
-        if at_len is None or ids.shape[1] == at_len:
-            scores = scores.copy()
-            scores[:, tokens] = NEG_INF
-        return scores
-    return apply
+    def __init__(self, tokens: Sequence[int], at_length: int):
+        self.tokens, self.at_length = list(tokens), int(at_length)
+
+    def __call__(self, ids, scores):
+        if ids.shape[1] != self.at_length:
+            return scores
+        out = np.full_like(scores, NEG_INF)
+        out[:, self.tokens] = 0
+        return out
 
 
-def temperature(t: float):
-    return lambda ids, scores: scores / t
+class SuppressTokens(LogitsProcessor):
+    """`tokens` are never generated."""
+
+    def __init__(self, tokens: Sequence[int]):
+        self.tokens = list(tokens)
+
+    def __call__(self, ids, scores):
+        return np.where(_token_mask(scores.shape[-1], self.tokens), NEG_INF, scores)
 
 
-def top_k(k: int):
-    def apply(ids, scores):
-        k_ = min(max(k, 1), scores.shape[-1])
-        kth = np.sort(scores, axis=-1)[:, -k_][:, None]
+class SuppressTokensAtBegin(LogitsProcessor):
+    """`tokens` cannot be the first generated token (Whisper: no blank or eos right after the prompt)."""
+
+    def __init__(self, tokens: Sequence[int], begin_index: int):
+        self.tokens, self.begin_index = list(tokens), int(begin_index)
+
+    def __call__(self, ids, scores):
+        if ids.shape[1] != self.begin_index:
+            return scores
+        return np.where(_token_mask(scores.shape[-1], self.tokens), NEG_INF, scores)
+
+
+# -- warpers (sampling only) -----------------------------------------------------------------------
+class Temperature(LogitsProcessor):
+    def __init__(self, temperature: float):
+        self.temperature = float(temperature)
+
+    def __call__(self, ids, scores):
+        return scores / self.temperature
+
+
+class TopK(LogitsProcessor):
+    """Keeps the k best scores (ties with the k-th are kept too, as in transformers)."""
+
+    def __init__(self, k: int, min_tokens_to_keep: int = 1):
+        self.k = max(int(k), int(min_tokens_to_keep))
+
+    def __call__(self, ids, scores):
+        k = min(self.k, scores.shape[-1])
+        kth = np.partition(scores, -k, axis=-1)[:, -k:].min(axis=-1, keepdims=True)
         return np.where(scores < kth, NEG_INF, scores)
-    return apply
 
 
-def top_p(p: float, min_keep: int = 1):
-    def apply(ids, scores):
-        order = np.argsort(scores, axis=-1, kind="stable")  # ascending, like torch.sort(descending=False)
-        sorted_scores = np.take_along_axis(scores, order, axis=-1)
-        probs = _softmax(sorted_scores)
-        remove_sorted = np.cumsum(probs, axis=-1) <= (1 - p)
-        remove_sorted[:, -min_keep:] = False
+class TopP(LogitsProcessor):
+    """Nucleus: keeps the smallest set of best tokens whose probability reaches p (at least
+    `min_tokens_to_keep`). Computed on ascending scores, like transformers, so ties resolve alike."""
+
+    def __init__(self, p: float, min_tokens_to_keep: int = 1):
+        self.p, self.min_tokens_to_keep = float(p), int(min_tokens_to_keep)
+
+    def __call__(self, ids, scores):
+        order = np.argsort(scores, axis=-1, kind="stable")
+        cumulative = np.cumsum(softmax(np.take_along_axis(scores, order, axis=-1)), axis=-1)
+        remove_sorted = cumulative <= (1 - self.p)
+        remove_sorted[:, -self.min_tokens_to_keep:] = False
         remove = np.zeros_like(remove_sorted)
         np.put_along_axis(remove, order, remove_sorted, axis=-1)
         return np.where(remove, NEG_INF, scores)
-    return apply
 
 
-def _softmax(x):
+# -- the chain -------------------------------------------------------------------------------------
+def build_processors(cfg: GenerationConfig, prompt_len: int, max_length: int, min_length: int) -> ProcessorList:
+    """The chain of `GenerationMixin._get_logits_processor` (transformers 4.57) for these options, in its
+    order; warpers only when sampling. `min_length` / `max_length` are the resolved totals
+    (`cfg.lengths(prompt_len)`)."""
+    chain = ProcessorList()
+    eos = cfg.eos_ids
+    if cfg.repetition_penalty != 1.0:
+        chain.append(RepetitionPenalty(cfg.repetition_penalty))
+    if cfg.no_repeat_ngram_size:
+        chain.append(NoRepeatNGram(cfg.no_repeat_ngram_size))
+    if eos and min_length > 0:
+        chain.append(MinLength(min_length, eos))
+    if eos and cfg.min_new_tokens:
+        chain.append(MinNewTokens(prompt_len, cfg.min_new_tokens, eos))
+    if cfg.forced_bos_token_id is not None:
+        chain.append(ForceTokensAt([cfg.forced_bos_token_id], at_length=1))
+    if cfg.forced_eos_token_id is not None:
+        forced_eos = cfg.forced_eos_token_id
+        chain.append(ForceTokensAt([forced_eos] if isinstance(forced_eos, int) else forced_eos, max_length - 1))
+    if cfg.suppress_tokens is not None:
+        chain.append(SuppressTokens(cfg.suppress_tokens))
+    if cfg.begin_suppress_tokens is not None:
+        # transformers: a 1-token prompt followed by a forced BOS starts one later.
+        begin = prompt_len if (prompt_len > 1 or cfg.forced_bos_token_id is None) else prompt_len + 1
+        chain.append(SuppressTokensAtBegin(cfg.begin_suppress_tokens, begin))
+    if cfg.do_sample:
+        # Beam sampling must keep a non-eos continuation per beam (transformers: number of eos + 1).
+        keep = (len(eos) + 1 if eos else 2) if cfg.num_beams > 1 else 1
+        if cfg.temperature != 1.0:
+            chain.append(Temperature(cfg.temperature))
+        if cfg.top_k:
+            chain.append(TopK(cfg.top_k, keep))
+        if cfg.top_p < 1.0:
+            chain.append(TopP(cfg.top_p, keep))
+    return chain
+
+
+# -- numerics --------------------------------------------------------------------------------------
+def softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def log_softmax(x):
+def log_softmax(x: np.ndarray) -> np.ndarray:
     shifted = x - x.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-def build(cfg: GenerationConfig, prompt_len: int, max_length: int):
-    """The processor chain for one generate() call (transformers' order)."""
-    chain = []
-    eos = cfg.eos_ids
-    if cfg.repetition_penalty != 1.0:
-        chain.append(repetition_penalty(cfg.repetition_penalty))
-    if cfg.no_repeat_ngram_size:
-        chain.append(no_repeat_ngram(cfg.no_repeat_ngram_size))
-    if cfg.min_length and eos:
-        chain.append(min_length(cfg.min_length, eos))
-    if cfg.min_new_tokens and eos:
-        chain.append(min_length(cfg.min_new_tokens, eos, offset=prompt_len))
-    if cfg.forced_bos_token_id is not None:
-        chain.append(forced_token(cfg.forced_bos_token_id, 1))
-    if cfg.forced_eos_token_id is not None:
-        chain.append(forced_token(cfg.forced_eos_token_id, max_length - 1))
-    if cfg.suppress_tokens:
-        chain.append(suppress(cfg.suppress_tokens))
-    if cfg.begin_suppress_tokens:
-        chain.append(suppress(cfg.begin_suppress_tokens, at_len=prompt_len))
-    if cfg.do_sample:
-        if cfg.temperature != 1.0:
-            chain.append(temperature(cfg.temperature))
-        if cfg.top_k:
-            chain.append(top_k(cfg.top_k))
-        if cfg.top_p < 1.0:
-            chain.append(top_p(cfg.top_p))
-
-    def apply(ids, scores):
-        for fn in chain:
-            scores = fn(ids, scores)
-        return scores
-    return apply

@@ -1,30 +1,66 @@
-"""StepModels: one generation step on exported graphs, with the KV cache kept as NumPy arrays.
+"""StepModels: what the generation loop drives — one forward step with a KV cache, on any engine.
 
-Protocol (what search.py drives):
-    state = model.start(batch_inputs, expand)   # encode once; rows repeated `expand` times (beams)
-    logits = model.step(state, new_tokens)      # float32 [rows, vocab] for the last position
-    model.reorder(state, rows)                  # beam search: gather the cache along the batch axis
-`run` is any callable (graph_name, feeds) -> outputs: a pipeline's run_graph, so every backend works.
+The protocol (search.py calls exactly this):
+
+    model.is_encoder_decoder: bool
+        False: the prompt is the decoder's input (GPT-2). True: the inputs go to an encoder and the
+        prompt is the decoder's first tokens (decoder_start_token_id, Whisper's task tokens, ...).
+
+    state = model.start(inputs: dict[str, np.ndarray], expand: int) -> state
+        Called once per generate(). `inputs["attention_mask"]` int64 [batch, n] is always there:
+        decoder-only, the prompt's mask (0 = left padding); encoder-decoder, the encoder's mask, next to
+        the encoder inputs (input_ids, pixel_values, input_features). Every input row becomes `expand`
+        consecutive rows (row r -> rows r*expand .. r*expand+expand-1: beams, or sampled sequences), as
+        transformers' repeat_interleave does. The state is the model's own (cache arrays, masks).
+
+    logits = model.step(state, new_tokens: int64 [rows, n]) -> float32 [rows, vocab] (or [rows, n, vocab])
+        The first call gets the whole prompt (n = prompt length), later calls one token per row. The
+        model updates `state` in place: it appends the new tokens' keys/values to its cache and, for
+        decoder-only models, extends the attention mask with ones and derives the positions from it
+        (`position_ids` below), so left-padded rows continue at the right position. The loop uses the
+        logits of the last position only.
+
+    model.reorder(state, rows: int64 [rows]) -> None
+        Beam search: row i of the cache (and of every per-row array in the state) becomes old row rows[i].
+        Rows only move among the `expand` rows of one input (its beams), never across inputs.
+
+`run` below is any callable (graph_name, feeds) -> outputs, e.g. a pipeline's run_graph, so every
+backend works; the graphs are those export/graphs_generation.py writes.
 """
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 
 class StepModel(Protocol):
-    def start(self, inputs: dict, expand: int) -> dict: ...
-    def step(self, state: dict, new_tokens: np.ndarray) -> np.ndarray: ...
-    def reorder(self, state: dict, rows: np.ndarray) -> None: ...
+    is_encoder_decoder: bool
+
+    def start(self, inputs: dict[str, np.ndarray], expand: int = 1) -> Any: ...
+
+    def step(self, state: Any, new_tokens: np.ndarray) -> np.ndarray: ...
+
+    def reorder(self, state: Any, rows: np.ndarray) -> None: ...
 
 
-def _layers(names, prefix: str, suffix: str = "") -> list[str]:
+def position_ids(attention_mask: np.ndarray, new: int) -> np.ndarray:
+    """Positions of the last `new` tokens: transformers' `attention_mask.cumsum(-1) - 1`, with padding
+    positions set to 1, so a left-padded row starts at position 0 like an unpadded one."""
+    pos = np.cumsum(attention_mask, axis=1) - 1
+    pos = np.where(attention_mask == 0, 1, pos)
+    return pos[:, -new:].astype(np.int64)
+
+
+def _layers(names, prefix: str) -> list[str]:
     return sorted({n.split(".")[1] for n in names if n.startswith(prefix)}, key=int)
 
 
 class DecoderOnlyModel:
-    """GPT-2 style graph 'decoder': input_ids, attention_mask[, position_ids], past_key_values.{i}.key/value."""
+    """GPT-2 style graph 'decoder': input_ids, attention_mask[, position_ids], past_key_values.{i}.key/value
+    -> logits, present.{i}.key/value."""
+
+    is_encoder_decoder = False
 
     def __init__(self, run: Callable, graph_spec):
         self.run = run
@@ -35,7 +71,7 @@ class DecoderOnlyModel:
         self.uses_positions = "position_ids" in self.inputs
 
     def start(self, inputs: dict, expand: int = 1) -> dict:
-        mask = np.repeat(inputs["attention_mask"].astype(np.int64), expand, axis=0)
+        mask = np.repeat(np.asarray(inputs["attention_mask"]).astype(np.int64), expand, axis=0)
         rows = mask.shape[0]
         past = {f"past_key_values.{i}.{kv}": np.zeros((rows, self.heads, 0, self.head_dim), np.float32)
                 for i in self.layers for kv in ("key", "value")}
@@ -43,14 +79,11 @@ class DecoderOnlyModel:
 
     def step(self, state: dict, new_tokens: np.ndarray) -> np.ndarray:
         mask = state["mask"]
-        if not state["first"]:
+        if not state["first"]:  # the first call's tokens are the prompt, already in the mask
             mask = np.concatenate([mask, np.ones((mask.shape[0], new_tokens.shape[1]), np.int64)], axis=1)
         feeds = {"input_ids": new_tokens.astype(np.int64), "attention_mask": mask, **state["past"]}
         if self.uses_positions:
-            # transformers: cumsum of the mask - 1, padding positions set to 1 (left padding)
-            pos = np.cumsum(mask, axis=1) - 1
-            pos = np.where(mask == 0, 1, pos)
-            feeds["position_ids"] = pos[:, -new_tokens.shape[1]:].astype(np.int64)
+            feeds["position_ids"] = position_ids(mask, new_tokens.shape[1])
         out = self.run("decoder", feeds)
         state.update(mask=mask, first=False,
                      past={f"past_key_values.{i}.{kv}": out[f"present.{i}.{kv}"] for i in self.layers for kv in ("key", "value")})
@@ -63,6 +96,8 @@ class DecoderOnlyModel:
 
 class EncoderDecoderModel:
     """Graphs 'encoder', 'cross_kv' (once per input) and 'decoder' (self cache grows, cross cache constant)."""
+
+    is_encoder_decoder = True
 
     def __init__(self, run: Callable, graphs: dict):
         self.run = run
@@ -78,10 +113,11 @@ class EncoderDecoderModel:
         mask = inputs.get("attention_mask")
         if mask is None:
             mask = np.ones(enc.shape[:2], np.int64)
-        feeds = {"encoder_hidden_states": enc, "encoder_attention_mask": mask.astype(np.int64)}
+        mask = np.asarray(mask).astype(np.int64)
+        feeds = {"encoder_hidden_states": enc, "encoder_attention_mask": mask}
         cross = self.run("cross_kv", {k: v for k, v in feeds.items() if k in self.cross_inputs})
         rows = enc.shape[0] * expand
-        state = {"enc_mask": np.repeat(mask.astype(np.int64), expand, axis=0), "past": {}}
+        state = {"enc_mask": np.repeat(mask, expand, axis=0), "past": {}}
         for i in self.layers:
             for kv in ("key", "value"):
                 state["past"][f"past_key_values.{i}.encoder.{kv}"] = np.repeat(cross[f"present.{i}.encoder.{kv}"], expand, axis=0)
@@ -97,5 +133,6 @@ class EncoderDecoderModel:
         return out["logits"][:, -1, :].astype(np.float32)
 
     def reorder(self, state: dict, rows: np.ndarray) -> None:
-        state["enc_mask"] = state["enc_mask"][rows]
-        state["past"] = {k: v[rows] for k, v in state["past"].items()}
+        # Beams only move within their own input, whose rows share one encoder output: the cross cache
+        # and the encoder mask are already right, and copying them every step would cost the most.
+        state["past"] = {k: v if ".encoder." in k else v[rows] for k, v in state["past"].items()}
