@@ -160,44 +160,102 @@ def _run_command():
 cli.add_command(_run_command())
 
 
+def _tolerance_overrides(values, flag: str) -> tuple[float | None, dict[str, float]]:
+    """--atol 1e-3 (every output) and/or --atol logits=1e-2 (one output; 'graph/output' and * patterns work)."""
+    from edgetool.runtime.errors import UsageError
+
+    default, per_output = None, {}
+    for v in values or ():
+        name, sep, num = v.rpartition("=")
+        try:
+            x = float(num)
+        except ValueError:
+            raise UsageError(f"{flag} {v!r}: expected a number (e.g. {flag} 1e-3) or OUTPUT=NUMBER "
+                             f"(e.g. {flag} logits=1e-3).") from None
+        if x < 0:
+            raise UsageError(f"{flag} {v!r}: a tolerance cannot be negative.")
+        if sep:
+            per_output[name.strip()] = x
+        else:
+            default = x
+    return default, per_output
+
+
 @cli.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--against", default="golden", show_default=True,
               help="golden (recorded at export; no torch needed) | torch (live PyTorch model) | "
-                   "BACKEND/PRECISION of the same bundle, e.g. onnxruntime/fp32.")
+                   "BACKEND/PRECISION of the same bundle, e.g. onnxruntime/fp32 or onnx/fp32 (the ONNX fp32 artifact "
+                   "on ONNX Runtime) | another bundle's directory, optionally DIR::BACKEND/PRECISION.")
 @click.option("--backend", default=None, help="Validate only this backend.")
 @click.option("--precision", default=None, help="Validate only this precision.")
 @click.option("--model", default=None, help="Checkpoint dir of the source model, for --against torch.")
-@click.option("--atol", type=float, default=None, help="Override the absolute tolerance.")
-@click.option("--rtol", type=float, default=None, help="Override the relative tolerance.")
+@click.option("--inputs", type=click.Path(path_type=Path), default=None,
+              help="Your own inputs instead of the golden samples: a text file (one sample per line; .jsonl for "
+                   "structured calls) or a folder of images / WAV files. Needs --against torch or another artifact.")
+@click.option("--limit", type=int, default=None, help="Use at most N of --inputs.")
+@click.option("--atol", multiple=True, metavar="[OUTPUT=]X",
+              help="Absolute tolerance for every output, or for one output (logits=1e-3). Repeatable.")
+@click.option("--rtol", multiple=True, metavar="[OUTPUT=]X", help="Relative tolerance; same forms as --atol.")
+@click.option("--stat", type=click.Choice(["max", "mean", "median", "p99"]), default="max", show_default=True,
+              help="Statistic of |got-ref|/(atol+rtol*|ref|) that must be <= 1 (max = every element).")
 @click.option("--metric-floor", type=float, default=None, help="Override the minimum task metric.")
+@click.option("--localize", is_flag=True,
+              help="On failure, find the first ONNX node whose output diverges (needs the onnx package).")
 @click.option("--json", "json_file", type=click.Path(path_type=Path), default=None, help="Write the report as JSON.")
-@click.option("--junit", "junit_file", type=click.Path(path_type=Path), default=None, help="Write a JUnit XML report.")
-def validate(bundle, against, backend, precision, model, atol, rtol, metric_floor, json_file, junit_file):
-    """Check a bundle's outputs against a reference; exit 1 when parity fails, 2 on bad input."""
-    from edgetool.runtime.bundle import Bundle
-    from edgetool.runtime.junit import junit_xml
-    from edgetool.runtime.validate import ValidateOptions, format_report, validate_bundle
+@click.option("--junit", "junit_file", type=click.Path(path_type=Path), default=None,
+              help="Write a JUnit XML report (one test case per output and per metric).")
+def validate(bundle, against, backend, precision, model, inputs, limit, atol, rtol, stat, metric_floor, localize,
+             json_file, junit_file):
+    """Check a bundle's outputs against a reference; exit 0 parity ok, 1 parity failed, 2 bad input.
 
+    \b
+    Examples:
+      edgetool validate B                            # every artifact vs golden I/O (on the device, no torch)
+      edgetool validate B --against torch            # vs the live PyTorch model
+      edgetool validate B --against onnx/fp32 --precision int8 --stat p99
+      edgetool validate B --against torch --inputs my_texts.txt --junit parity.xml
+      edgetool validate NEW_BUNDLE --against OLD_BUNDLE --localize
+    """
+    from edgetool.runtime.bundle import Bundle
+    from edgetool.runtime.errors import UsageError
+    from edgetool.runtime.junit import junit_xml
+    from edgetool.runtime.validate import ValidateOptions, format_report, reports_json, validate_bundle
+
+    atol_all, atol_out = _tolerance_overrides(atol, "--atol")
+    rtol_all, rtol_out = _tolerance_overrides(rtol, "--rtol")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be >= 1, got {limit}.")
     b = Bundle.load(bundle)
-    opts = ValidateOptions(against=against, backend=backend, precision=precision, atol=atol, rtol=rtol,
-                           metric_floor=metric_floor, model=model)
-    reference = None
-    if against == "torch":
+    opts = ValidateOptions(against=against, backend=backend, precision=precision, atol=atol_all, rtol=rtol_all,
+                           metric_floor=metric_floor, model=model, stat=stat, inputs=inputs, output_atol=atol_out,
+                           output_rtol=rtol_out, localize=localize, limit=limit)
+    torch_reference = None
+    if against.strip().lower() in ("torch", "pytorch"):
         try:
-            from edgetool.export.live_reference import torch_reference
+            from edgetool.export.live_reference import torch_reference as live
         except ImportError as e:
             raise EdgetoolError(f"--against torch needs the export extra ({e}). Install: pip install 'edgetool[export]', "
                                 "or validate against the recorded golden outputs (the default).") from None
-        reference = torch_reference(b, model)
-    reports = validate_bundle(b, opts, reference)
+        torch_reference = lambda samples: live(b, model, samples)  # noqa: E731
+    localizer = None
+    if localize:
+        try:
+            from edgetool.export.localize import localize as localizer
+        except ImportError as e:
+            click.echo(f"warning: --localize needs the onnx package ({e}); pip install 'edgetool[export]'", err=True)
+    reports = validate_bundle(b, opts, torch_reference=torch_reference, localizer=localizer)
     for r in reports:
         click.echo(format_report(r))
     if json_file:
-        Path(json_file).write_text(json.dumps(reports, indent=2), encoding="utf-8")
+        Path(json_file).write_text(reports_json(reports), encoding="utf-8")
     if junit_file:
-        Path(junit_file).write_text(junit_xml(reports), encoding="utf-8")
-    passed = all(r["passed"] for r in reports)
+        Path(junit_file).write_text(junit_xml(reports, bundle=str(bundle)), encoding="utf-8")
+    checked = [r for r in reports if not r.get("skipped")]
+    passed = bool(checked) and all(r["passed"] for r in checked)
+    if not checked:
+        click.echo("NOTHING VALIDATED: no selected artifact can run here")
+        sys.exit(2)
     click.echo("PARITY OK" if passed else "PARITY FAILED")
     sys.exit(0 if passed else 1)
 
@@ -237,6 +295,106 @@ def inspect(bundle, as_json):
             worst = max((o.get("max_abs", 0.0) for o in r["outputs"]), default=0.0)
             click.echo(f"parity   {label}: {'ok' if r['passed'] else 'FAILED'} · max abs {worst:.2e} · "
                        f"{r['metric']['name']} {r['metric']['value']:.3f}")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--precision", required=True, help="fp16 | int8 (several precisions live side by side in one bundle).")
+@click.option("--target", default=None, help="onnx | openvino (default: the bundle's target).")
+@click.option("--calibration", type=click.Path(path_type=Path), default=None,
+              help="Static INT8 calibration data: a text file (one sample per line) or a folder of images / WAVs. "
+                   "Default: a small built-in demo set (recorded as such in the bundle).")
+@click.option("--calibration-size", type=int, default=None, help="Use at most N calibration samples (default 128).")
+@click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static "
+              "(default: dynamic; static when --calibration is given). OpenVINO INT8 is always static (NNCF).")
+@click.option("--calibration-method", default=None, help="Static INT8 on ONNX Runtime: minmax | entropy | percentile.")
+@click.option("--max-metric-drop", type=float, default=None,
+              help="Fail (write nothing) when the task metric against fp32 drops by more than X (e.g. 0.01).")
+@click.option("--fallback", is_flag=True,
+              help="With --max-metric-drop: keep the last weight layers in higher precision until the drop is within X.")
+@click.option("--static-shapes", default=None, help="OpenVINO: fix named dims, e.g. batch=1,sequence=128.")
+@click.option("--no-parity-check", is_flag=True, help="Keep the artifact even if it misses the registry's thresholds.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def quantize(bundle, precision, target, calibration, calibration_size, method, calibration_method, max_metric_drop,
+             fallback, static_shapes, no_parity_check, quiet):
+    """Add a precision (fp16 / int8) to an existing bundle, with an accuracy report against fp32.
+
+    The manifest is rewritten atomically with the new artifacts' hashes; `edgetool run --precision int8`
+    then picks it. Exit 1 when --max-metric-drop is exceeded (the bundle is left as it was).
+    """
+    from edgetool.quantize import QuantizeOptions, format_table, quantize_bundle
+    from edgetool.targets.openvino_target import parse_static_shapes
+
+    if fallback and max_metric_drop is None:
+        raise click.UsageError("--fallback needs --max-metric-drop X (the drop to fall back to).")
+    opts = QuantizeOptions(bundle=bundle, precision=precision, target=target, calibration=calibration,
+                           calibration_size=calibration_size, method=method, calibration_method=calibration_method,
+                           max_metric_drop=max_metric_drop, fallback=fallback,
+                           static_shapes=parse_static_shapes(static_shapes), check_parity=not no_parity_check,
+                           quiet=quiet)
+    path, accuracy = quantize_bundle(opts)
+    if not quiet:
+        click.echo(format_table(accuracy))
+    click.echo(f"Added {precision} to {path}")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--backend", "backends", multiple=True, help="Bench this backend (repeatable; default: every one the bundle can run).")
+@click.option("--precision", "precisions", multiple=True, help="Bench this precision (repeatable; default: all in the bundle).")
+@click.option("--against", default=None, help="torch: add the transformers pipeline (PyTorch eager) on the source checkpoint.")
+@click.option("--model", default=None, help="Source checkpoint dir for --against torch (default: the bundle's provenance).")
+@click.option("--batch", type=int, default=1, show_default=True, help="Items per call.")
+@click.option("--runs", type=int, default=50, show_default=True, help="Timed calls per group (interleaved round-robin).")
+@click.option("--warmup", type=int, default=5, show_default=True, help="Untimed calls per group first.")
+@click.option("--threads", type=int, default=None, help="Engine intra-op threads (and torch's, for --against torch).")
+@click.option("--block", type=int, default=5, show_default=True,
+              help="Timed calls of one group in a row before the next group's turn (each block starts with an untimed call).")
+@click.option("--inputs", type=click.Path(path_type=Path), default=None,
+              help="Take the bench input from a file (text, one per line) or folder (images / WAVs) instead of the golden sample.")
+@click.option("--max-new-tokens", type=int, default=None, help="Generation tasks: tokens to generate per call.")
+@click.option("--no-cold-start", is_flag=True, help="Skip the fresh-process cold-start and peak-memory measurement.")
+@click.option("--json", "json_file", type=click.Path(path_type=Path), default=None, help="Write the results as JSON.")
+@click.option("--plot", "plot_file", type=click.Path(path_type=Path), default=None, help="Draw latency distributions to a PNG.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def bench(bundle, backends, precisions, against, model, batch, runs, warmup, threads, block, inputs, max_new_tokens,
+          no_cold_start, json_file, plot_file, quiet):
+    """Measure cold start, warm latency (p50/p90/p99), throughput, peak memory and size of a bundle's artifacts.
+
+    \b
+    Every backend x precision of the bundle runs side by side, interleaved so machine noise hits all alike;
+    ratios are against the first group and, with --against torch, the transformers pipeline.
+    Examples:
+      edgetool bench bundles/text-classification-openvino-fp32 --against torch --plot lat.png
+      edgetool bench B --backend onnxruntime --precision fp32 --precision int8 --batch 8 --json bench.json
+    """
+    from edgetool.runtime.bench import BenchOptions, bench_json, format_bench, run_bench
+    from edgetool.runtime.errors import UsageError
+
+    torch_factory = None
+    if against is not None:
+        if against.strip().lower() not in ("torch", "pytorch"):
+            raise UsageError(f"bench --against '{against}': only 'torch' (the transformers pipeline) is a bench "
+                             "baseline; other artifacts of the bundle are benched side by side by default.")
+        try:
+            from edgetool.export.torch_pipeline import torch_factory
+        except ImportError as e:
+            raise EdgetoolError(f"--against torch needs the export extra ({e}): pip install 'edgetool[export]'.") from None
+    opts = BenchOptions(bundle=bundle, backends=tuple(backends), precisions=tuple(precisions),
+                        against_torch=against is not None, model=model, batch=batch, runs=runs, warmup=warmup,
+                        threads=threads, block=block, inputs=inputs, max_new_tokens=max_new_tokens,
+                        cold_start=not no_cold_start, quiet=quiet)
+    if plot_file is not None and Path(plot_file).suffix.lower() != ".png":
+        raise UsageError(f"--plot writes a PNG; give a file name ending in .png (got '{plot_file}').")
+    report = run_bench(opts, torch_factory)
+    click.echo(format_bench(report))
+    if json_file:
+        Path(json_file).write_text(bench_json(report), encoding="utf-8")
+    if plot_file:
+        from edgetool.runtime.bench_plot import plot_latencies
+
+        drawer = plot_latencies(report, plot_file)
+        click.echo(f"latency plot ({drawer}) written to {plot_file}")
 
 
 def main(argv=None):

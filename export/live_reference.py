@@ -1,4 +1,4 @@
-"""`edgetool validate --against torch`: re-run the bundle's samples through the live PyTorch model."""
+"""`edgetool validate --against torch`: re-run samples through the live PyTorch model."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,10 +11,12 @@ from .exporter import load_for, record_golden
 from .options import ExportOptions
 
 
-def torch_reference(bundle: Bundle, model_dir: str | None = None) -> Golden:
+def source_options(bundle: Bundle, model_dir: str | None = None) -> ExportOptions:
+    """The export options that reload the bundle's source model (recorded in its provenance)."""
     prov = bundle.manifest.get("provenance", {})
     origin = prov.get("source", "")
-    opts = ExportOptions(task=bundle.task, quiet=True)
+    opts = ExportOptions(task=bundle.task, quiet=True, opset=int(prov.get("opset") or 17),
+                         dynamo=prov.get("exporter") == "dynamo")
     if model_dir:
         opts.model = Path(model_dir)
     elif origin.startswith("reference:"):
@@ -24,5 +26,10 @@ def torch_reference(bundle: Bundle, model_dir: str | None = None) -> Golden:
     else:
         raise UsageError(f"The bundle's source model '{origin}' is not available here; pass --model DIR "
                          "(the checkpoint directory it was exported from).")
-    _, source, graphs = load_for(opts)
-    return record_golden(bundle, graphs, load_golden(bundle).samples)
+    return opts
+
+
+def torch_reference(bundle: Bundle, model_dir: str | None = None, samples=None) -> Golden:
+    """The live PyTorch model's engine calls and pipeline results on `samples` (default: the golden ones)."""
+    _, source, graphs = load_for(source_options(bundle, model_dir))
+    return record_golden(bundle, graphs, load_golden(bundle).samples if samples is None else samples)

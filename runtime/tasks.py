@@ -51,6 +51,8 @@ class TaskSpec:
     # Minimum value of the metric for validation to pass, per precision.
     metric_floor: dict[str, float] = field(default_factory=lambda: {"fp32": 1.0, "fp16": 0.9, "int8": 0.8})
     tolerances: dict[str, Tolerance] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    # Per-output overrides: precision -> {output name or "graph/output" (fnmatch pattern): Tolerance}.
+    output_tolerances: dict[str, dict[str, Tolerance]] = field(default_factory=dict)
     cli_options: tuple[CliOption, ...] = ()
     # How `edgetool run` turns its positional INPUT into the pipeline's first argument.
     input_kind: str = "text"  # text | image | audio | none
