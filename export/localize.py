@@ -25,39 +25,135 @@ _REEXPORTS: dict[tuple, Path] = {}
 
 
 def localize(bundle, backend: str, precision: str, against, graph: str, feeds: dict, thresholds, model=None) -> dict:
-    """The `localizer` hook of runtime.validate.validate_bundle."""
-    cand_path = _onnx_artifact(bundle, precision, graph)
-    if cand_path is None:
-        have = sorted(a.id for a in bundle.artifacts if a.graph == graph and a.format == "onnx")
-        raise UsageError(f"No ONNX artifact of graph '{graph}' at {precision} in {bundle.root} to localize in "
-                         f"(ONNX artifacts: {', '.join(have) or 'none'}).")
+    """The `localizer` hook of runtime.validate.validate_bundle.
+
+    1. The candidate's ONNX at its precision against the reference ONNX (node-aligned by tensor name).
+    2. When the candidate is an OpenVINO IR and step 1 finds nothing (or cannot run): the IR's tensors on
+       OpenVINO against its source ONNX on ONNX Runtime — the divergence is then in the engine."""
+    ir_path = _ir_artifact(bundle, precision, graph) if backend == "openvino" else None
+    cand_onnx = _onnx_artifact(bundle, precision, graph)
+    if cand_onnx is None and ir_path is None:
+        have = sorted(a.id for a in bundle.artifacts if a.graph == graph and a.format in ("onnx", "openvino-ir"))
+        raise UsageError(f"No ONNX or OpenVINO IR artifact of graph '{graph}' at {precision} in {bundle.root} to "
+                         f"localize in (it has: {', '.join(have) or 'none'}).")
     cand_label = f"onnx/{precision}/{graph}"
-    note = None
+    result, skipped = None, None
+    if cand_onnx is not None:
+        try:
+            ref_path, ref_label, note = _reference_onnx(bundle, against, precision, graph, model)
+        except ImportError as e:  # a re-export needs torch; on a device only the engine step can run
+            ref_path, skipped = None, f"no re-export of the source model here ({e})"
+        if ref_path is not None and Path(ref_path).resolve() == Path(cand_onnx).resolve():
+            skipped = f"{cand_label} is the reference itself"
+        elif ref_path is not None:
+            result = compare_graphs(cand_onnx, ref_path, feeds, thresholds, graph)
+            result.update(graph=graph, reference=ref_label, candidate=cand_label + (
+                "" if backend == "onnxruntime" else f" (source of {backend}/{precision})"))
+            if note:
+                result["note"] = note
+    if ir_path is not None and (result is None or not result.get("first_divergent")):
+        src = cand_onnx or _onnx_artifact(bundle, "fp32", graph)
+        if src is None:
+            raise UsageError(f"No ONNX artifact of graph '{graph}' in {bundle.root} to compare the IR with.")
+        engine = compare_openvino(ir_path, src, feeds, thresholds, graph)
+        engine.update(graph=graph, candidate=f"openvino/{precision}/{graph} (IR on OpenVINO)",
+                      reference=f"{src.relative_to(bundle.root)} on ONNX Runtime")
+        why = (f"{cand_label} agrees with {result['reference']} node by node ({result['compared']} tensors)"
+               if result is not None else skipped or "")
+        engine["note"] = (why + "; " if why else "") + "compared the IR on OpenVINO with its source ONNX on ONNX Runtime"
+        return engine
+    if result is None:
+        raise UsageError(f"Nothing to localize {backend}/{precision} against: {skipped}. "
+                         "Compare with another reference (e.g. --against torch).")
+    return result
+
+
+def _reference_onnx(bundle, against, precision: str, graph: str, model) -> tuple[Path, str, str | None]:
+    """(path, label, note) of the ONNX graph the candidate's ONNX is compared with."""
     if against.kind in ("artifact", "bundle"):
         ref_bundle = against.bundle
-        ref_path = _onnx_artifact(ref_bundle, against.precision, graph) or _onnx_artifact(ref_bundle, "fp32", graph)
+        ref_prec = against.precision if _onnx_artifact(ref_bundle, against.precision, graph) else "fp32"
+        ref_path = _onnx_artifact(ref_bundle, ref_prec, graph)
         if ref_path is None:
             raise UsageError(f"The reference {against.label} has no ONNX artifact of graph '{graph}' to compare with.")
-        ref_label = ("" if against.kind == "artifact" else f"{ref_bundle.root}::") + \
-            f"onnx/{'fp32' if ref_path == _onnx_artifact(ref_bundle, 'fp32', graph) else against.precision}/{graph}"
-    elif against.kind == "golden" and precision != "fp32" and _onnx_artifact(bundle, "fp32", graph) is not None:
-        ref_path, ref_label = _onnx_artifact(bundle, "fp32", graph), f"onnx/fp32/{graph}"
-        note = "golden outputs are not node-aligned with an ONNX graph; localized against the bundle's fp32 ONNX"
-    else:  # torch, or golden for an fp32 artifact: a fresh export of the source model is the node-aligned reference
-        ref_path, ref_label = _reexport(bundle, graph, model), f"re-export of {bundle.manifest.get('provenance', {}).get('source', 'the source model')}"
-        if against.kind == "golden":
-            note = "golden outputs are not node-aligned with an ONNX graph; localized against a fresh export of the source model"
-    if Path(ref_path).resolve() == Path(cand_path).resolve():
-        return {"graph": graph, "candidate": f"{backend}/{precision}", "reference": ref_label,
-                "error": f"the candidate {backend}/{precision} is compiled from {cand_label}, which is the reference "
-                         "itself: the divergence happens inside the engine, not in the ONNX graph. Compare its ONNX "
-                         f"with another reference (e.g. --against torch) or run --backend onnxruntime."}
-    result = compare_graphs(cand_path, ref_path, feeds, thresholds, graph)
-    result.update(graph=graph, candidate=cand_label + ("" if backend == "onnxruntime" else f" (source of {backend}/{precision})"),
-                  reference=ref_label)
-    if note:
-        result["note"] = note
-    return result
+        prefix = "" if against.kind == "artifact" else f"{ref_bundle.root}::"
+        return ref_path, f"{prefix}onnx/{ref_prec}/{graph}", None
+    if against.kind == "golden" and precision != "fp32" and _onnx_artifact(bundle, "fp32", graph) is not None:
+        return (_onnx_artifact(bundle, "fp32", graph), f"onnx/fp32/{graph}",
+                "golden outputs are not node-aligned with an ONNX graph; localized against the bundle's fp32 ONNX")
+    # torch, or golden for an fp32 artifact: a fresh export of the source model is the node-aligned reference
+    source = bundle.manifest.get("provenance", {}).get("source", "the source model")
+    note = ("golden outputs are not node-aligned with an ONNX graph; localized against a fresh export of the "
+            "source model") if against.kind == "golden" else None
+    return _reexport(bundle, graph, model), f"re-export of {source}", note
+
+
+def _ir_artifact(bundle, precision: str, graph: str) -> Path | None:
+    for a in bundle.artifacts:
+        if a.graph == graph and a.precision == precision and a.format == "openvino-ir":
+            for rel in a.files:
+                bundle.file(rel)
+            return bundle.root / a.path
+    return None
+
+
+def compare_openvino(ir_path, onnx_path, feeds: dict, thresholds, graph: str = "model", max_listed: int = 5) -> dict:
+    """The IR's intermediate tensors on OpenVINO (f32 hint, as validation runs it) against the same-named
+    tensors of its source ONNX on ONNX Runtime: the first OpenVINO op (topological order) out of tolerance.
+    OpenVINO fuses ops, so only tensors that survive under their ONNX name are compared."""
+    import onnx
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(str(ir_path))
+    ref = onnx.load(str(onnx_path))
+    produced = {o for n in ref.graph.node for o in n.output if o}
+    aligned = []
+    for op in model.get_ordered_ops():
+        if op.get_type_name() in ("Parameter", "Result", "Constant"):
+            continue
+        for out in op.outputs():
+            names = [n for n in out.get_names() if n in produced]
+            if names:
+                aligned.append((op, out, names[0]))
+    if not aligned:
+        raise UsageError(f"{ir_path} keeps none of {onnx_path}'s tensor names: nothing to align.")
+    model.add_outputs([out for _, out, _ in aligned])
+    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    inputs = {p.get_any_name() for p in compiled.inputs}
+    res = compiled.create_infer_request().infer({k: v for k, v in feeds.items() if k in inputs})
+    got = {}
+    for port, value in res.items():
+        for n in port.get_names():
+            got[n] = np.array(value)
+    want = _run_with_outputs(ref, [name for _, _, name in aligned], feeds)
+    dynamic = _dynamic_tensors(ref.graph)
+    divergent, passed, compared = [], [], 0
+    for op, _, name in aligned:
+        if name not in got or name not in want:
+            continue
+        compared += 1
+        acc = ErrorAccumulator(graph, name, thresholds.atol, thresholds.rtol, thresholds.stat)
+        try:
+            acc.add(want[name], got[name].astype(np.asarray(want[name]).dtype, copy=False))
+        except (TypeError, ValueError):
+            continue
+        r = acc.result()
+        if r["passed"]:
+            passed.append(op.get_friendly_name())
+        elif name in dynamic:
+            divergent.append({"node": op.get_friendly_name(), "op_type": op.get_type_name(), "output": name,
+                              "max_abs": r["max_abs"], "max_rel": r["max_rel"], "initializers": [],
+                              **({"error": r["error"]} if r.get("error") else {})})
+    first = divergent[0] if divergent else None
+    last_ok = None
+    if first:
+        names = [op.get_friendly_name() for op, _, _ in aligned]
+        before = names[:names.index(first["node"])]
+        last_ok = next((n for n in reversed(before) if n in passed), None)
+    return {"engine": "openvino", "compared": compared, "aligned": round(len(aligned) / max(1, len(produced)), 3),
+            "changed_initializers": {}, "first_divergent": first, "last_agreeing": last_ok,
+            "divergent_nodes": len(divergent), "next_divergent": divergent[1:max_listed]}
 
 
 def _onnx_artifact(bundle, precision: str, graph: str) -> Path | None:

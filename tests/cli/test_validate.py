@@ -259,3 +259,31 @@ def test_stat_and_tolerances_in_the_library():
     assert th.for_output("model", "logits") == (0.5, 0.25)
     assert th.for_output("model", "other") == (1e-2, 0.25)
     assert th.for_output("x", "other") == (1e-2, 1e-3)
+
+
+def test_localize_inside_openvino(bundle, tmp_path):
+    """The IR's own weights changed (its source ONNX is intact): the ONNX graphs agree, so localization
+    compares the IR on OpenVINO with its source ONNX on ONNX Runtime, tensor name by tensor name."""
+    import re
+
+    root = tmp_path / "ov"
+    shutil.copytree(bundle, root)
+    xml = (root / "openvino/fp32/model.xml").read_text()
+    layer = re.search(rf'<layer id="(\d+)" name="{re.escape(PLANTED_NODE)}"', xml).group(1)
+    const = re.search(rf'<edge from-layer="(\d+)" from-port="\d+" to-layer="{layer}" to-port="1"', xml).group(1)
+    data = re.search(rf'<layer id="{const}" [^>]*type="Const"[^>]*>\s*<data element_type="f32" shape="(\d+), (\d+)" '
+                     r'offset="(\d+)" size="(\d+)"', xml)
+    rows, cols, offset, size = map(int, data.groups())
+    binary = bytearray((root / "openvino/fp32/model.bin").read_bytes())
+    w = np.frombuffer(bytes(binary[offset:offset + size]), np.float32).reshape(rows, cols).copy()
+    w[:, 0] += 0.5  # the IR stores the weight transposed: column 0 is input feature 0
+    binary[offset:offset + size] = w.tobytes()
+    (root / "openvino/fp32/model.bin").write_bytes(bytes(binary))
+    rehash(root)
+    r = run("validate", root, "--backend", "openvino", "--against", "onnx/fp32", "--localize", "--json", tmp_path / "r.json")
+    assert r.exit_code == 1, r.output
+    (report,) = json.loads((tmp_path / "r.json").read_text())
+    loc = report["localize"]
+    assert loc["engine"] == "openvino" and "IR on OpenVINO" in loc["candidate"]
+    assert loc["first_divergent"]["node"] == PLANTED_NODE and loc["first_divergent"]["op_type"] == "MatMul"
+    assert loc["compared"] > 20 and loc["last_agreeing"]
