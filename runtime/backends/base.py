@@ -28,6 +28,8 @@ class Backend:
 
     name = "?"
     formats: tuple[str, ...] = ()
+    # KV-cache growth block for generation (see DecoderOnlyModel); None: the cache grows by one each step.
+    cache_block: int | None = None
 
     def __init__(self, path: Path, graph: GraphSpec, options: BackendOptions | None = None):
         self.path = Path(path)

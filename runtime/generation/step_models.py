@@ -62,32 +62,55 @@ class DecoderOnlyModel:
 
     is_encoder_decoder = False
 
-    def __init__(self, run: Callable, graph_spec):
+    def __init__(self, run: Callable, graph_spec, cache_block: int | None = None):
         self.run = run
         self.inputs = {t.name: t for t in graph_spec.inputs}
         self.layers = _layers(self.inputs, "past_key_values.")
         k = self.inputs[f"past_key_values.{self.layers[0]}.key"].shape
         self.heads, self.head_dim = k[1], k[3]
         self.uses_positions = "position_ids" in self.inputs
+        # Engines that re-plan for every new input shape (OpenVINO) run faster when the past keeps one
+        # shape for many steps: the cache is then a buffer grown `cache_block` positions at a time, its
+        # unused slots masked out (they add exact zeros to attention). Needs explicit position_ids.
+        self.cache_block = cache_block if self.uses_positions else None
 
     def start(self, inputs: dict, expand: int = 1) -> dict:
         mask = np.repeat(np.asarray(inputs["attention_mask"]).astype(np.int64), expand, axis=0)
         rows = mask.shape[0]
         past = {f"past_key_values.{i}.{kv}": np.zeros((rows, self.heads, 0, self.head_dim), np.float32)
                 for i in self.layers for kv in ("key", "value")}
-        return {"mask": mask, "past": past, "first": True}
+        # past: buffers of `capacity` positions, the first `length` of them in use
+        return {"mask": mask, "past": past, "length": 0, "first": True}
 
     def step(self, state: dict, new_tokens: np.ndarray) -> np.ndarray:
         mask = state["mask"]
         if not state["first"]:  # the first call's tokens are the prompt, already in the mask
             mask = np.concatenate([mask, np.ones((mask.shape[0], new_tokens.shape[1]), np.int64)], axis=1)
-        feeds = {"input_ids": new_tokens.astype(np.int64), "attention_mask": mask, **state["past"]}
+        n, length = new_tokens.shape[1], state["length"]
+        capacity = next(iter(state["past"].values())).shape[2]
+        feed_mask = mask
+        if capacity > length:  # unused buffer slots sit between the cache and the new tokens
+            feed_mask = np.concatenate([mask[:, :length], np.zeros((mask.shape[0], capacity - length), np.int64),
+                                        mask[:, length:]], axis=1)
+        feeds = {"input_ids": new_tokens.astype(np.int64), "attention_mask": feed_mask, **state["past"]}
         if self.uses_positions:
-            feeds["position_ids"] = position_ids(mask, new_tokens.shape[1])
+            feeds["position_ids"] = position_ids(mask, n)
         out = self.run("decoder", feeds)
-        state.update(mask=mask, first=False,
-                     past={f"past_key_values.{i}.{kv}": out[f"present.{i}.{kv}"] for i in self.layers for kv in ("key", "value")})
+        present = {f"past_key_values.{i}.{kv}": out[f"present.{i}.{kv}"] for i in self.layers for kv in ("key", "value")}
+        state.update(mask=mask, first=False, length=length + n,
+                     past=present if self.cache_block is None else self._store(state["past"], present, length, n))
         return out["logits"][:, -1, :].astype(np.float32)
+
+    def _store(self, past: dict, present: dict, length: int, n: int) -> dict:
+        """Write the n new positions (the tail of each `present`) into the buffers, growing them by blocks."""
+        capacity = next(iter(past.values())).shape[2]
+        if length + n > capacity:
+            grown = -(-(length + n) // self.cache_block) * self.cache_block
+            past = {k: np.concatenate([v[:, :, :length], np.zeros(v.shape[:2] + (grown - length, v.shape[3]), v.dtype)],
+                                      axis=2) for k, v in past.items()}
+        for k, buf in past.items():
+            buf[:, :, length:length + n] = present[k][:, :, -n:]
+        return past
 
     def reorder(self, state: dict, rows: np.ndarray) -> None:
         state["mask"] = state["mask"][rows]

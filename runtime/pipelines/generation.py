@@ -26,7 +26,8 @@ class GenerativePipeline(Pipeline):
         if "decoder" in self.bundle.graphs and "encoder" in self.bundle.graphs:
             self.model = EncoderDecoderModel(self.run_graph, self.bundle.graphs)
         else:
-            self.model = DecoderOnlyModel(self.run_graph, self.bundle.graphs["decoder"])
+            self.model = DecoderOnlyModel(self.run_graph, self.bundle.graphs["decoder"],
+                                          cache_block=getattr(self.engines["decoder"], "cache_block", None))
 
     def generation_config(self, generate_kwargs: dict | None = None, **kwargs) -> GenerationConfig:
         """transformers accepts options flat or as generate_kwargs={...}; so do we."""

@@ -117,6 +117,26 @@ def test_batched_prompts_left_padded(bundle_dir, models):
     assert beam.tolist() == ref_beam.tolist()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_block_grown_cache_equals_generate(bundle_dir, models, backend):
+    """The KV cache kept in fixed-shape buffers grown by blocks (what the OpenVINO backend uses), here
+    with blocks of 5 so it grows many times, with left padding and beams, still equals torch generate."""
+    from edgetool.runtime.generation import DecoderOnlyModel
+
+    model, tok, _ = models("text-generation")
+    pipe = pipeline(bundle_dir("text-generation", target="openvino"), backend=backend)
+    step = DecoderOnlyModel(pipe.run_graph, pipe.bundle.graphs["decoder"], cache_block=5)
+    tok.padding_side, tok.pad_token = "left", tok.eos_token
+    enc = tok(["I love", "The quick brown fox jumps over the lazy dog and"], return_tensors="pt", padding=True)
+    arrays = {k: v.numpy() for k, v in enc.items()}
+    for beams in (1, 3):
+        cfg = pipe.generation_config(max_new_tokens=24, do_sample=False, num_beams=beams)
+        ours = generate(step, {"attention_mask": arrays["attention_mask"]}, arrays["input_ids"], cfg)
+        with torch.no_grad():
+            ref = model.generate(**enc, do_sample=False, max_new_tokens=24, num_beams=beams, pad_token_id=tok.eos_token_id)
+        assert ours.tolist() == ref.tolist()
+
+
 def test_eos_stops_and_pads(bundle_dir, models):
     """With eos set to a token the model really produces, generation stops there and pads the rest."""
     model, tok, _ = models("text-generation")
