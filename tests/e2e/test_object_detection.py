@@ -271,10 +271,25 @@ def test_detection_metrics():
     assert METRICS["detection_map"]([[]], [[]]) == 1.0 and METRICS["detection_map"](ref, ref[:1]) == 0.0
 
 
-def test_validate_reports_detection_map(yolo_nms):
-    r = _cli("validate", str(yolo_nms), "--json", "/dev/stdout")
-    assert r.exit_code == 0, r.output
-    assert "detection_map" in r.output
+@pytest.mark.parametrize("against", ["golden", "torch"])
+def test_validate_reports_detection_map(yolo_nms, detr, tmp_path, against):
+    for b in (yolo_nms, detr):  # --against torch re-traces with the bundle's export switches (NMS in graph)
+        r = _cli("validate", str(b), "--against", against, "--json", str(tmp_path / "r.json"))
+        assert r.exit_code == 0, r.output
+        report = json.loads((tmp_path / "r.json").read_text())
+        assert "detection_map" in json.dumps(report) and '"passed": false' not in json.dumps(report)
+
+
+def test_letterbox_memory_follows_the_output_size():
+    import tracemalloc
+
+    huge = np.zeros((10000, 10000, 3), np.uint8)  # calloc'd: untouched pages cost nothing
+    tracemalloc.start()
+    canvas, lb = letterbox(huge, 64)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert canvas.shape == (3, 64, 64) and lb.scale == 64 / 10000
+    assert peak < 5 * 2**20, f"letterbox of a 10000x10000 image allocated {peak / 2**20:.0f} MiB"
 
 
 def _png(img: Image.Image) -> bytes:
