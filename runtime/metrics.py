@@ -199,8 +199,8 @@ def _match(ref_dets: list[dict], got_dets: list[dict], iou_min: float) -> list[t
     taken, pairs = set(), []
     for j in sorted(range(len(got_dets)), key=lambda j: -got_dets[j]["score"]):
         free = [i for i in range(len(ref_dets)) if i not in taken and iou[j, i] >= iou_min]
-        if free:
-            i = max(free, key=lambda i: iou[j, i])
+        if free:  # best IoU; among equal boxes (DETR queries often coincide) the closest score
+            i = max(free, key=lambda i: (round(float(iou[j, i]), 9), -abs(ref_dets[i]["score"] - got_dets[j]["score"])))
             taken.add(i)
             pairs.append((i, j, float(iou[j, i])))
     return pairs

@@ -269,6 +269,9 @@ def test_detection_metrics():
     extra = [[*ref[0], det(0.95, "car", 50, 50, 60, 60)], ref[1]]
     assert METRICS["detection_map"](ref, extra) < 1.0
     assert METRICS["detection_map"]([[]], [[]]) == 1.0 and METRICS["detection_map"](ref, ref[:1]) == 0.0
+    # coinciding boxes (DETR queries often do) pair up by closest score, not by order
+    twins = [[det(0.30, "car", 0, 0, 10, 10), det(0.31, "car", 0, 0, 10, 10)]]
+    assert detection_stats(twins, [twins[0][::-1]])["max_score_delta"] == 0.0
 
 
 @pytest.mark.parametrize("against", ["golden", "torch"])
