@@ -19,10 +19,14 @@ from ..preprocess.letterbox import letterbox
 from .base import Pipeline
 
 
-def _box(xyxy) -> dict:
-    # like the pipeline's box.int(): truncation toward zero
-    xmin, ymin, xmax, ymax = (int(v) for v in np.trunc(np.asarray(xyxy, dtype=np.float32)))
+def _box(xyxy: list) -> dict:
+    xmin, ymin, xmax, ymax = xyxy
     return {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax}
+
+
+def _int_boxes(boxes) -> list:
+    """Like the pipeline's box.int() on float32 boxes: truncation toward zero."""
+    return np.trunc(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)).astype(np.int64).tolist()
 
 
 def _check_threshold(name: str, v) -> float:
@@ -48,7 +52,7 @@ class DetrDecoder:
             H, W = img.shape[:2]
             boxes = boxes * np.asarray([W, H, W, H], dtype=np.float32)
             keep = scores > threshold
-            results.append([(float(s), int(lab), b) for s, lab, b in zip(scores[keep], labels[keep], boxes[keep])])
+            results.append(list(zip(scores[keep].tolist(), labels[keep].tolist(), _int_boxes(boxes[keep]))))
         return results
 
 
@@ -86,7 +90,7 @@ class YoloDecoder:
         md = self.defaults["max_detections"] if max_detections is None else max_detections
         if isinstance(md, bool) or not isinstance(md, int) or md < 1:
             raise UsageError(f"max_detections must be a positive integer, got {md!r}.")
-        return [[(float(s), int(lab), bx) for bx, s, lab in zip(*r)] for r in self.raw(images, threshold, iou, md)]
+        return [list(zip(s.tolist(), lab.tolist(), _int_boxes(b))) for b, s, lab in self.raw(images, threshold, iou, md)]
 
 
 DECODERS = {"detr": DetrDecoder, "yolo": YoloDecoder}

@@ -26,10 +26,13 @@ def bilinear_resize(img: np.ndarray, height: int, width: int) -> np.ndarray:
 
     y0, y1, fy = taps(height, h)
     x0, x1, fx = taps(width, w)
-    fx = fx[None, :, None]
-    top = img[y0][:, x0].astype(np.float32) * (1 - fx) + img[y0][:, x1].astype(np.float32) * fx
-    bottom = img[y1][:, x0].astype(np.float32) * (1 - fx) + img[y1][:, x1].astype(np.float32) * fx
-    fy = fy[:, None, None]
+    fx, fy = fx[None, :, None], fy[:, None, None]
+
+    def px(ys, xs):  # rows, then columns: at most out_h x W source pixels at a time
+        return img.take(ys, 0).take(xs, 1).astype(np.float32)
+
+    top = px(y0, x0) * (1 - fx) + px(y0, x1) * fx
+    bottom = px(y1, x0) * (1 - fx) + px(y1, x1) * fx
     return top * (1 - fy) + bottom * fy
 
 
