@@ -336,3 +336,31 @@ def test_nms_in_graph_flag_only_where_it_applies(tmp_path):
     assert r.exit_code == 2 and "--nms-in-graph does not apply" in r.output
     r = _cli("export", "--task", "detect", "--reference", "detr-tiny", "--nms-in-graph", "--out", str(tmp_path / "d"))
     assert r.exit_code == 2 and "DETR" in r.output and not (tmp_path / "d").exists()
+
+
+@pytest.fixture(scope="module")
+def detr_user_checkpoint(reference_dir, tmp_path_factory):
+    import shutil
+
+    from transformers import DetrImageProcessor
+
+    ckpt = tmp_path_factory.mktemp("detr-user")
+    for f in ("config.json", "model.safetensors"):
+        shutil.copy(reference_dir("detr-tiny") / f, ckpt / f)
+    DetrImageProcessor(size={"shortest_edge": 40, "longest_edge": 56}, image_mean=[0.5, 0.4, 0.3],
+                       image_std=[0.2, 0.3, 0.25]).save_pretrained(str(ckpt))
+    return ckpt
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_detr_user_checkpoint_with_its_own_processor(bundle_dir, detr_user_checkpoint, backend):
+    """--model DIR: a checkpoint saved here with another processor config (sizes, mean/std) drives the runtime."""
+    from transformers import pipeline as hf_pipeline
+
+    ckpt = detr_user_checkpoint
+    # target onnx: OpenVINO then reads the ONNX file itself (output names must still be the graph's)
+    ours = pipeline(bundle_dir(TASK, model=ckpt), backend=backend)
+    hf = hf_pipeline(TASK, model=str(ckpt))
+    pics = [Image.fromarray(a) for a in images()]
+    for ra, rb in zip(ours(pics, threshold=0.0), hf(pics, threshold=0.0)):
+        assert_same_detections(ra, rb)
