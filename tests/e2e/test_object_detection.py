@@ -314,6 +314,8 @@ def test_bad_and_odd_images(yolo, detr, hf_detr, backend, tmp_path):
         rgb.convert(mode).save(path)
         assert_same_detections(d(str(path), threshold=0.0), hf_detr(str(path), threshold=0.0))
         assert y(str(path), threshold=0.2) == y(np.asarray(Image.open(path).convert("RGB")), threshold=0.2)
+    hwc = images()[0]
+    assert y(hwc.transpose(2, 0, 1), threshold=0.2) == y(hwc, threshold=0.2) == y(Image.fromarray(hwc), threshold=0.2)
     mixed = [one, images()[0], np.zeros((200, 7, 3), np.uint8), images()[3]]
     assert y(mixed, threshold=0.2) == [y(m, threshold=0.2) for m in mixed]
     ours = d(mixed, threshold=0.0)
