@@ -366,3 +366,21 @@ def test_detr_user_checkpoint_with_its_own_processor(bundle_dir, detr_user_check
     pics = [Image.fromarray(a) for a in images()]
     for ra, rb in zip(ours(pics, threshold=0.0), hf(pics, threshold=0.0)):
         assert_same_detections(ra, rb)
+
+
+def test_yolo_user_checkpoint_other_canvas_and_labels(bundle_dir, tmp_path_factory):
+    """--model DIR with a YOLO-style checkpoint saved here: 96x96 canvas, two labels, batch through NMS in graph."""
+    from edgetool.export.reference.detection import YoloConfig, YoloDetector
+
+    ckpt = tmp_path_factory.mktemp("yolo-user")
+    torch.manual_seed(3)
+    YoloDetector(YoloConfig(image_size=96, id2label={0: "apple", 1: "pear"}, label2id={"apple": 0, "pear": 1})
+                 ).eval().save_pretrained(str(ckpt))
+    for extra in ({}, {"nms_in_graph": True}):
+        pipe = pipeline(bundle_dir(TASK, target="openvino", model=ckpt, **extra), backend="openvino")
+        ref = torch_reference(ckpt, images(), 0.25, 0.45, 100)
+        got = pipe(images())
+        assert sum(map(len, got)) > 0 and {d["label"] for r in got for d in r} <= {"apple", "pear"}
+        for (r, _), res in zip(ref, got):
+            assert [pipe.id2label[c] for _, c, _ in r] == [d["label"] for d in res]
+            assert max((abs(s - d["score"]) for (s, _, _), d in zip(r, res)), default=0) < 1e-5
