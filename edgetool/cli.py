@@ -64,7 +64,35 @@ def tasks(as_json):
         click.echo(f"{r['task']:<30} {r['status']:<12} {', '.join(r['aliases']):<28} {r['summary']}")
 
 
+def _export_switches(fn):
+    """Every task's `export` switches (TaskSpec.export_options), e.g. --nms-in-graph."""
+    seen = {}
+    for spec in all_tasks():
+        for opt in spec.export_options:
+            seen.setdefault(opt.flag, opt)
+    for opt in seen.values():
+        fn = _click_option(opt)(fn)
+    return fn
+
+
+def _extra_for(task: str, switches: dict) -> dict:
+    from edgetool.runtime.errors import UsageError
+
+    spec = get_task(task)
+    allowed = {o.flag.lstrip("-").replace("-", "_"): o for o in spec.export_options}
+    extra = {}
+    for param, value in switches.items():
+        if value is None:
+            continue
+        if param not in allowed:
+            raise UsageError(f"--{param.replace('_', '-')} does not apply to exporting task '{spec.name}'. Its "
+                             f"export options: {', '.join(o.flag for o in spec.export_options) or 'none'}.")
+        extra[allowed[param].kwarg] = value
+    return extra
+
+
 @cli.command()
+@_export_switches
 @click.option("--task", required=True, help="Task name or alias (see `edgetool tasks`), e.g. classify.")
 @click.option("--model", type=click.Path(path_type=Path), default=None,
               help="Local Hugging Face checkpoint dir (config.json, model.safetensors, tokenizer.json). "
@@ -84,7 +112,7 @@ def tasks(as_json):
 @click.option("--no-parity-check", is_flag=True, help="Write the bundle even if it does not match PyTorch.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def export(task, model, reference, target, precision, out, opset, dynamo, calibration, calibration_size, force,
-           no_parity_check, quiet):
+           no_parity_check, quiet, **switches):
     """Export a model to a bundle: trace to ONNX, compile for the target, record golden I/O, check parity.
 
     Fails, and writes nothing, when the exported model does not match PyTorch.
@@ -94,7 +122,8 @@ def export(task, model, reference, target, precision, out, opset, dynamo, calibr
 
     opts = ExportOptions(task=task, model=model, reference=reference, target=target, precision=precision, out=out,
                          opset=opset, dynamo=dynamo, force=force, check_parity=not no_parity_check,
-                         calibration=calibration, calibration_size=calibration_size, quiet=quiet)
+                         calibration=calibration, calibration_size=calibration_size, quiet=quiet,
+                         extra=_extra_for(task, switches))
     path = run_export(opts)
     click.echo(f"Bundle written to {path}")
     from edgetool.runtime.bundle import Bundle

@@ -16,7 +16,7 @@ def source_options(bundle: Bundle, model_dir: str | None = None) -> ExportOption
     prov = bundle.manifest.get("provenance", {})
     origin = prov.get("source", "")
     opts = ExportOptions(task=bundle.task, quiet=True, opset=int(prov.get("opset") or 17),
-                         dynamo=prov.get("exporter") == "dynamo")
+                         dynamo=prov.get("exporter") == "dynamo", extra=dict(prov.get("export_options") or {}))
     if model_dir:
         opts.model = Path(model_dir)
     elif origin.startswith("reference:"):

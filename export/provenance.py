@@ -23,4 +23,5 @@ def provenance(source, opts) -> dict:
         "source_sha256": source.sha256,
         "architecture": (getattr(source.config, "architectures", None) or [type(source.model).__name__])[0],
         "model_type": getattr(source.config, "model_type", None),
+        "export_options": dict(opts.extra or {}),  # task switches (e.g. nms_in_graph): re-tracing needs them
     }

@@ -166,3 +166,97 @@ def entity_f1(ref: list, got: list) -> float:
     if not a and not b:
         return 1.0
     return 2 * len(a & b) / (len(a) + len(b))
+
+
+# -- object detection: the reference model's detections are the ground truth -------------------------
+def _detections(result) -> list[list[dict]]:
+    """Per image, its detections, from one sample's result (one image: a list of dicts; a batch: a list of lists)."""
+    if isinstance(result, list) and result and isinstance(result[0], list):
+        return [list(r) for r in result]
+    return [list(result or [])]
+
+
+def _xyxy(dets: list[dict]) -> np.ndarray:
+    return np.asarray([[d["box"][k] for k in ("xmin", "ymin", "xmax", "ymax")] for d in dets],
+                      dtype=np.float64).reshape(-1, 4)
+
+
+def _images(ref: list, got: list):
+    a = [img for r in ref for img in _detections(r)]
+    b = [img for r in got for img in _detections(r)]
+    return (a, b) if len(a) == len(b) else (None, None)
+
+
+def _match(ref_dets: list[dict], got_dets: list[dict], iou_min: float) -> list[tuple[int, int, float]]:
+    """Greedy COCO-style matching, highest-scored candidate first, same label only: (ref i, got j, IoU)."""
+    from .postprocess.nms import box_iou
+
+    if not ref_dets or not got_dets:
+        return []
+    iou = box_iou(_xyxy(got_dets), _xyxy(ref_dets))
+    same = np.asarray([[g["label"] == r["label"] for r in ref_dets] for g in got_dets])
+    iou = np.where(same, iou, -1.0)
+    taken, pairs = set(), []
+    for j in sorted(range(len(got_dets)), key=lambda j: -got_dets[j]["score"]):
+        free = [i for i in range(len(ref_dets)) if i not in taken and iou[j, i] >= iou_min]
+        if free:  # best IoU; among equal boxes (DETR queries often coincide) the closest score
+            i = max(free, key=lambda i: (round(float(iou[j, i]), 9), -abs(ref_dets[i]["score"] - got_dets[j]["score"])))
+            taken.add(i)
+            pairs.append((i, j, float(iou[j, i])))
+    return pairs
+
+
+def detection_stats(ref: list, got: list) -> dict:
+    """mAP@[.5:.95] against the reference's detections, mean IoU of matched boxes (IoU >= 0.5),
+    the largest score difference of a matched pair, and the share of reference boxes matched."""
+    a, b = _images(ref, got)
+    if a is None:
+        return {"map": 0.0, "mean_iou": 0.0, "max_score_delta": 1.0, "recall": 0.0}
+    ious, deltas, n_ref, n_matched = [], [], 0, 0
+    for r, g in zip(a, b):
+        pairs = _match(r, g, 0.5)
+        n_ref, n_matched = n_ref + len(r), n_matched + len(pairs)
+        ious += [p[2] for p in pairs]
+        deltas += [abs(r[i]["score"] - g[j]["score"]) for i, j, _ in pairs]
+    aps = [_average_precision(a, b, label, t) for t in np.arange(0.5, 0.96, 0.05)
+           for label in sorted({d["label"] for img in a + b for d in img}, key=str)]
+    return {"map": float(np.mean(aps)) if aps else 1.0,
+            "mean_iou": float(np.mean(ious)) if ious else float(n_ref == 0 and not any(b)),
+            "max_score_delta": float(max(deltas)) if deltas else 0.0,
+            "recall": n_matched / n_ref if n_ref else float(not any(b))}
+
+
+def _average_precision(ref_imgs, got_imgs, label, iou_min: float) -> float:
+    """COCO 101-point interpolated AP of one class at one IoU threshold."""
+    n_gt = sum(d["label"] == label for img in ref_imgs for d in img)
+    scored = []  # (score, is true positive)
+    for r, g in zip(ref_imgs, got_imgs):
+        r = [d for d in r if d["label"] == label]
+        g = [d for d in g if d["label"] == label]
+        tp = {j for _, j, _ in _match(r, g, iou_min)}
+        scored += [(d["score"], j in tp) for j, d in enumerate(g)]
+    if n_gt == 0:
+        return 1.0 if not scored else 0.0
+    scored.sort(key=lambda x: -x[0])
+    hits = np.cumsum([t for _, t in scored], dtype=np.float64)
+    recall = hits / n_gt
+    precision = hits / np.arange(1, len(scored) + 1)
+    precision = np.maximum.accumulate(precision[::-1])[::-1] if len(scored) else precision
+    points = [precision[recall >= q].max() if (recall >= q).any() else 0.0 for q in np.linspace(0, 1, 101)]
+    return float(np.mean(points))
+
+
+@metric("detection_map")
+def detection_map(ref: list, got: list) -> float:
+    return detection_stats(ref, got)["map"]
+
+
+@metric("detection_box_iou")
+def detection_box_iou(ref: list, got: list) -> float:
+    return detection_stats(ref, got)["mean_iou"]
+
+
+@metric("detection_score_agreement")
+def detection_score_agreement(ref: list, got: list) -> float:
+    s = detection_stats(ref, got)
+    return (1.0 - s["max_score_delta"]) * s["recall"]

@@ -56,6 +56,8 @@ class TaskSpec:
     cli_options: tuple[CliOption, ...] = ()
     # How `edgetool run` turns its positional INPUT into the pipeline's first argument.
     input_kind: str = "text"  # text | image | audio | none
+    # `edgetool export` switches of this task, passed to the recipe as ExportOptions.extra[kwarg].
+    export_options: tuple[CliOption, ...] = ()
 
     @property
     def implemented(self) -> bool:
@@ -139,7 +141,13 @@ _TASKS = [
              pipeline="image_classification:ImageClassificationPipeline",
              metric="label_agreement", input_kind="image", cli_options=(TOP_K,)),
     TaskSpec("object-detection", ("detect",), "image", "Boxes, labels and scores (DETR, YOLO-style).",
-             metric="detection_map", input_kind="image", cli_options=(THRESHOLD, SAVE)),
+             pipeline="object_detection:ObjectDetectionPipeline",
+             metric="detection_map", input_kind="image",
+             cli_options=(THRESHOLD, SAVE,
+                          CliOption("--iou-threshold", "iou_threshold", float, "YOLO-style NMS: IoU above which a box is dropped (0.45)."),
+                          CliOption("--max-detections", "max_detections", int, "YOLO-style: most boxes per image (100).")),
+             export_options=(CliOption("--nms-in-graph", "nms_in_graph", bool,
+                                       "YOLO-style detectors: put NMS in the ONNX graph (NonMaxSuppression)."),)),
     TaskSpec("image-segmentation", ("segment",), "image", "Per-class masks (SegFormer, mask classification).",
              metric="mean_iou", input_kind="image", cli_options=(THRESHOLD, SAVE)),
     TaskSpec("depth-estimation", ("depth",), "image", "Per-pixel depth (GLPN, DPT).",

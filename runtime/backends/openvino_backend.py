@@ -34,7 +34,11 @@ class OpenVINOBackend(Backend):
         model = core.read_model(str(self.path))
         self.compiled = core.compile_model(model, self.options.device or "CPU", config)
         self.request = self.compiled.create_infer_request()
-        self._outputs = [(port, port.get_any_name()) for port in self.compiled.outputs]
+        # An output tensor can carry several names (read from ONNX: the producing node's and the graph
+        # output's); get_any_name() may return either, so prefer the name the bundle declares.
+        declared = [t.name for t in self.graph.outputs]
+        self._outputs = [(port, next((n for n in declared if n in port.get_names()), port.get_any_name()))
+                         for port in self.compiled.outputs]
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         result = self.request.infer(feeds, share_inputs=True, share_outputs=True)

@@ -160,3 +160,6 @@ def as_image_list(inputs) -> tuple[list[np.ndarray], bool]:
     if not items:
         raise UsageError("Expected an image or a non-empty list of images, got an empty list.")
     return [load_image(i) for i in items], single
+
+
+from . import detr_image  # noqa: E402,F401  (registers the DETR-family processors)

@@ -1,0 +1,66 @@
+"""Pictures of results for `edgetool run ... --save out.png`, one renderer per task.
+
+A renderer takes the decoded input image (HxWx3 uint8) and the pipeline's result for it and returns
+the picture to write; tasks add theirs to RENDERERS (segmentation overlay, depth colour map, ...).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import UsageError
+
+RENDERERS: dict[str, Callable[[np.ndarray, object], np.ndarray]] = {}
+
+
+def renderer(task: str):
+    def register(fn):
+        RENDERERS[task] = fn
+        return fn
+    return register
+
+
+# Distinct, readable colours (tab10), cycled by label.
+PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+@renderer("object-detection")
+def draw_boxes(image: np.ndarray, detections: list) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    pic = Image.fromarray(image)
+    draw = ImageDraw.Draw(pic)
+    labels = sorted({d["label"] for d in detections})
+    for d in detections:
+        b = d["box"]
+        colour = PALETTE[labels.index(d["label"]) % len(PALETTE)]
+        draw.rectangle([b["xmin"], b["ymin"], b["xmax"], b["ymax"]], outline=colour, width=2)
+        draw.text((b["xmin"] + 2, b["ymin"] + 1), f"{d['label']} {d['score']:.2f}", fill=colour)
+    return np.asarray(pic)
+
+
+def save_pictures(task: str, images: list[np.ndarray], results: list, path) -> list[Path]:
+    """Render each (image, result) and write PNGs: `path` for one image, path-0.png, path-1.png... for several.
+    Each file is written to a temporary name and renamed, so no half-written picture is left behind."""
+    if task not in RENDERERS:
+        raise UsageError(f"--save is not available for task '{task}' (pictures: {', '.join(sorted(RENDERERS))}).")
+    from PIL import Image
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UsageError(f"--save {path}: folder '{path.parent}' does not exist; create it or pick another path.")
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--save {path}: pictures are written as PNG; give a path ending in .png.")
+    targets = [path] if len(images) == 1 else [path.with_name(f"{path.stem}-{i}.png") for i in range(len(images))]
+    for target, img, res in zip(targets, images, results):
+        tmp = target.with_name(f".{target.name}.tmp")
+        try:
+            Image.fromarray(RENDERERS[task](img, res)).save(tmp, format="PNG")
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return targets
