@@ -1,0 +1,213 @@
+"""TensorRT backend: runs a plan with the named I/O-tensor API (TensorRT 8.5+ / 10).
+
+Given an ONNX artifact it takes the engine from the device's cache, building it on first use from
+the artifact's recipe (see runtime/trt_cache.py). Host buffers are NumPy; device memory goes through
+cuda-python or, when that is absent, ctypes to libcudart — no torch, no pycuda. Importing this module
+needs nothing; instantiating checks the machine and raises EngineMissingError naming what is missing.
+"""
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+
+from .. import trt_cache
+from ..errors import EdgetoolError, EngineMissingError, UnsupportedError, UsageError
+from .base import Backend
+
+H2D, D2H = 1, 2  # cudaMemcpyKind
+
+
+class _CudaPython:
+    """Device memory through cuda-python (every call returns (error, *values))."""
+
+    def __init__(self, rt):
+        self.rt = rt
+
+    def _call(self, fn, *args):
+        err, *values = getattr(self.rt, fn)(*args)
+        if int(err) != 0:
+            text = self.rt.cudaGetErrorString(err)[1]
+            raise EdgetoolError(f"CUDA {fn} failed: {text.decode() if isinstance(text, bytes) else text} (error {int(err)}).")
+        return values[0] if values else None
+
+    def malloc(self, nbytes: int) -> int:
+        return int(self._call("cudaMalloc", nbytes))
+
+    def free(self, ptr: int) -> None:
+        self._call("cudaFree", ptr)
+
+    def copy(self, dst: int, src: int, nbytes: int, kind: int, stream: int) -> None:
+        self._call("cudaMemcpyAsync", dst, src, nbytes, self.rt.cudaMemcpyKind(kind), stream)
+
+    def stream_create(self) -> int:
+        return int(self._call("cudaStreamCreate"))
+
+    def stream_sync(self, stream: int) -> None:
+        self._call("cudaStreamSynchronize", stream)
+
+    def stream_destroy(self, stream: int) -> None:
+        self._call("cudaStreamDestroy", stream)
+
+
+class _CudaCtypes:
+    """The same calls through ctypes to libcudart (C signatures: error code returned, values by pointer)."""
+
+    def __init__(self, lib):
+        self.lib = lib
+        lib.cudaGetErrorString.restype = ctypes.c_char_p
+
+    def _check(self, fn, *args):
+        err = getattr(self.lib, fn)(*args)
+        if err != 0:
+            raise EdgetoolError(f"CUDA {fn} failed: {self.lib.cudaGetErrorString(err).decode()} (error {err}).")
+
+    def malloc(self, nbytes: int) -> int:
+        ptr = ctypes.c_void_p()
+        self._check("cudaMalloc", ctypes.byref(ptr), ctypes.c_size_t(nbytes))
+        return ptr.value
+
+    def free(self, ptr: int) -> None:
+        self._check("cudaFree", ctypes.c_void_p(ptr))
+
+    def copy(self, dst: int, src: int, nbytes: int, kind: int, stream: int) -> None:
+        self._check("cudaMemcpyAsync", ctypes.c_void_p(dst), ctypes.c_void_p(src), ctypes.c_size_t(nbytes),
+                    ctypes.c_int(kind), ctypes.c_void_p(stream))
+
+    def stream_create(self) -> int:
+        stream = ctypes.c_void_p()
+        self._check("cudaStreamCreate", ctypes.byref(stream))
+        return stream.value or 0
+
+    def stream_sync(self, stream: int) -> None:
+        self._check("cudaStreamSynchronize", ctypes.c_void_p(stream))
+
+    def stream_destroy(self, stream: int) -> None:
+        self._check("cudaStreamDestroy", ctypes.c_void_p(stream))
+
+
+def cuda_api():
+    rt = trt_cache.cuda_python_runtime()
+    if rt is not None:
+        return _CudaPython(rt)
+    lib = trt_cache.load_cudart()
+    if lib is None:  # check_engine_environment reports this first; kept for direct callers
+        raise EngineMissingError("No CUDA runtime: pip install 'edgetool[tensorrt]' (cuda-python), or install libcudart.")
+    return _CudaCtypes(lib)
+
+
+class TensorRTBackend(Backend):
+    name = "tensorrt"
+    formats = ("tensorrt-plan", "onnx")
+
+    def _load(self) -> None:
+        self.engine = None
+        self._buffers: dict[str, tuple[int, int]] = {}  # tensor -> (device pointer, capacity in bytes)
+        self._stream = None
+        self.trt = trt_cache.check_engine_environment()
+        if (self.options.device or "0") not in ("0", "cuda", "cuda:0", "GPU", "gpu"):
+            raise UsageError(f"--device {self.options.device!r}: TensorRT runs on the current CUDA device; pick "
+                             "the GPU with CUDA_VISIBLE_DEVICES=N instead.")
+        self.cuda = cuda_api()
+        self.cache_dir = Path(self.options.cache_dir) if self.options.cache_dir else trt_cache.default_cache_dir()
+        self.engine_path: Path | None = None
+        if self.path.suffix in (".plan", ".engine"):
+            self._open(self.path)
+        # An ONNX artifact is built on first use (or by prepare()): open_engines sets self.artifact,
+        # whose options hold the recipe, only after construction.
+
+    def prepare(self) -> Path:
+        """Find or build the engine and load it now instead of on the first call; returns the plan path."""
+        if self.engine is None:
+            recipe = self.options.extra.get("trt_recipe")
+            art = getattr(self, "artifact", None)
+            if recipe is None:
+                precision = art.precision if art else "fp32"
+                recipe = trt_cache.recipe_from_options(art.options if art and art.target == "trt" else None,
+                                                       self.graph, precision)
+            sha = art.files.get(art.path) if art else None  # the bundle already verified it
+            path = trt_cache.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha)
+            if not self._open(path, rebuildable=True):  # a corrupt cache entry: build it again once
+                self._open(trt_cache.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha, force=True))
+        return self.engine_path
+
+    def _open(self, path: Path, rebuildable: bool = False) -> bool:
+        trt = self.trt
+        runtime = trt.Runtime(trt_cache.trt_logger(trt))
+        engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
+        if engine is None:
+            if rebuildable:
+                return False
+            raise EngineMissingError(
+                f"TensorRT {trt.__version__} could not load the engine {path}: a plan only loads with the TensorRT "
+                "version and GPU model that built it. Build it here from the bundle's ONNX: edgetool build BUNDLE.")
+        self._runtime, self.engine, self.engine_path = runtime, engine, Path(path)  # the runtime must outlive the engine
+        self.context = engine.create_execution_context()
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        self._in = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self._out = [n for n in names if n not in self._in]
+        self._np = {n: np.dtype(trt.nptype(engine.get_tensor_dtype(n))) for n in names}
+        self._stream = self.cuda.stream_create()
+        return True
+
+    def _buffer(self, name: str, nbytes: int) -> int:
+        """Device memory for a tensor, grown when a call needs more (never shrunk: shapes repeat)."""
+        ptr, capacity = self._buffers.get(name, (0, 0))
+        nbytes = max(nbytes, 1)  # empty tensors (a zero-length cache) still need a valid address
+        if nbytes > capacity:
+            if ptr:
+                self.cuda.free(ptr)
+            ptr, capacity = self.cuda.malloc(nbytes), nbytes
+            self._buffers[name] = (ptr, capacity)
+        return ptr
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.prepare()
+        ctx, stream = self.context, self._stream
+        hold = []  # host arrays must stay alive until the stream is synchronized
+        for name in self._in:
+            # e.g. int64 ids into an INT32 engine input (TensorRT < 10 has no INT64 I/O)
+            arr = np.ascontiguousarray(feeds[name], dtype=self._np[name])
+            if not ctx.set_input_shape(name, arr.shape):
+                lo, _, hi = self.engine.get_tensor_profile_shape(name, 0)
+                raise UsageError(
+                    f"Input '{name}' has shape {list(arr.shape)}, outside the engine's profile (min {list(lo)}, "
+                    f"max {list(hi)}). Rebuild with a wider range: edgetool build BUNDLE --shapes "
+                    f"'{name}=MIN,OPT,MAX' (e.g. {trt_cache.SHAPES_EXAMPLE}).")
+            ptr = self._buffer(name, arr.nbytes)
+            self.cuda.copy(ptr, arr.ctypes.data, arr.nbytes, H2D, stream)
+            ctx.set_tensor_address(name, ptr)
+            hold.append(arr)
+        outputs = {}
+        for name in self._out:
+            shape = tuple(ctx.get_tensor_shape(name))
+            if any(d < 0 for d in shape):
+                raise UnsupportedError(f"Output '{name}' has a data-dependent shape {list(shape)}; the TensorRT "
+                                       "backend does not run such graphs. Use --backend onnxruntime.")
+            out = np.empty(shape, self._np[name])
+            ctx.set_tensor_address(name, self._buffer(name, out.nbytes))
+            outputs[name] = out
+        if not ctx.execute_async_v3(stream):
+            raise EdgetoolError(f"TensorRT failed to run graph '{self.graph.name}' (the TensorRT log above says why).")
+        for name, out in outputs.items():
+            self.cuda.copy(out.ctypes.data, self._buffers[name][0], out.nbytes, D2H, stream)
+        self.cuda.stream_sync(stream)
+        del hold
+        return {t.name: outputs[t.name].astype(t.dtype, copy=False) for t in self.graph.outputs if t.name in outputs}
+
+    def close(self) -> None:
+        """Free device memory now (also done when the backend is garbage-collected)."""
+        cuda = getattr(self, "cuda", None)
+        for ptr, _ in getattr(self, "_buffers", {}).values():
+            cuda.free(ptr)
+        self._buffers = {}
+        if getattr(self, "_stream", None):
+            cuda.stream_destroy(self._stream)
+            self._stream = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: CUDA may already be gone
+            pass

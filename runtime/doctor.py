@@ -1,0 +1,166 @@
+"""`edgetool doctor`: what this machine can run, and what to install for the rest.
+
+Every probe is read-only and survives the thing it probes being absent (CUDA is probed with ctypes,
+torch and transformers by their package metadata, so the check stays fast and never imports them).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import platform
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from . import trt_cache
+
+OK, MISSING, PARTIAL = "ok", "missing", "partial"
+TRT_FIX = ("JetPack ships TensorRT on Jetsons; elsewhere pip install tensorrt --extra-index-url "
+           "https://pypi.nvidia.com (needs an NVIDIA GPU). Only needed to run --target trt bundles, whose engines "
+           "are built on the device with `edgetool build BUNDLE`.")
+
+
+def _row(component: str, status: str, detail: str, fix: str = "") -> dict:
+    return {"component": component, "status": status, "detail": detail, "fix": fix}
+
+
+def _version(module: str, dist: str | None = None, load: bool = True) -> str | None:
+    """Installed version, or None when the module is absent. load=False never imports it (torch: 1.6 s)."""
+    if importlib.util.find_spec(module) is None:
+        return None
+    try:
+        return metadata.version(dist or module)
+    except metadata.PackageNotFoundError:  # e.g. JetPack's apt-installed tensorrt has no pip metadata
+        pass
+    if not load:
+        return "installed"
+    return str(getattr(importlib.import_module(module), "__version__", "installed"))
+
+
+def _package(component: str, module: str, fix: str, load: bool = True) -> dict:
+    v = _version(module, load=load)
+    return _row(component, OK, v) if v else _row(component, MISSING, "not installed", fix)
+
+
+def _onnxruntime() -> dict:
+    if importlib.util.find_spec("onnxruntime") is None:
+        return _row("ONNX Runtime", MISSING, "not installed",
+                    "pip install onnxruntime (onnxruntime-gpu for CUDA; on Jetsons NVIDIA's Jetson wheel)")
+    import onnxruntime as ort
+
+    return _row("ONNX Runtime", OK, f"{ort.__version__}; providers: {', '.join(ort.get_available_providers())}")
+
+
+def _openvino() -> dict:
+    if importlib.util.find_spec("openvino") is None:
+        return _row("OpenVINO", MISSING, "not installed", "pip install 'edgetool[openvino]' (x86 and ARM CPUs, Intel GPUs/NPUs)")
+    import openvino as ov
+
+    return _row("OpenVINO", OK, f"{ov.__version__}; devices: {', '.join(ov.Core().available_devices) or 'none'}")
+
+
+def _tensorrt(probe: trt_cache.CudaProbe) -> dict:
+    v = _version("tensorrt")
+    if v is None:
+        return _row("TensorRT", MISSING, "not installed", TRT_FIX)
+    if not probe.gpus or probe.runtime is None:
+        lacks = "an NVIDIA GPU" if not probe.gpus else "the CUDA runtime"
+        return _row("TensorRT", PARTIAL, f"{v}, but this machine lacks {lacks}", "see the CUDA and GPU rows")
+    return _row("TensorRT", OK, v)
+
+
+def _cuda_rows(probe: trt_cache.CudaProbe) -> list[dict]:
+    rows = []
+    if probe.runtime:
+        rows.append(_row("CUDA runtime", OK, probe.runtime))
+    else:
+        rows.append(_row("CUDA runtime", MISSING, "neither cuda-python nor libcudart found",
+                         "pip install 'edgetool[tensorrt]' (cuda-python) or the CUDA toolkit; only TensorRT needs it"))
+    if probe.driver is None:
+        rows.append(_row("CUDA driver", MISSING, probe.driver_error or "not found",
+                         "install the NVIDIA driver (only TensorRT needs it)"))
+    elif probe.driver_error:
+        rows.append(_row("CUDA driver", PARTIAL, f"supports CUDA {probe.driver}, but {probe.driver_error}",
+                         "check the GPU is visible (CUDA_VISIBLE_DEVICES, container --gpus) and the driver loaded"))
+    else:
+        rows.append(_row("CUDA driver", OK, f"supports CUDA {probe.driver}"))
+    if probe.gpus:
+        detail = "; ".join(f"{g.index}: {g.name} (sm {g.compute_capability}"
+                           + (f", {g.memory_mb / 1024:.0f} GiB)" if g.memory_mb else ")") for g in probe.gpus)
+        rows.append(_row("NVIDIA GPU", OK, detail))
+    else:
+        rows.append(_row("NVIDIA GPU", MISSING, _nvidia_smi() or "none found",
+                         "TensorRT needs an NVIDIA GPU; here use --backend onnxruntime or openvino"))
+    return rows
+
+
+def _nvidia_smi() -> str | None:
+    """nvidia-smi's own words when the driver API found no GPU (it names driver/library mismatches)."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"nvidia-smi failed: {e}"
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return f"nvidia-smi: {text[0]}" if text else None
+
+
+def _jetson(root: Path = Path("/")) -> dict:
+    release, model = root / "etc/nv_tegra_release", root / "proc/device-tree/model"
+    try:
+        name = model.read_bytes().rstrip(b"\0").decode(errors="replace").strip() if model.is_file() else ""
+        l4t = release.read_text(errors="replace").splitlines()[0] if release.is_file() else ""
+    except (OSError, IndexError):
+        name, l4t = "", ""
+    if not l4t and "jetson" not in name.lower():
+        return _row("Jetson / L4T", MISSING, "not a Jetson (no /etc/nv_tegra_release)")
+    # "# R35 (release), REVISION: 4.1, GCID: …" -> "L4T R35.4.1"
+    parts = {k.strip(" #"): v.strip() for k, _, v in (p.partition(":") for p in l4t.split(","))}
+    version = l4t.split()[1] if l4t.startswith("# R") else ""
+    if version and parts.get("REVISION"):
+        version = f"L4T {version}.{parts['REVISION']}"
+    return _row("Jetson / L4T", OK, ", ".join(s for s in (name, version or l4t) if s))
+
+
+def _guard(component: str, probe_fn, *args) -> list[dict]:
+    """A probe that fails becomes a row saying so: doctor must report, never crash."""
+    try:
+        rows = probe_fn(*args)
+        return rows if isinstance(rows, list) else [rows]
+    except Exception as e:  # noqa: BLE001 - any failure of a third-party probe is a finding
+        return [_row(component, PARTIAL, f"installed, but probing it failed: {type(e).__name__}: {e}",
+                     "reinstall it, or check its environment variables")]
+
+
+def doctor() -> list[dict]:
+    """One row per component: {component, status ok|missing|partial, detail, fix}."""
+    probe = trt_cache.probe_cuda()
+    export_fix = "pip install 'edgetool[export]' (only to export; devices never need it)"
+    return [
+        _row("Python", OK, f"{platform.python_version()} ({sys.executable}, {platform.machine()})"),
+        *_guard("numpy", _package, "numpy", "numpy", "pip install numpy"),
+        *_guard("tokenizers", _package, "tokenizers", "tokenizers", "pip install tokenizers"),
+        *_guard("ONNX Runtime", _onnxruntime),
+        *_guard("OpenVINO", _openvino),
+        *_guard("TensorRT", _tensorrt, probe),
+        *_guard("CUDA", _cuda_rows, probe),
+        *_guard("Jetson / L4T", _jetson),
+        *_guard("torch (export)", _package, "torch (export)", "torch", export_fix, False),
+        *_guard("transformers (export)", _package, "transformers (export)", "transformers", export_fix, False),
+    ]
+
+
+def format_doctor(rows: list[dict]) -> str:
+    """A table, then how to fix what is missing."""
+    w1 = max(len("component"), *(len(r["component"]) for r in rows))
+    w2 = max(len("status"), *(len(r["status"]) for r in rows))
+    lines = [f"{'component':<{w1}}  {'status':<{w2}}  detail", f"{'-' * w1}  {'-' * w2}  {'-' * 6}"]
+    lines += [f"{r['component']:<{w1}}  {r['status']:<{w2}}  {r['detail']}" for r in rows]
+    fixes = [r for r in rows if r["status"] != OK and r["fix"]]
+    if fixes:
+        lines += ["", "to fix:"] + [f"  {r['component']}: {r['fix']}" for r in fixes]
+    return "\n".join(lines)

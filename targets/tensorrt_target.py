@@ -1,0 +1,130 @@
+"""TensorRT target: the bundle gets ONNX plus a build recipe; the engine is built on the device.
+
+A TensorRT plan only loads on the GPU model and TensorRT version that built it, so export builds no
+engine: it writes the ONNX (for int8 a QDQ ONNX, which TensorRT reads as explicit quantization) and
+stores the recipe — precision, one min/opt/max optimization profile per dynamic input, workspace
+limit — as the artifact's options. `build_engine` (also run by the TensorRT backend on first use and
+by `edgetool build BUNDLE`) turns it into a cached plain plan file on the device.
+
+The engine-side helpers live in edgetool.runtime.trt_cache (the device builds without this package)
+and are re-exported here.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from edgetool.runtime.bundle import GraphSpec, TensorSpec
+from edgetool.runtime.errors import UsageError
+from edgetool.runtime.trt_cache import (TYPICAL_DIMS, build_engine, check_engine_environment, derive_profiles,
+                                        engine_cache_key, find_cached_engine, make_recipe, parse_shapes,
+                                        typical_from_processing)
+
+from .base import BuildOptions, BuiltArtifact, Target
+
+__all__ = ["TensorRTTarget", "TYPICAL_DIMS", "build_engine", "check_engine_environment", "derive_profiles",
+           "engine_cache_key", "find_cached_engine", "make_recipe", "parse_shapes", "quantize_qdq_for_tensorrt",
+           "typical_from_processing"]
+
+
+class TensorRTTarget(Target):
+    name = "trt"
+    format = "tensorrt-plan"  # what the device makes of it; the bundle's artifact itself is ONNX
+    precisions = ("fp32", "fp16", "int8")
+    backend = "tensorrt"
+    int8_methods = ("static",)  # explicit quantization: activation ranges come from calibration
+
+    def check_environment(self) -> None:
+        """Nothing to check: export writes ONNX and a recipe; TensorRT is needed only on the device."""
+
+    def build(self, onnx_path: Path, out_dir: Path, graph: str, options: BuildOptions, calibration=None) -> BuiltArtifact:
+        self.check_precision(options.precision)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        dest = out_dir / f"{graph}.onnx"
+        details: dict = {}
+        if options.precision == "int8" and not has_qdq(onnx_path):
+            if calibration is None:
+                raise UsageError("TensorRT INT8 needs a QDQ ONNX (explicit quantization): pass --calibration PATH "
+                                 "so edgetool can calibrate, or export from an already quantized (QDQ) model.")
+            extra = options.extra
+            details = quantize_qdq_for_tensorrt(onnx_path, dest, calibration.feeds(graph),
+                                                extra.get("calibration_method", "minmax"),
+                                                int(extra.get("keep_fp32", 0)), tuple(extra.get("exclude", ())))
+        elif Path(onnx_path).resolve() != dest.resolve():
+            # fp16 stays an fp32 ONNX: TensorRT picks fp16 kernels per layer, which keeps more accuracy
+            # than converting the graph first.
+            shutil.copyfile(onnx_path, dest)
+        # extra["typical"]: dim ranges for this model, e.g. typical_from_processing(manifest["processing"])
+        typical = dict(options.extra.get("typical", {}))
+        typical.update({dim: (n, n, n) for dim, n in (options.static_shapes or {}).items()})
+        recipe = make_recipe(read_graph_spec(dest, graph), options.precision, typical, options.shapes,
+                             options.workspace_mb)
+        return BuiltArtifact("onnx", dest.name, [dest.name], {**details, **recipe})
+
+
+def read_graph_spec(onnx_path: Path, graph: str) -> GraphSpec:
+    """The graph's inputs (names, symbolic dims) as the runtime sees them; weights are not read."""
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    inits = {i.name for i in model.graph.initializer}
+    inputs = []
+    for v in model.graph.input:
+        if v.name in inits:
+            continue
+        dims = tuple(d.dim_param if d.dim_param else (d.dim_value if d.HasField("dim_value") else "?")
+                     for d in v.type.tensor_type.shape.dim)
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name
+        inputs.append(TensorSpec(v.name, dtype, dims))
+    return GraphSpec(graph, tuple(inputs), ())
+
+
+def has_qdq(onnx_path: Path) -> bool:
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
+
+
+def quantize_qdq_for_tensorrt(src: Path, dst: Path, feeds: list, method: str = "minmax", keep_fp32: int = 0,
+                              exclude: tuple[str, ...] = ()) -> dict:
+    """Static QDQ the way TensorRT reads it: signed int8 with zero points 0 (TensorRT only does symmetric
+    quantization) and float biases (it has no int32 DequantizeLinear). ONNX Runtime's own INT8
+    (uint8 activations, int32 biases) would not parse."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    # The traps of ONNX Runtime's quantizer are handled once, in quantize/int8_ort.py; reuse them.
+    from edgetool.quantize import int8_ort as q
+
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    if method not in methods:
+        raise UsageError(f"Unknown calibration method '{method}'; expected one of {', '.join(methods)}.")
+    if not feeds:
+        raise UsageError("TensorRT INT8 needs calibration data; none was recorded.")
+    with q._quiet(), tempfile.TemporaryDirectory(prefix="edgetool-trt-q-") as tmp:
+        clean, prep = Path(tmp) / "clean.onnx", Path(tmp) / "prep.onnx"
+        q._clean(src, clean)
+        quant_pre_process(str(clean), str(prep), skip_symbolic_shape=True)
+        model = onnx.load(str(prep), load_external_data=False)
+        names = q.weight_nodes(model)
+        excluded = sorted(set(q.keep_last(names, keep_fp32)) | set(exclude))
+        inputs = [i.name for i in model.graph.input]
+        extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                 "DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True,
+                 "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}}
+        if method == "percentile":
+            extra["CalibPercentile"] = 99.999
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        with q._ragged_histograms():
+            quantize_static(str(prep), str(dst), q._Reader(feeds, inputs), quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
+                            op_types_to_quantize=list(q.WEIGHT_OPS),
+                            nodes_to_exclude=sorted(set(excluded) | set(q.activation_matmuls(model))),
+                            calibrate_method=methods[method], extra_options=extra)
+    return {"method": "static", "format": "QDQ", "tool": "onnxruntime quantize_static (symmetric, for TensorRT)",
+            "calibration_method": method, "activations": "int8 symmetric", "weights": "int8 per-channel symmetric",
+            "calibration_calls": len(feeds), "candidates": len(names), "kept_fp32_nodes": excluded}

@@ -1,0 +1,69 @@
+"""`doctor()` reports what this machine can run; every probe survives its subject being absent."""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from edgetool.runtime import doctor as doc
+from edgetool.runtime import trt_cache
+
+
+def by_component(rows):
+    return {r["component"]: r for r in rows}
+
+
+def test_doctor_reports_this_machine():
+    rows = doc.doctor()
+    assert all(set(r) == {"component", "status", "detail", "fix"} for r in rows)
+    assert all(r["status"] in ("ok", "missing", "partial") for r in rows)
+    got = by_component(rows)
+    for name in ("Python", "numpy", "tokenizers", "ONNX Runtime", "OpenVINO", "TensorRT", "CUDA runtime",
+                 "CUDA driver", "NVIDIA GPU", "Jetson / L4T", "torch (export)", "transformers (export)"):
+        assert name in got, name
+    assert got["ONNX Runtime"]["status"] == "ok" and "CPUExecutionProvider" in got["ONNX Runtime"]["detail"]
+    assert got["OpenVINO"]["status"] == "ok" and "CPU" in got["OpenVINO"]["detail"]
+    if importlib.util.find_spec("tensorrt") is None:
+        assert got["TensorRT"]["status"] == "missing"
+        assert "pypi.nvidia.com" in got["TensorRT"]["fix"] and "edgetool build BUNDLE" in got["TensorRT"]["fix"]
+    table = doc.format_doctor(rows)
+    assert all(r["component"] in table for r in rows)
+    assert "to fix:" in table or all(r["status"] == "ok" for r in rows)
+
+
+def test_doctor_without_cuda_or_with_a_broken_probe(monkeypatch):
+    monkeypatch.setattr(trt_cache, "_load_first", lambda names: None)
+    monkeypatch.setattr(trt_cache, "cuda_python_runtime", lambda: None)
+
+    def broken():
+        raise RuntimeError("plugin crashed")
+    monkeypatch.setattr(doc, "_openvino", broken)
+    got = by_component(doc.doctor())
+    assert got["CUDA driver"]["status"] == got["CUDA runtime"]["status"] == got["NVIDIA GPU"]["status"] == "missing"
+    assert "edgetool[tensorrt]" in got["CUDA runtime"]["fix"]
+    assert got["OpenVINO"]["status"] == "partial" and "plugin crashed" in got["OpenVINO"]["detail"]
+
+
+def test_gpu_rows_from_a_probe():
+    probe = trt_cache.CudaProbe(driver="12.6", gpus=[trt_cache.Gpu(0, "Orin", "8.7", 62_000)], runtime="cuda-python")
+    got = by_component(doc._cuda_rows(probe))
+    assert got["NVIDIA GPU"] == {"component": "NVIDIA GPU", "status": "ok", "detail": "0: Orin (sm 8.7, 61 GiB)", "fix": ""}
+    assert got["CUDA driver"]["detail"] == "supports CUDA 12.6"
+    partial = by_component(doc._cuda_rows(trt_cache.CudaProbe(driver="12.6", driver_error="cuInit failed")))
+    assert partial["CUDA driver"]["status"] == "partial"
+
+
+@pytest.mark.parametrize("release, model, expected", [
+    ("# R35 (release), REVISION: 4.1, GCID: 33958178, BOARD: t186ref, EABI: aarch64, DATE: Tue Aug  1 19:57:35 UTC 2023",
+     b"NVIDIA Jetson AGX Orin Developer Kit\0", "NVIDIA Jetson AGX Orin Developer Kit, L4T R35.4.1"),
+    (None, b"NVIDIA Jetson Nano Developer Kit\0", "NVIDIA Jetson Nano Developer Kit"),
+])
+def test_jetson_detection(tmp_path, release, model, expected):
+    assert doc._jetson(tmp_path)["status"] == "missing"
+    (tmp_path / "proc/device-tree").mkdir(parents=True)
+    (tmp_path / "proc/device-tree/model").write_bytes(model)
+    if release:
+        (tmp_path / "etc").mkdir()
+        (tmp_path / "etc/nv_tegra_release").write_text(release + "\n")
+    row = doc._jetson(tmp_path)
+    assert row["status"] == "ok" and row["detail"] == expected
