@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from edgetool.runtime.bundle import GraphSpec, TensorSpec
-from edgetool.runtime.errors import UsageError
+from edgetool.runtime.errors import UnsupportedError, UsageError
 from edgetool.runtime.trt_cache import (TYPICAL_DIMS, build_engine, check_engine_environment, derive_profiles,
                                         engine_cache_key, find_cached_engine, make_recipe, parse_shapes,
                                         typical_from_processing)
@@ -97,7 +97,12 @@ def quantize_qdq_for_tensorrt(src: Path, dst: Path, feeds: list, method: str = "
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     # The traps of ONNX Runtime's quantizer are handled once, in quantize/int8_ort.py; reuse them.
-    from edgetool.quantize import int8_ort as q
+    try:
+        from edgetool.quantize import int8_ort as q
+    except ImportError as e:
+        raise UnsupportedError(f"TensorRT INT8 needs edgetool's INT8 quantizer (edgetool.quantize.int8_ort), which "
+                               f"this install lacks ({e}). Export --precision fp16 or fp32 for TensorRT, or install "
+                               "'edgetool[quantize]'.") from None
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}

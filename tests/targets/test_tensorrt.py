@@ -164,6 +164,8 @@ def test_target_writes_the_onnx_and_the_recipe(tmp_path):
 
 
 def test_int8_is_a_symmetric_qdq_onnx_tensorrt_can_parse(tmp_path):
+    pytest.importorskip("edgetool.quantize.int8_ort", reason="TensorRT INT8 reuses quantize/int8_ort.py (ORT "
+                        "quantizer traps), which lands with the quantization branch; reconnected after the merge")
     import onnx
     import onnxruntime as ort
     from onnx import numpy_helper
