@@ -108,11 +108,16 @@ def _extra_for(task: str, switches: dict) -> dict:
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="INT8 calibration data: a text file (one sample per line) or a folder of images / WAVs.")
 @click.option("--calibration-size", type=int, default=None, help="Use at most N calibration samples.")
+@click.option("--shapes", default=None, metavar="NAME=MIN,OPT,MAX;...",
+              help="--target trt: optimization profile per dynamic input, e.g. 'input_ids=1x8,1x128,8x512' "
+                   "(default: the task's typical shapes).")
+@click.option("--workspace", "workspace_mb", type=int, default=None,
+              help="--target trt: TensorRT builder workspace limit in MiB (default: TensorRT's).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--no-parity-check", is_flag=True, help="Write the bundle even if it does not match PyTorch.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def export(task, model, reference, target, precision, out, opset, dynamo, calibration, calibration_size, force,
-           no_parity_check, quiet, **switches):
+def export(task, model, reference, target, precision, out, opset, dynamo, calibration, calibration_size, shapes,
+           workspace_mb, force, no_parity_check, quiet, **switches):
     """Export a model to a bundle: trace to ONNX, compile for the target, record golden I/O, check parity.
 
     Fails, and writes nothing, when the exported model does not match PyTorch.
@@ -123,7 +128,7 @@ def export(task, model, reference, target, precision, out, opset, dynamo, calibr
     opts = ExportOptions(task=task, model=model, reference=reference, target=target, precision=precision, out=out,
                          opset=opset, dynamo=dynamo, force=force, check_parity=not no_parity_check,
                          calibration=calibration, calibration_size=calibration_size, quiet=quiet,
-                         extra=_extra_for(task, switches))
+                         extra=_extra_for(task, switches), shapes=shapes, workspace_mb=workspace_mb)
     path = run_export(opts)
     click.echo(f"Bundle written to {path}")
     from edgetool.runtime.bundle import Bundle
@@ -147,7 +152,9 @@ def _run_command():
     @click.option("--precision", default=None, help="Which precision of the bundle to run (default fp32).")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as the transformers pipeline's JSON.")
     @click.option("--threads", type=int, default=None, help="Engine intra-op threads.")
-    def run(bundle, inputs, backend, precision, as_json, threads, **task_options):
+    @click.option("--build-engine", is_flag=True,
+                  help="TensorRT: build the engine on this device if it is not cached yet (takes minutes).")
+    def run(bundle, inputs, backend, precision, as_json, threads, build_engine, **task_options):
         """Run a bundle on INPUTS (texts, or image / audio file paths; '-' reads text from stdin).
 
         Task options (e.g. --top-k, --question/--context, --labels) apply to the tasks that define them.
@@ -174,7 +181,8 @@ def _run_command():
         if spec.input_kind != "none" and not items:
             raise UsageError(f"Give an input to run task '{spec.name}' on, e.g. edgetool run {bundle} "
                              f"{'IMAGE' if spec.input_kind == 'image' else 'AUDIO.wav' if spec.input_kind == 'audio' else repr('some text')}")
-        pipe = pipeline(b, backend=backend, precision=precision, options=BackendOptions(threads=threads))
+        pipe = pipeline(b, backend=backend, precision=precision,
+                        options=BackendOptions(threads=threads, extra={"build": True} if build_engine else {}))
         args = [] if spec.input_kind == "none" else [items[0] if len(items) == 1 else items]
         result = pipe(*args, **kwargs)
         from edgetool.runtime.golden import to_jsonable
@@ -424,6 +432,41 @@ def bench(bundle, backends, precisions, against, model, batch, runs, warmup, thr
 
         drawer = plot_latencies(report, plot_file)
         click.echo(f"latency plot ({drawer}) written to {plot_file}")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--precision", default=None, help="fp32 | fp16 | int8 (default: the bundle's trt precision, else fp32).")
+@click.option("--shapes", default=None, metavar="NAME=MIN,OPT,MAX;...",
+              help="Replace the recipe's optimization profiles, e.g. 'input_ids=1x8,1x128,8x512'.")
+@click.option("--workspace", "workspace_mb", type=int, default=None, help="Builder workspace limit in MiB.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Engine cache (default: ~/.cache/edgetool/trt).")
+@click.option("--force", is_flag=True, help="Rebuild even when the cache has the engine.")
+def build(bundle, precision, shapes, workspace_mb, cache_dir, force):
+    """Build and cache a bundle's TensorRT engines on this device (needs TensorRT and an NVIDIA GPU).
+
+    Engines are specific to the GPU model and TensorRT version, so bundles carry the ONNX and a build recipe;
+    the cache key names GPU, compute capability, TensorRT version, precision, profiles and the ONNX's sha256.
+    """
+    from edgetool.runtime.bundle import Bundle
+    from edgetool.runtime.trt_bundle import TrtBuildOptions, build_bundle
+
+    opts = TrtBuildOptions(precision=precision, shapes=shapes, workspace_mb=workspace_mb, cache_dir=cache_dir,
+                           force=force)
+    for r in build_bundle(Bundle.load(bundle), opts):
+        click.echo(f"{r['graph']} ({r['precision']}): {'cached' if r['cached'] else 'built'} {r['engine']}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def doctor(as_json):
+    """What this machine can run: ONNX Runtime providers, OpenVINO devices, TensorRT / CUDA, Jetson / L4T,
+    and how to install what is missing."""
+    from edgetool.runtime.doctor import doctor as probe, format_doctor, summary
+
+    rows = probe()
+    click.echo(json.dumps({"components": rows, **summary(rows)}, indent=2) if as_json else format_doctor(rows))
 
 
 def main(argv=None):

@@ -5,14 +5,14 @@ from pathlib import Path
 
 from edgetool.runtime.backends import TARGET_BACKEND
 from edgetool.runtime.bundle import Artifact, Bundle
-from edgetool.runtime.errors import EngineMissingError, ParityError
+from edgetool.runtime.errors import EngineMissingError, ParityError, UsageError
 from edgetool.runtime.golden import Golden, run_samples, save as save_golden
 from edgetool.runtime.pipelines import pipeline_class
 from edgetool.runtime.pipelines.base import open_engines
 from edgetool.runtime.progress import Steps
 from edgetool.runtime.tasks import get_task
 from edgetool.runtime.validate import compare, thresholds_for
-from edgetool.targets import BuildOptions, get_target
+from edgetool.targets import get_target
 
 from .bundle_writer import StagedBundle
 from .onnx_export import export_graph
@@ -61,6 +61,13 @@ def export(opts: ExportOptions) -> Path:
     target.check_precision(opts.precision)
     target.check_environment()
     opts.task = spec.name
+    if (opts.shapes or opts.workspace_mb is not None) and target.name != "trt":
+        raise UsageError(f"--shapes and --workspace set TensorRT build profiles; they do not apply to --target "
+                         f"{target.name}. Use --target trt, or drop them.")
+    if isinstance(opts.shapes, str):
+        from edgetool.runtime.trt_cache import parse_shapes
+
+        opts.shapes = parse_shapes(opts.shapes)  # a bad string fails here, before anything is written
     if opts.model is not None:
         check_checkpoint_dir(Path(opts.model))  # before anything is created
     out = Path(opts.out) if opts.out else opts.default_out(spec.name)
@@ -110,16 +117,21 @@ def build_target(staged: StagedBundle, target, opts: ExportOptions) -> None:
     it is the source for quantization, TensorRT builds on the device, and --localize."""
     if target.name == "onnx" and opts.precision == "fp32":
         return
-    if opts.precision != "fp32":
+    if opts.precision not in target.own_precisions:
         from edgetool.quantize import add_precision
 
         add_precision(staged, target, opts)
         return
+    build_options = target.build_options(staged.manifest, opts)
     for graph in list(staged.manifest["graphs"]):
         rel_dir = f"{target.name}/{opts.precision}"
-        built = target.build(staged.dir / f"onnx/fp32/{graph}.onnx", staged.dir / rel_dir, graph,
-                             BuildOptions(precision=opts.precision))
+        built = target.build(staged.dir / f"onnx/fp32/{graph}.onnx", staged.dir / rel_dir, graph, build_options)
         files = [f"{rel_dir}/{f}" for f in built.files]
-        staged.add_artifact(Artifact(graph, target.name, opts.precision, built.format, f"{rel_dir}/{built.path}",
-                                     staged.hashes(files), built.options))
+        hashes, path = staged.hashes(files), f"{rel_dir}/{built.path}"
+        source = f"onnx/fp32/{graph}.onnx"
+        if files == [path] and hashes[path] == staged.hashes([source])[source]:
+            # e.g. TensorRT fp32/fp16: the artifact is the fp32 ONNX plus a recipe; keep one copy of the file
+            (staged.dir / path).unlink()
+            hashes, path = staged.hashes([source]), source
+        staged.add_artifact(Artifact(graph, target.name, opts.precision, built.format, path, hashes, built.options))
 

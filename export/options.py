@@ -21,6 +21,10 @@ class ExportOptions:
     calibration_size: int | None = None
     quiet: bool = False
     extra: dict = field(default_factory=dict)  # task-specific switches (e.g. nms_in_graph)
+    # TensorRT: optimization profiles ('input_ids=1x8,1x128,8x512;...' or {input: (min, opt, max)}; default:
+    # the task's typical dims) and the builder's workspace limit in MiB (default: TensorRT's).
+    shapes: str | dict | None = None
+    workspace_mb: int | None = None
 
     def default_out(self, task_name: str) -> Path:
         return Path("bundles") / f"{task_name}-{self.target}-{self.precision}"

@@ -177,17 +177,34 @@ class Bundle:
                 f"Bundle {self.root} has no '{precision}' artifacts (it has: {', '.join(have)}).{did_you_mean(precision, have)} "
                 f"Add one with: edgetool quantize {self.root} --precision {precision}"
             )
+        from .backends import TARGET_BACKEND  # lazy: the backends package imports this module
+
+        def runnable(a: Artifact) -> bool:  # e.g. TensorRT's fp16 is an fp32 ONNX that only its engine build makes fp16
+            only = a.options.get("backends")
+            return a.format in formats and (not only or backend in only)
+
         chosen: dict[str, Artifact] = {}
         for graph in self.graphs:
-            candidates = [a for a in self.artifacts if a.graph == graph and a.precision == precision and a.format in formats]
+            candidates = [a for a in self.artifacts if a.graph == graph and a.precision == precision and runnable(a)]
             if not candidates:
-                usable = sorted({a.format for a in self.artifacts if a.graph == graph and a.precision == precision})
+                here = [a for a in self.artifacts if a.graph == graph and a.precision == precision]
+                only = sorted({b for a in here if a.format in formats for b in a.options.get("backends", ())})
+                if only:
+                    raise UsageError(
+                        f"Backend '{backend}' cannot run graph '{graph}' at {precision} from this bundle: its "
+                        f"{precision} artifact is an ONNX that only {', '.join(only)} turns into {precision} (when it "
+                        f"builds its engine). Use --backend {only[0]}, or add a {precision} artifact for {backend}: "
+                        f"edgetool quantize {self.root} --precision {precision}"
+                    )
+                usable = sorted({a.format for a in here})
                 raise UsageError(
                     f"Backend '{backend}' cannot run graph '{graph}' at {precision} from this bundle: it reads "
                     f"{', '.join(formats)}, the bundle has {', '.join(usable) or 'nothing'} for it. "
                     "Pick another --backend, or export for this target."
                 )
-            chosen[graph] = min(candidates, key=lambda a: formats.index(a.format))
+            # the backend's own target first (a trt artifact carries its engine recipe), then by format preference
+            chosen[graph] = min(candidates, key=lambda a: (TARGET_BACKEND.get(a.target) != backend,
+                                                           formats.index(a.format)))
         return chosen
 
     def artifact(self, artifact_id: str) -> list[Artifact]:

@@ -154,12 +154,32 @@ def doctor() -> list[dict]:
     ]
 
 
+# backend -> the rows that must all be ok for it to run here
+BACKEND_NEEDS = {"onnxruntime": ("ONNX Runtime",), "openvino": ("OpenVINO",),
+                 "tensorrt": ("TensorRT", "CUDA runtime", "CUDA driver", "NVIDIA GPU")}
+
+
+def summary(rows: list[dict]) -> dict:
+    """{"backends": [...runnable here], "not_here": {backend: [missing components]}, "export": bool}."""
+    status = {r["component"]: r["status"] for r in rows}
+    runnable, not_here = [], {}
+    for backend, needs in BACKEND_NEEDS.items():
+        missing = [c for c in needs if status.get(c) != OK]
+        (not_here.__setitem__(backend, missing) if missing else runnable.append(backend))
+    export = all(status.get(c) == OK for c in ("torch (export)", "transformers (export)"))
+    return {"backends": runnable, "not_here": not_here, "export": export}
+
+
 def format_doctor(rows: list[dict]) -> str:
-    """A table, then how to fix what is missing."""
+    """A table, a one-line verdict per backend, then how to fix what is missing."""
     w1 = max(len("component"), *(len(r["component"]) for r in rows))
     w2 = max(len("status"), *(len(r["status"]) for r in rows))
     lines = [f"{'component':<{w1}}  {'status':<{w2}}  detail", f"{'-' * w1}  {'-' * w2}  {'-' * 6}"]
     lines += [f"{r['component']:<{w1}}  {r['status']:<{w2}}  {r['detail']}" for r in rows]
+    verdict = summary(rows)
+    lines += ["", f"runs here: {', '.join(verdict['backends']) or 'no backend'}"
+              + (" · exports here" if verdict["export"] else " · cannot export here (needs the export extra)")]
+    lines += [f"not here:  {b} (needs {', '.join(m)})" for b, m in verdict["not_here"].items()]
     fixes = [r for r in rows if r["status"] != OK and r["fix"]]
     if fixes:
         lines += ["", "to fix:"] + [f"  {r['component']}: {r['fix']}" for r in fixes]

@@ -58,6 +58,8 @@ class TaskSpec:
     input_kind: str = "text"  # text | image | audio | none
     # `edgetool export` switches of this task, passed to the recipe as ExportOptions.extra[kwarg].
     export_options: tuple[CliOption, ...] = ()
+    # TensorRT optimization profiles: (min, opt, max) per named dim, over trt_cache.TYPICAL_DIMS.
+    typical_dims: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     @property
     def implemented(self) -> bool:
@@ -76,6 +78,9 @@ NUM_BEAMS = CliOption("--num-beams", "num_beams", int, "Beam search width (1 = g
 DO_SAMPLE = CliOption("--do-sample", "do_sample", bool, "Sample instead of greedy decoding.")
 SEED = CliOption("--seed", "seed", int, "Random seed for sampling.")
 GEN_OPTIONS = (MAX_NEW, STREAM, NUM_BEAMS, DO_SAMPLE, SEED)
+# Decoders with a KV cache: TensorRT checks the graph's shape constraints at min, opt and max alike, so each
+# point keeps total = past + sequence; opt is a decode step (1 new token) after 127 cached ones.
+GEN_TYPICAL = {"sequence": (1, 1, 256), "past_sequence": (0, 127, 768), "total_sequence": (1, 128, 1024)}
 
 _TASKS = [
     TaskSpec(
@@ -127,16 +132,16 @@ _TASKS = [
              cli_options=(CliOption("--choices", "choices", "csv", "Comma-separated choices."),)),
     TaskSpec("text-generation", ("generate",), "text", "Continue a prompt (decoder-only, KV cache).",
              pipeline="generation:TextGenerationPipeline",
-             metric="token_equality", cli_options=GEN_OPTIONS),
+             metric="token_equality", cli_options=GEN_OPTIONS, typical_dims=GEN_TYPICAL),
     TaskSpec("text2text-generation", ("text2text",), "text", "Encoder-decoder generation from a text.",
              pipeline="generation:Text2TextGenerationPipeline",
-             metric="token_equality", cli_options=GEN_OPTIONS),
+             metric="token_equality", cli_options=GEN_OPTIONS, typical_dims=GEN_TYPICAL),
     TaskSpec("summarization", ("summarize",), "text", "Summarize a text (encoder-decoder).",
              pipeline="generation:SummarizationPipeline",
-             metric="token_equality", cli_options=GEN_OPTIONS),
+             metric="token_equality", cli_options=GEN_OPTIONS, typical_dims=GEN_TYPICAL),
     TaskSpec("translation", ("translate",), "text", "Translate a text (encoder-decoder).",
              pipeline="generation:TranslationPipeline",
-             metric="token_equality", cli_options=GEN_OPTIONS),
+             metric="token_equality", cli_options=GEN_OPTIONS, typical_dims=GEN_TYPICAL),
     TaskSpec("image-classification", ("classify-image",), "image", "Label an image (ViT, ConvNeXT).",
              pipeline="image_classification:ImageClassificationPipeline",
              metric="label_agreement", input_kind="image", cli_options=(TOP_K,)),
@@ -154,7 +159,8 @@ _TASKS = [
              metric="depth_abs_rel", input_kind="image", cli_options=(SAVE,)),
     TaskSpec("image-to-text", ("caption",), "multimodal", "Describe an image (vision encoder-decoder).",
              pipeline="generation:ImageToTextPipeline",
-             metric="token_equality", input_kind="image", cli_options=GEN_OPTIONS),
+             metric="token_equality", input_kind="image", cli_options=GEN_OPTIONS,
+             typical_dims=GEN_TYPICAL),
     TaskSpec("audio-classification", ("classify-audio",), "audio", "Label an audio clip (Wav2Vec2).",
              pipeline="audio:AudioClassificationPipeline",
              metric="label_agreement", input_kind="audio", cli_options=(TOP_K,)),
@@ -163,7 +169,8 @@ _TASKS = [
              metric="token_equality", input_kind="audio",
              cli_options=(CliOption("--return-timestamps", "return_timestamps", str, "char | word"),
                           CliOption("--chunk-length-s", "chunk_length_s", float, "Chunk long audio (seconds)."),
-                          MAX_NEW)),
+                          MAX_NEW),
+             typical_dims=GEN_TYPICAL),
 ]
 
 REGISTRY: dict[str, TaskSpec] = {t.name: t for t in _TASKS}

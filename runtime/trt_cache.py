@@ -32,7 +32,7 @@ TYPICAL_DIMS: dict[str, tuple[int, int, int]] = {
     "sequence": (1, 128, 512),
     "encoder_sequence": (1, 128, 512),
     "total_sequence": (1, 128, 1024),
-    "past_sequence": (0, 128, 1024),  # 0: the first decoding step runs with an empty cache
+    "past_sequence": (0, 0, 512),  # 0: the first step has an empty cache; total = past + sequence at each point
     "choices": (1, 4, 8),
     "height": (32, 224, 1024),
     "width": (32, 224, 1024),
@@ -159,15 +159,41 @@ def _check_explicit(graph: GraphSpec, inputs: dict, name: str, triple) -> None:
                              f"got {[s[axis] for s in triple]}.")
 
 
-def typical_from_processing(processing: dict | None) -> dict[str, tuple[int, int, int]]:
-    """Sequence ranges capped at the bundle's tokenizer limit (`processing.tokenizer.model_max_length`):
-    a profile longer than the position table fails the build (e.g. Whisper's decoder stops at 448)."""
+def typical_from_processing(processing: dict | None, typical: dict | None = None) -> dict[str, tuple[int, int, int]]:
+    """`typical` (a task's ranges over TYPICAL_DIMS) capped at the bundle's tokenizer limit
+    (`processing.tokenizer.model_max_length`): a profile longer than the position table fails the build
+    (e.g. Whisper's decoder stops at 448). {} when there is neither a limit nor a task table.
+
+    Encoder sequences are capped alone. A task that declares `past_sequence` (a decoder with a KV cache)
+    keeps total = past + sequence at min, opt and max, which TensorRT checks; the cap keeps the task's
+    split of the window between prompt and cache."""
     limit = ((processing or {}).get("tokenizer") or {}).get("model_max_length")
+    typical = {k: tuple(v) for k, v in (typical or {}).items()}
     if not isinstance(limit, int) or not 1 <= limit < 1_000_000:
-        return {}
-    seq = (1, min(TYPICAL_DIMS["sequence"][1], limit), limit)
-    return {"sequence": seq, "encoder_sequence": seq, "total_sequence": seq,
-            "past_sequence": (0, min(TYPICAL_DIMS["past_sequence"][1], limit - 1), limit - 1)}
+        return typical
+    table = {**TYPICAL_DIMS, **typical}
+    out = dict(typical)
+    for dim in ("sequence", "encoder_sequence", "total_sequence"):
+        out[dim] = tuple(min(v, limit) for v in table[dim])
+    if "past_sequence" in typical:
+        seq, past, total = table["sequence"], table["past_sequence"], table["total_sequence"]
+        t_min, t_opt, t_max = (min(v, limit) for v in total)
+        s_max = min(seq[2], max(1, -(-t_max * seq[2] // total[2])))  # the task's prompt share of the window
+        s_opt = min(seq[1], t_opt, s_max)
+        t_opt = max(t_min, min(t_opt, t_max - s_max + s_opt))  # so that the cache's opt stays <= its max
+        out["total_sequence"] = (t_min, t_opt, t_max)
+        out["sequence"] = (seq[0], s_opt, s_max)
+        out["past_sequence"] = (past[0], t_opt - s_opt, t_max - s_max)
+    return out
+
+
+def check_shapes_cover(shapes: dict | None, graphs) -> None:
+    """Every input --shapes names must exist in some graph of the bundle (each graph takes its own)."""
+    known = {t.name for g in graphs for t in g.inputs}
+    unknown = sorted(set(shapes or {}) - known)
+    if unknown:
+        raise UsageError(f"--shapes names {', '.join(repr(n) for n in unknown)}, which no graph of this model has. "
+                         f"Its inputs are: {', '.join(sorted(known))}.")
 
 
 def make_recipe(graph: GraphSpec, precision: str, typical: dict | None = None, shapes: dict | None = None,
@@ -177,19 +203,26 @@ def make_recipe(graph: GraphSpec, precision: str, typical: dict | None = None, s
         raise UsageError(f"Unknown precision '{precision}'; expected one of {', '.join(PRECISIONS)}.")
     if workspace_mb is not None and (not isinstance(workspace_mb, int) or workspace_mb < 1):
         raise UsageError(f"--workspace must be a positive number of MiB, got {workspace_mb!r}.")
+    inputs = {t.name for t in graph.inputs}
+    shapes = {k: v for k, v in (shapes or {}).items() if k in inputs}  # other graphs' inputs: their own recipes
     recipe = {"engine": "built on the device (edgetool build BUNDLE)", "precision": precision,
-              "profiles": derive_profiles(graph, typical, shapes), "workspace_mb": workspace_mb}
+              "profiles": derive_profiles(graph, typical, shapes), "workspace_mb": workspace_mb,
+              "timing_cache": "per GPU and TensorRT version, next to the cached engines"}
     if precision == "int8":
         recipe["quantization"] = "explicit (QDQ ONNX)"
     return recipe
 
 
-def recipe_from_options(options: dict | None, graph: GraphSpec, precision: str) -> dict:
-    """The recipe stored in a trt artifact, or the default one for a plain ONNX artifact."""
+RECIPE_KEYS = ("precision", "profiles", "workspace_mb")
+
+
+def recipe_from_options(options: dict | None, graph: GraphSpec, precision: str, typical: dict | None = None) -> dict:
+    """The recipe stored in a trt artifact (its manifest options), or a default one for a plain ONNX artifact."""
     if options and "profiles" in options:
-        return {"precision": options.get("precision", precision), "profiles": options["profiles"],
-                "workspace_mb": options.get("workspace_mb")}
-    return make_recipe(graph, precision)
+        recipe = {k: options.get(k) for k in RECIPE_KEYS}
+        recipe["precision"] = recipe["precision"] or precision
+        return recipe
+    return {k: v for k, v in make_recipe(graph, precision, typical).items() if k in RECIPE_KEYS}
 
 
 # -- the engine cache -------------------------------------------------------------------------------
@@ -384,6 +417,47 @@ def _network_flags(trt, strongly_typed: bool) -> int:
     return flags
 
 
+def engine_key_here(trt, recipe: dict, onnx_path: str | Path, onnx_sha256: str | None = None) -> tuple[str, Gpu]:
+    """The cache key of this recipe's engine on this machine's GPU and TensorRT."""
+    gpu = probe_cuda().gpus[0]  # TensorRT builds on the current device: select it with CUDA_VISIBLE_DEVICES
+    key = engine_cache_key(gpu.name, gpu.compute_capability, trt.__version__, recipe["precision"], recipe["profiles"],
+                           onnx_sha256 or sha256_file(Path(onnx_path)))
+    return key, gpu
+
+
+def cached_engine(onnx_path: str | Path, recipe: dict, cache_dir: str | Path | None = None, *,
+                  onnx_sha256: str | None = None) -> Path:
+    """The cached engine for this ONNX and recipe on this GPU, or EngineMissingError saying how to build it."""
+    trt = check_engine_environment()
+    key, gpu = engine_key_here(trt, recipe, onnx_path, onnx_sha256)
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    hit = find_cached_engine(cache_dir, key)
+    if hit is None and (last := _last_recipe(cache_dir, onnx_sha256 or sha256_file(Path(onnx_path)), recipe)):
+        hit = find_cached_engine(cache_dir, engine_key_here(trt, last, onnx_path, onnx_sha256)[0])
+    if hit is None:
+        raise EngineMissingError(
+            f"No TensorRT engine for {Path(onnx_path).name} ({recipe['precision']}) on this {gpu.name} with TensorRT "
+            f"{trt.__version__} in {cache_dir}. Build it once (takes minutes): edgetool build BUNDLE, or let the "
+            "runtime build it on first use: edgetool run --build-engine, or pipeline(..., options="
+            "BackendOptions(extra={'build': True})).")
+    return hit
+
+
+def _recipe_note(cache_dir: Path, onnx_sha256: str, precision: str) -> Path:
+    return cache_dir / f"last-{onnx_sha256[:20]}-{_slug(precision, 8)}.json"
+
+
+def _last_recipe(cache_dir: Path, onnx_sha256: str, recipe: dict) -> dict | None:
+    """The recipe `edgetool build` last used for this ONNX and precision (e.g. with --shapes), so the runtime
+    finds an engine built with other profiles than the manifest's."""
+    note = _recipe_note(cache_dir, onnx_sha256, recipe["precision"])
+    try:
+        last = json.loads(note.read_text())
+    except (OSError, ValueError):
+        return None
+    return last if isinstance(last, dict) and last.get("precision") == recipe["precision"] and "profiles" in last else None
+
+
 def build_engine(onnx_path: str | Path, recipe: dict, cache_dir: str | Path | None = None, *,
                  onnx_sha256: str | None = None, force: bool = False) -> Path:
     """The engine for this ONNX and recipe on this GPU: from the cache, or built into it.
@@ -391,11 +465,9 @@ def build_engine(onnx_path: str | Path, recipe: dict, cache_dir: str | Path | No
     The plan is the plain serialized engine (no header: trtexec and DeepStream load it as is); the
     timing cache next to it makes rebuilds (other profiles, precisions) much faster."""
     trt = check_engine_environment()
-    gpu = probe_cuda().gpus[0]  # TensorRT builds on the current device: select it with CUDA_VISIBLE_DEVICES
     precision, profiles = recipe["precision"], recipe["profiles"]
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    key = engine_cache_key(gpu.name, gpu.compute_capability, trt.__version__, precision, profiles,
-                           onnx_sha256 or sha256_file(Path(onnx_path)))
+    key, gpu = engine_key_here(trt, recipe, onnx_path, onnx_sha256)
     if not force and (hit := find_cached_engine(cache_dir, key)):
         return hit
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -439,4 +511,6 @@ def build_engine(onnx_path: str | Path, recipe: dict, cache_dir: str | Path | No
     _atomic_write(timing, config.get_timing_cache().serialize())
     path = cache_dir / f"{key}.plan"
     _atomic_write(path, plan)
+    sha = onnx_sha256 or sha256_file(Path(onnx_path))
+    _atomic_write(_recipe_note(cache_dir, sha, precision), json.dumps({k: recipe.get(k) for k in RECIPE_KEYS}).encode())
     return path

@@ -36,6 +36,8 @@ class Target:
     format = "?"
     precisions: tuple[str, ...] = ("fp32",)
     backend = "?"  # the runtime backend that runs this target's artifacts
+    # Precisions build() makes from the fp32 ONNX by itself; the others go through edgetool.quantize first.
+    own_precisions: tuple[str, ...] = ("fp32",)
 
     def check_precision(self, precision: str) -> None:
         if precision not in self.precisions:
@@ -43,6 +45,10 @@ class Target:
                 f"Target '{self.name}' cannot build {precision} (it supports {', '.join(self.precisions)}). "
                 f"Choose --precision {self.precisions[0]}, or another --target."
             )
+
+    def build_options(self, manifest: dict, opts) -> BuildOptions:
+        """This target's BuildOptions for an export (opts: ExportOptions; manifest: the bundle's so far)."""
+        return BuildOptions(precision=opts.precision)
 
     def check_environment(self) -> None:
         """Raise EngineMissingError naming the extra to install when the SDK is absent."""

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from edgetool.runtime.bundle import GraphSpec, TensorSpec
 from edgetool.runtime.errors import UnsupportedError, UsageError
-from edgetool.runtime.trt_cache import (TYPICAL_DIMS, build_engine, check_engine_environment, derive_profiles,
-                                        engine_cache_key, find_cached_engine, make_recipe, parse_shapes,
+from edgetool.runtime.trt_cache import (TYPICAL_DIMS, build_engine, check_engine_environment, check_shapes_cover,
+                                        derive_profiles, engine_cache_key, find_cached_engine, make_recipe, parse_shapes,
                                         typical_from_processing)
 
 from .base import BuildOptions, BuiltArtifact, Target
@@ -34,6 +34,17 @@ class TensorRTTarget(Target):
     precisions = ("fp32", "fp16", "int8")
     backend = "tensorrt"
     int8_methods = ("static",)  # explicit quantization: activation ranges come from calibration
+    own_precisions = ("fp32", "fp16")  # fp16 is a builder flag on the device; int8 needs a QDQ graph first
+
+    def build_options(self, manifest: dict, opts) -> BuildOptions:
+        """Profiles from the task's typical dims (the registry) capped at the tokenizer's limit, or --shapes."""
+        from edgetool.runtime.tasks import get_task
+
+        shapes = parse_shapes(opts.shapes) if isinstance(opts.shapes, str) else opts.shapes
+        check_shapes_cover(shapes, [GraphSpec.from_json(n, g) for n, g in manifest["graphs"].items()])
+        typical = typical_from_processing(manifest.get("processing"), get_task(manifest["task"]).typical_dims)
+        return BuildOptions(precision=opts.precision, shapes=shapes, workspace_mb=opts.workspace_mb,
+                            extra={"typical": typical})
 
     def check_environment(self) -> None:
         """Nothing to check: export writes ONNX and a recipe; TensorRT is needed only on the device."""
@@ -60,6 +71,8 @@ class TensorRTTarget(Target):
         typical.update({dim: (n, n, n) for dim, n in (options.static_shapes or {}).items()})
         recipe = make_recipe(read_graph_spec(dest, graph), options.precision, typical, options.shapes,
                              options.workspace_mb)
+        if options.precision == "fp16":  # the file is the fp32 graph: only TensorRT's build makes it fp16
+            recipe["backends"] = [self.backend]
         return BuiltArtifact("onnx", dest.name, [dest.name], {**details, **recipe})
 
 

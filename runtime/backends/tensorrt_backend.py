@@ -118,7 +118,8 @@ class TensorRTBackend(Backend):
         # whose options hold the recipe, only after construction.
 
     def prepare(self) -> Path:
-        """Find or build the engine and load it now instead of on the first call; returns the plan path."""
+        """Find the cached engine (or, with extra={"build": True}, build it) and load it now instead of on the
+        first call; returns the plan path. Building takes minutes, so the runtime does it only when asked."""
         if self.engine is None:
             recipe = self.options.extra.get("trt_recipe")
             art = getattr(self, "artifact", None)
@@ -127,8 +128,12 @@ class TensorRTBackend(Backend):
                 recipe = trt_cache.recipe_from_options(art.options if art and art.target == "trt" else None,
                                                        self.graph, precision)
             sha = art.files.get(art.path) if art else None  # the bundle already verified it
-            path = trt_cache.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha)
-            if not self._open(path, rebuildable=True):  # a corrupt cache entry: build it again once
+            may_build = bool(self.options.extra.get("build"))
+            if may_build:
+                path = trt_cache.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha)
+            else:
+                path = trt_cache.cached_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha)
+            if not self._open(path, rebuildable=may_build):  # a corrupt cache entry: build it again once
                 self._open(trt_cache.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha, force=True))
         return self.engine_path
 

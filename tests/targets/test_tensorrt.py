@@ -4,6 +4,7 @@ against stand-ins for tensorrt and CUDA, and real engines only where TensorRT an
 from __future__ import annotations
 
 import ctypes
+import json
 import re
 import types
 from pathlib import Path
@@ -78,9 +79,50 @@ def test_profiles_from_named_dims_and_typical_ranges():
 
 def test_sequence_ranges_follow_the_tokenizer_limit():
     typical = trt_cache.typical_from_processing({"tokenizer": {"model_max_length": 64}})
-    assert derive_profiles(TEXT, typical)["input_ids"]["max"] == [16, 64]
-    assert typical["past_sequence"] == (0, 63, 63)
+    assert derive_profiles(TEXT, typical)["input_ids"] == {"min": [1, 1], "opt": [1, 64], "max": [16, 64]}
+    assert "past_sequence" not in typical  # an encoder task: only the sequences are capped
     assert trt_cache.typical_from_processing({"tokenizer": {"model_max_length": 10**30}}) == {}
+    assert trt_cache.typical_from_processing(None, {"sequence": (1, 8, 16)}) == {"sequence": (1, 8, 16)}
+
+
+def _sums(t):
+    return [t["past_sequence"][i] + t["sequence"][i] - t["total_sequence"][i] for i in range(3)]
+
+
+@pytest.mark.parametrize("limit", [None, 1, 2, 64, 448, 1024, 4096])
+def test_decoder_ranges_keep_total_equal_past_plus_sequence(limit):
+    """TensorRT checks the graph's shape constraints (Concat(past, new) = total) at min, opt and max."""
+    from edgetool.runtime.tasks import all_tasks
+
+    processing = {"tokenizer": {"model_max_length": limit}} if limit else {}
+    decoders = [s for s in all_tasks() if "past_sequence" in s.typical_dims]
+    assert {"text-generation", "summarization", "automatic-speech-recognition"} <= {s.name for s in decoders}
+    for spec in decoders:
+        t = {**trt_cache.TYPICAL_DIMS, **trt_cache.typical_from_processing(processing, spec.typical_dims)}
+        assert _sums(t) == [0, 0, 0], (spec.name, t)
+        for dim in ("sequence", "past_sequence", "total_sequence"):
+            lo, opt, hi = t[dim]
+            assert 0 <= lo <= opt <= hi and (limit is None or hi <= limit), (spec.name, dim, t[dim])
+        assert t["sequence"][1] == 1  # opt is a decode step
+        if limit and limit >= 64:
+            assert t["past_sequence"][2] >= t["total_sequence"][2] // 2  # most of the window is the cache
+    assert _sums(trt_cache.TYPICAL_DIMS) == [0, 0, 0]
+
+
+def test_profiles_of_a_task_come_from_the_registry():
+    from edgetool.runtime.tasks import get_task
+
+    gen = GraphSpec("model", (TensorSpec("input_ids", "int64", ("batch", "sequence")),
+                              TensorSpec("attention_mask", "int64", ("batch", "total_sequence")),
+                              TensorSpec("past_key_values.0.key", "float32", ("batch", 2, "past_sequence", 16))), ())
+    typical = trt_cache.typical_from_processing({"tokenizer": {"model_max_length": 1024}},
+                                                get_task("generate").typical_dims)
+    p = derive_profiles(gen, typical)
+    assert p["input_ids"]["opt"] == [1, 1] and p["attention_mask"]["opt"] == [1, 128]
+    assert p["past_key_values.0.key"]["opt"] == [1, 2, 127, 16]
+    assert p["input_ids"]["max"][1] + p["past_key_values.0.key"]["max"][2] == p["attention_mask"]["max"][1]
+    # an encoder task has no table of its own: the defaults, capped at its tokenizer
+    assert get_task("classify").typical_dims == {}
 
 
 def test_one_explicit_shape_sizes_every_input_sharing_its_dims():
@@ -144,6 +186,59 @@ def test_find_cached_engine(tmp_path):
     assert find_cached_engine(tmp_path, key) is None
     (tmp_path / f"{key}.plan").write_bytes(b"plan")
     assert find_cached_engine(tmp_path, key) == tmp_path / f"{key}.plan"
+
+
+def test_cached_engine_hit_miss_and_last_built_recipe(tmp_path, fake_gpu):
+    """The lookup the runtime does before it may build: key from this GPU + TensorRT + recipe + ONNX hash."""
+    fake_gpu(types.SimpleNamespace(__version__="10.3.0"))
+    onnx_path = tiny_onnx(tmp_path / "m.onnx")
+    sha = trt_cache.sha256_file(onnx_path)
+    recipe = {"precision": "fp16", "workspace_mb": None, "profiles": {"x": {"min": [1, 8], "opt": [2, 8], "max": [4, 8]}}}
+    with pytest.raises(EngineMissingError, match=r"No TensorRT engine for m.onnx \(fp16\) on this NVIDIA Orin "
+                                                 r"with TensorRT 10.3.0 in .*edgetool build BUNDLE.*--build-engine"):
+        trt_cache.cached_engine(onnx_path, recipe, tmp_path)
+    key = engine_cache_key("NVIDIA Orin", "8.7", "10.3.0", "fp16", recipe["profiles"], sha)
+    (tmp_path / f"{key}.plan").write_bytes(b"fake engine")
+    assert trt_cache.cached_engine(onnx_path, recipe, tmp_path) == tmp_path / f"{key}.plan"
+    assert trt_cache.cached_engine(onnx_path, recipe, tmp_path, onnx_sha256=sha) == tmp_path / f"{key}.plan"
+    for changed in (dict(recipe, precision="fp32"), dict(recipe, profiles={"x": {"min": [1, 8], "opt": [1, 8], "max": [4, 8]}})):
+        with pytest.raises(EngineMissingError):
+            trt_cache.cached_engine(onnx_path, changed, tmp_path)
+    with pytest.raises(EngineMissingError):  # another ONNX (its hash) is another engine
+        trt_cache.cached_engine(onnx_path, recipe, tmp_path, onnx_sha256="cd" * 32)
+    # `edgetool build --shapes` built other profiles than the manifest's: the note it leaves points the runtime there
+    other = dict(recipe, profiles={"x": {"min": [1, 8], "opt": [8, 8], "max": [32, 8]}})
+    other_key = engine_cache_key("NVIDIA Orin", "8.7", "10.3.0", "fp16", other["profiles"], sha)
+    (tmp_path / f"{other_key}.plan").write_bytes(b"other engine")
+    (tmp_path / f"{key}.plan").unlink()
+    with pytest.raises(EngineMissingError):
+        trt_cache.cached_engine(onnx_path, recipe, tmp_path)
+    trt_cache._atomic_write(trt_cache._recipe_note(tmp_path, sha, "fp16"), json.dumps(other).encode())
+    assert trt_cache.cached_engine(onnx_path, recipe, tmp_path) == tmp_path / f"{other_key}.plan"
+    with pytest.raises(EngineMissingError):  # the note is per precision
+        trt_cache.cached_engine(onnx_path, dict(recipe, precision="fp32"), tmp_path)
+
+
+def test_recipe_round_trips_through_the_manifest(tmp_path):
+    from edgetool.runtime.bundle import Bundle
+
+    src = tiny_onnx(tmp_path / "src.onnx")
+    built = get_target("trt").build(src, tmp_path / "b/trt/fp16", "model",
+                                    BuildOptions(precision="fp16", shapes=parse_shapes("x=1x8,2x8,4x8"), workspace_mb=64))
+    art = Artifact("model", "trt", "fp16", built.format, f"trt/fp16/{built.path}",
+                   {f"trt/fp16/{built.path}": trt_cache.sha256_file(tmp_path / "b/trt/fp16/model.onnx")}, built.options)
+    graph = GraphSpec("model", (TensorSpec("x", "float32", ("batch", 8)),), (TensorSpec("y", "float32", ("batch", 4)),))
+    manifest = {"schema_version": 1, "task": "text-classification", "graphs": {"model": graph.to_json()},
+                "artifacts": [art.to_json()]}
+    (tmp_path / "b/edgetool.json").write_text(json.dumps(manifest))
+    loaded = Bundle.load(tmp_path / "b").artifacts[0]
+    recipe = trt_cache.recipe_from_options(loaded.options, graph, "fp16")
+    assert recipe == {"precision": "fp16", "workspace_mb": 64,
+                      "profiles": {"x": {"min": [1, 8], "opt": [2, 8], "max": [4, 8]}}}
+    assert loaded.options["backends"] == ["tensorrt"]  # fp16 happens in the engine build only
+    # the same key from the recipe before and after the JSON round trip
+    assert engine_cache_key("g", "8.7", "10", "fp16", recipe["profiles"], "ab") == \
+        engine_cache_key("g", "8.7", "10", "fp16", built.options["profiles"], "ab")
 
 
 # -- export side ------------------------------------------------------------------------------------
@@ -250,6 +345,7 @@ def test_build_engine_writes_a_plain_plan_and_a_timing_cache(tmp_path, fake_gpu)
     assert plan.read_bytes() == b"PLAN" and plan.parent == tmp_path / "cache"  # no header of ours
     assert plan.name.startswith("NVIDIA_Orin-sm87-trt10.3.0-fp16-") and plan.suffix == ".plan"
     assert [p.read_bytes() for p in (tmp_path / "cache").glob("timing-*.cache")] == [b"TIMING"]
+    assert [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("last-*.json")] == [recipe]
     builder.create_optimization_profile.return_value.set_shape.assert_called_once_with("x", [1, 8], [2, 8], [4, 8])
     config.set_flag.assert_called_once_with(trt.BuilderFlag.FP16)
     config.set_memory_pool_limit.assert_called_once_with(trt.MemoryPoolType.WORKSPACE, 512 << 20)
@@ -350,11 +446,18 @@ def test_backend_runs_an_engine_through_the_named_tensor_api(tmp_path, fake_gpu,
         return tmp_path / "m.plan"
     monkeypatch.setattr(trt_cache, "build_engine", fake_build)
     graph = GraphSpec("model", (TensorSpec("x", "int64", ("batch", 3)),), (TensorSpec("y", "float32", ("batch", 3)),))
-    backend = TensorRTBackend(tiny_onnx(tmp_path / "m.onnx"), graph)
     recipe = {"precision": "fp16", "workspace_mb": None, "profiles": {"x": {"min": [1, 3], "opt": [2, 3], "max": [4, 3]}}}
-    backend.artifact = Artifact("model", "trt", "fp16", "onnx", "trt/fp16/model.onnx",
-                                {"trt/fp16/model.onnx": "ab" * 32}, dict(recipe, engine="on the device"))
+    artifact = Artifact("model", "trt", "fp16", "onnx", "trt/fp16/model.onnx",
+                        {"trt/fp16/model.onnx": "ab" * 32}, dict(recipe, engine="on the device"))
+    # not cached, and not asked to build: a clear error saying how
+    backend = TensorRTBackend(tiny_onnx(tmp_path / "m.onnx"), graph, BackendOptions(cache_dir=str(tmp_path / "c")))
+    backend.artifact = artifact
+    with pytest.raises(EngineMissingError, match=r"No TensorRT engine for m.onnx \(fp16\) on this NVIDIA Orin.*edgetool build"):
+        backend.run({"x": np.zeros((1, 3), np.int64)})
+    assert built == []
 
+    backend = TensorRTBackend(tmp_path / "m.onnx", graph, BackendOptions(extra={"build": True}))
+    backend.artifact = artifact
     x = np.arange(6, dtype=np.int64).reshape(2, 3)
     y = backend.run({"x": x})["y"]
     assert built == [(recipe, "ab" * 32)]  # built lazily from the artifact's own recipe

@@ -1,0 +1,83 @@
+"""`edgetool build BUNDLE`: build (and cache) a bundle's TensorRT engines on the device.
+
+Which ONNX and which recipe per graph: the bundle's trt artifacts at the chosen precision (their manifest
+options are the recipe written at export); a bundle exported for another target can still be built from
+its fp32 ONNX, with profiles from the task's typical dims. --shapes / --workspace override the recipe.
+Nothing here needs onnx or torch: graphs come from the manifest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import trt_cache
+from .bundle import Artifact, Bundle
+from .errors import UsageError
+from .tasks import get_task
+
+
+@dataclass
+class TrtBuildOptions:
+    precision: str | None = None  # default: the precision of the bundle's trt artifacts, else fp32
+    shapes: str | dict | None = None  # '--shapes' text or {input: (min, opt, max)}: replaces the profiles
+    workspace_mb: int | None = None
+    cache_dir: str | Path | None = None  # default ~/.cache/edgetool/trt
+    force: bool = False  # rebuild even when the cache has the engine
+
+
+@dataclass
+class PlannedBuild:
+    graph: str
+    artifact: Artifact
+    recipe: dict
+
+
+def plan_builds(bundle: Bundle, opts: TrtBuildOptions) -> list[PlannedBuild]:
+    """One (artifact, recipe) per graph; GPU-free, so it is checked before TensorRT is even looked for."""
+    trt_arts = [a for a in bundle.artifacts if a.target == "trt"]
+    precision = opts.precision or (trt_arts[0].precision if trt_arts else "fp32")
+    shapes = trt_cache.parse_shapes(opts.shapes) if isinstance(opts.shapes, str) else opts.shapes
+    trt_cache.check_shapes_cover(shapes, bundle.graphs.values())
+    typical = trt_cache.typical_from_processing(bundle.processing, get_task(bundle.task).typical_dims)
+    plans = []
+    for name, graph in bundle.graphs.items():
+        own = [a for a in trt_arts if a.graph == name and a.precision == precision]
+        plain = [a for a in bundle.artifacts if a.graph == name and a.target == "onnx" and a.format == "onnx"
+                 and a.precision == precision]
+        if own:
+            art, recipe = own[0], trt_cache.recipe_from_options(own[0].options, graph, precision)
+        elif plain and precision != "int8":  # ORT's INT8 (uint8, int32 biases) is not what TensorRT parses
+            art, recipe = plain[0], trt_cache.recipe_from_options(None, graph, precision, typical)
+            recipe["precision"] = precision
+        else:
+            have = sorted({f"{a.target}/{a.precision}" for a in bundle.artifacts})
+            raise UsageError(
+                f"Bundle {bundle.root} has no ONNX TensorRT can build '{name}' from at {precision} (it has: "
+                f"{', '.join(have)}). Export it with: edgetool export --task {bundle.task} --target trt "
+                f"--precision {precision}.")
+        if shapes:
+            recipe["profiles"] = trt_cache.make_recipe(graph, precision, typical, shapes)["profiles"]
+        if opts.workspace_mb is not None:
+            recipe["workspace_mb"] = trt_cache.make_recipe(graph, precision, typical,
+                                                           workspace_mb=opts.workspace_mb)["workspace_mb"]
+        plans.append(PlannedBuild(name, art, recipe))
+    return plans
+
+
+def build_bundle(bundle: Bundle, opts: TrtBuildOptions) -> list[dict]:
+    """Build every graph's engine into the cache; returns {graph, precision, engine, cached} per graph."""
+    plans = plan_builds(bundle, opts)
+    trt_cache.check_engine_environment()  # one clear error naming everything missing, before any work
+    out = []
+    for p in plans:
+        onnx = bundle.file(p.artifact.path)  # hash-checked: the cache key trusts the manifest's sha256
+        sha = p.artifact.files[p.artifact.path]
+        try:
+            path = trt_cache.cached_engine(onnx, p.recipe, opts.cache_dir, onnx_sha256=sha) if not opts.force else None
+        except trt_cache.EngineMissingError:
+            path = None
+        cached = path is not None
+        if path is None:
+            path = trt_cache.build_engine(onnx, p.recipe, opts.cache_dir, onnx_sha256=sha, force=opts.force)
+        out.append({"graph": p.graph, "precision": p.recipe["precision"], "engine": str(path), "cached": cached})
+    return out
