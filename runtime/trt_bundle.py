@@ -42,11 +42,12 @@ def plan_builds(bundle: Bundle, opts: TrtBuildOptions) -> list[PlannedBuild]:
     plans = []
     for name, graph in bundle.graphs.items():
         own = [a for a in trt_arts if a.graph == name and a.precision == precision]
+        # fp16 is a builder flag over the fp32 ONNX; ORT's INT8 (uint8, int32 biases) is not what TensorRT parses
         plain = [a for a in bundle.artifacts if a.graph == name and a.target == "onnx" and a.format == "onnx"
-                 and a.precision == precision]
+                 and a.precision == "fp32"]
         if own:
             art, recipe = own[0], trt_cache.recipe_from_options(own[0].options, graph, precision)
-        elif plain and precision != "int8":  # ORT's INT8 (uint8, int32 biases) is not what TensorRT parses
+        elif plain and precision in ("fp32", "fp16"):
             art, recipe = plain[0], trt_cache.recipe_from_options(None, graph, precision, typical)
             recipe["precision"] = precision
         else:

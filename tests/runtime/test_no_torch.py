@@ -31,3 +31,32 @@ def test_runtime_never_imports_torch(bundle_dir, task):
     assert result["heavy"] == []
     assert result["out"]["validate"] is True
     assert result["out"]["onnxruntime"][0]["label"] == result["out"]["openvino"][0]["label"]
+
+
+TRT_SCRIPT = """
+import sys, json
+from edgetool.runtime import pipeline, doctor, trt_bundle
+from edgetool.runtime.backends.tensorrt_backend import TensorRTBackend
+from edgetool.runtime.bundle import Bundle
+from edgetool.runtime.errors import EngineMissingError
+b = Bundle.load(sys.argv[1])
+plans = trt_bundle.plan_builds(b, trt_bundle.TrtBuildOptions(shapes="input_ids=1x8,1x16,2x32"))
+rows = doctor.doctor()
+try:
+    pipeline(b, backend="tensorrt")("I love this")
+    outcome = "ran"
+except EngineMissingError as e:
+    outcome = str(e)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "onnx", "onnxscript", "nncf"))
+print(json.dumps({"heavy": heavy, "plans": len(plans), "rows": len(rows), "outcome": outcome}))
+"""
+
+
+def test_tensorrt_path_never_imports_torch(bundle_dir):
+    """The TensorRT backend, the device-side build plan and doctor stay on the runtime's imports."""
+    bundle = bundle_dir("text-classification", target="trt")
+    proc = subprocess.run([sys.executable, "-c", TRT_SCRIPT, str(bundle)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == [] and result["plans"] == 1 and result["rows"] >= 10
+    assert result["outcome"] == "ran" or "TensorRT cannot run on this machine" in result["outcome"]
