@@ -188,3 +188,26 @@ def test_doctor_on_this_machine():
         assert "TensorRT: JetPack ships TensorRT" in r.output  # the fix is printed
     if not rows["NVIDIA GPU"]["status"] == "ok":
         assert "tensorrt" not in data["backends"]
+
+
+def test_real_trt_bundle_matches_onnxruntime_on_a_gpu(bundle_dir, tmp_path):
+    """Only where TensorRT and an NVIDIA GPU exist: build the bundle's engine, run it, compare with ONNX Runtime."""
+    pytest.importorskip("tensorrt", reason="TensorRT needs an NVIDIA GPU and NVIDIA's package index; CI has neither")
+    try:
+        trt_cache.check_engine_environment()
+    except trt_cache.EngineMissingError as e:
+        pytest.skip(str(e))
+    from edgetool.runtime import pipeline
+    from edgetool.runtime.backends import BackendOptions
+
+    path = bundle_dir("text-classification", target="trt")
+    r = run("build", str(path), "--cache-dir", str(tmp_path))
+    assert r.exit_code == 0 and "built" in r.output, r.output
+    gpu = pipeline(path, backend="tensorrt", options=BackendOptions(cache_dir=str(tmp_path)))
+    cpu = pipeline(path, backend="onnxruntime")
+    for text in ("I love this", ["a short one", "and a somewhat longer second sentence to pad the batch"]):
+        got, ref = gpu(text, top_k=None), cpu(text, top_k=None)
+        got, ref = (got, ref) if isinstance(text, list) else ([got], [ref])
+        for g, c in zip(got, ref):
+            assert [d["label"] for d in g] == [d["label"] for d in c]
+            assert max(abs(a["score"] - b["score"]) for a, b in zip(g, c)) < 1e-3
