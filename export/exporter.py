@@ -5,7 +5,7 @@ from pathlib import Path
 
 from edgetool.runtime.backends import TARGET_BACKEND
 from edgetool.runtime.bundle import Artifact, Bundle
-from edgetool.runtime.errors import EngineMissingError, ParityError, UsageError
+from edgetool.runtime.errors import EngineMissingError, ParityError, UnsupportedError, UsageError
 from edgetool.runtime.golden import Golden, run_samples, save as save_golden
 from edgetool.runtime.pipelines import pipeline_class
 from edgetool.runtime.pipelines.base import open_engines
@@ -118,8 +118,11 @@ def build_target(staged: StagedBundle, target, opts: ExportOptions) -> None:
     if target.name == "onnx" and opts.precision == "fp32":
         return
     if opts.precision not in target.own_precisions:
-        from edgetool.quantize import add_precision
-
+        try:
+            from edgetool.quantize import add_precision
+        except ImportError as e:
+            raise UnsupportedError(f"--target {target.name} --precision {opts.precision} needs edgetool's quantizer, "
+                                   f"which this install lacks ({e}). Export fp32 (or fp16 for --target trt).") from None
         add_precision(staged, target, opts)
         return
     build_options = target.build_options(staged.manifest, opts)
