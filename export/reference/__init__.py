@@ -5,8 +5,11 @@ files), so reference models and users' checkpoints go through one loading path.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
+import inspect
 import os
+import sys
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -15,7 +18,8 @@ from typing import Callable
 
 from edgetool.runtime.errors import UsageError, did_you_mean
 
-# Bump when a builder changes, so cached checkpoints are rebuilt.
+# Bump to rebuild every cached checkpoint; a change to one builder's module rebuilds only its
+# models anyway (the cache name carries a hash of that module's source).
 REFERENCE_VERSION = 2
 
 
@@ -59,10 +63,16 @@ def cache_root() -> Path:
     return Path(os.environ.get("EDGETOOL_CACHE", Path.home() / ".cache" / "edgetool"))
 
 
+def _source_hash(ref: Reference) -> str:
+    """Short hash of the builder's module source: editing a builder must not reuse a stale checkpoint."""
+    source = inspect.getsource(sys.modules[ref.build.__module__])
+    return hashlib.sha256(source.encode()).hexdigest()[:8]
+
+
 def checkpoint_dir(name: str, seed: int = 0) -> Path:
     """Build (once) and return the checkpoint directory of a reference model."""
     ref = get_reference(name)
-    target = cache_root() / "reference" / f"{name}-v{REFERENCE_VERSION}-seed{seed}"
+    target = cache_root() / "reference" / f"{name}-v{REFERENCE_VERSION}-{_source_hash(ref)}-seed{seed}"
     if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
