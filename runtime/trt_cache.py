@@ -109,11 +109,12 @@ def derive_profiles(graph: GraphSpec, typical: dict | None = None, shapes: dict 
             if _dynamic(dim) and dim != "?":
                 table[dim] = tuple(s[axis] for s in triple)
     seen: dict[str, tuple[int, int, int]] = {}
+    has_past = any("past" in t.name for t in graph.inputs)
     profiles: Profiles = {}
     for t in graph.inputs:
         if not any(_dynamic(d) for d in t.shape):
             continue  # static inputs need no profile
-        ranges = [_range(d, axis, t.name, table, seen) for axis, d in enumerate(t.shape)]
+        ranges = [_range(d, axis, t.name, table, seen, has_past) for axis, d in enumerate(t.shape)]
         if t.name in explicit:
             ranges = list(zip(*explicit[t.name]))
         profiles[t.name] = {k: [r[i] for r in ranges] for i, k in enumerate(("min", "opt", "max"))}
@@ -124,19 +125,25 @@ def _dynamic(dim) -> bool:
     return not (isinstance(dim, int) and dim >= 0)
 
 
-def _range(dim, axis: int, input_name: str, table: dict, seen: dict) -> tuple[int, int, int]:
+def fallback_dim(input_name: str, axis: int, has_past: bool) -> str:
+    """The role of an unnamed or exporter-named (dynamo: s0, s1, …) dim, from the input's name and position."""
+    if axis == 0:
+        return "batch"
+    if "past" in input_name:
+        return "past_sequence"
+    if "encoder" in input_name:  # encoder_hidden_states, encoder_attention_mask
+        return "encoder_sequence"
+    if has_past and "attention_mask" in input_name:  # a decoder's mask spans cache + new tokens
+        return "total_sequence"
+    return "sequence"
+
+
+def _range(dim, axis: int, input_name: str, table: dict, seen: dict, has_past: bool = False) -> tuple[int, int, int]:
     if not _dynamic(dim):
         return (dim, dim, dim)
     if dim in seen:  # one symbol, one range: the graph asserts those dims are equal
         return seen[dim]
-    if dim in table:
-        r = table[dim]
-    elif axis == 0:
-        r = table["batch"]
-    elif "past" in input_name:
-        r = table["past_sequence"]
-    else:
-        r = table["sequence"]
+    r = table[dim] if dim in table else table[fallback_dim(input_name, axis, has_past)]
     if dim != "?":  # '?' is an unnamed dim: no identity to share
         seen[dim] = r
     return r

@@ -142,6 +142,20 @@ def test_dynamo_symbols_fall_back_by_position_and_stay_consistent():
     assert p["past_key_values.0.key"] == {"min": [batch[0], 2, 0, 16], "opt": [batch[1], 2, past[1], 16],
                                           "max": [batch[2], 2, past[2], 16]}
     assert p["pixel_values"]["max"] == [batch[2], 3, 32, 32]
+    # a decoder's mask spans cache + new tokens: with a task's decoder ranges every point is consistent
+    from edgetool.runtime.tasks import get_task
+
+    for limit in (128, 1024):
+        typical = trt_cache.typical_from_processing({"tokenizer": {"model_max_length": limit}},
+                                                    get_task("text-generation").typical_dims)
+        q = derive_profiles(g, typical)
+        for point in ("min", "opt", "max"):
+            assert q["input_ids"][point][1] + q["past_key_values.0.key"][point][2] == q["attention_mask"][point][1]
+        assert q["attention_mask"]["max"][1] == limit
+    enc = GraphSpec("decoder", (TensorSpec("input_ids", "int64", ("s0", "s1")),
+                                TensorSpec("encoder_hidden_states", "float32", ("s0", "s2", 32))), ())
+    assert derive_profiles(enc, {"encoder_sequence": (1, 50, 100)})["encoder_hidden_states"]["max"] == [batch[2], 100, 32]
+    assert derive_profiles(TEXT)["attention_mask"]["max"][1] == seq[2]  # no cache: the mask is the sequence
     # s21 is one symbol: sizing it through --shapes sizes it everywhere
     p = derive_profiles(g, shapes={"input_ids": ((1, 1), (2, 1), (4, 1))})
     assert p["past_key_values.0.key"]["max"][0] == p["attention_mask"]["max"][0] == 4
