@@ -114,7 +114,7 @@ def derive_profiles(graph: GraphSpec, typical: dict | None = None, shapes: dict 
     for t in graph.inputs:
         if not any(_dynamic(d) for d in t.shape):
             continue  # static inputs need no profile
-        ranges = [_range(d, axis, t.name, table, seen, has_past) for axis, d in enumerate(t.shape)]
+        ranges = [_range(d, axis, t.name, table, seen, has_past, graph.name) for axis, d in enumerate(t.shape)]
         if t.name in explicit:
             ranges = list(zip(*explicit[t.name]))
         profiles[t.name] = {k: [r[i] for r in ranges] for i, k in enumerate(("min", "opt", "max"))}
@@ -125,25 +125,31 @@ def _dynamic(dim) -> bool:
     return not (isinstance(dim, int) and dim >= 0)
 
 
-def fallback_dim(input_name: str, axis: int, has_past: bool) -> str:
+def fallback_dim(input_name: str, axis: int, has_past: bool, graph_name: str = "") -> str:
     """The role of an unnamed or exporter-named (dynamo: s0, s1, …) dim, from the input's name and position."""
     if axis == 0:
         return "batch"
+    # encoder_hidden_states, encoder_attention_mask, the cross-attention cache (past_key_values.N.encoder.key)
+    # and every input of a seq2seq "encoder" graph run at the source's length, not the generated one
+    if "encoder" in input_name or graph_name == "encoder":
+        return "encoder_sequence"
     if "past" in input_name:
         return "past_sequence"
-    if "encoder" in input_name:  # encoder_hidden_states, encoder_attention_mask
-        return "encoder_sequence"
     if has_past and "attention_mask" in input_name:  # a decoder's mask spans cache + new tokens
         return "total_sequence"
     return "sequence"
 
 
-def _range(dim, axis: int, input_name: str, table: dict, seen: dict, has_past: bool = False) -> tuple[int, int, int]:
+def _range(dim, axis: int, input_name: str, table: dict, seen: dict, has_past: bool = False,
+           graph_name: str = "") -> tuple[int, int, int]:
     if not _dynamic(dim):
         return (dim, dim, dim)
     if dim in seen:  # one symbol, one range: the graph asserts those dims are equal
         return seen[dim]
-    r = table[dim] if dim in table else table[fallback_dim(input_name, axis, has_past)]
+    role = dim if dim in table else fallback_dim(input_name, axis, has_past, graph_name)
+    if graph_name == "encoder" and role == "sequence":  # a generation task's "sequence" is the decoder's
+        role = "encoder_sequence"
+    r = table[role]
     if dim != "?":  # '?' is an unnamed dim: no identity to share
         seen[dim] = r
     return r

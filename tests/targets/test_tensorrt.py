@@ -152,9 +152,23 @@ def test_dynamo_symbols_fall_back_by_position_and_stay_consistent():
         for point in ("min", "opt", "max"):
             assert q["input_ids"][point][1] + q["past_key_values.0.key"][point][2] == q["attention_mask"][point][1]
         assert q["attention_mask"]["max"][1] == limit
-    enc = GraphSpec("decoder", (TensorSpec("input_ids", "int64", ("s0", "s1")),
+    # seq2seq: the source side (encoder graph, encoder states and mask, cross-attention cache) runs at the
+    # source's length; only the decoder's own cache is past_sequence
+    typical = {**get_task("summarization").typical_dims, "encoder_sequence": (1, 50, 100)}
+    dec = GraphSpec("decoder", (TensorSpec("decoder_input_ids", "int64", ("s0", "s1")),
+                                TensorSpec("encoder_attention_mask", "int64", ("s0", "s9")),
+                                TensorSpec("past_key_values.0.decoder.key", "float32", ("s0", 2, "s3", 16)),
+                                TensorSpec("past_key_values.0.encoder.key", "float32", ("s0", 2, "s4", 16)),
                                 TensorSpec("encoder_hidden_states", "float32", ("s0", "s2", 32))), ())
-    assert derive_profiles(enc, {"encoder_sequence": (1, 50, 100)})["encoder_hidden_states"]["max"] == [batch[2], 100, 32]
+    q = derive_profiles(dec, typical)
+    for name, axis in (("encoder_attention_mask", 1), ("past_key_values.0.encoder.key", 2), ("encoder_hidden_states", 1)):
+        assert [q[name][k][axis] for k in ("min", "opt", "max")] == [1, 50, 100], name
+    assert q["past_key_values.0.decoder.key"]["opt"][2] == typical["past_sequence"][1]
+    assert q["decoder_input_ids"]["opt"] == [1, 1]
+    enc = GraphSpec("encoder", (TensorSpec("input_ids", "int64", ("batch", "sequence")),
+                                TensorSpec("attention_mask", "int64", ("s0", "s1"))), ())
+    q = derive_profiles(enc, typical)
+    assert q["input_ids"]["max"] == q["attention_mask"]["max"] == [batch[2], 100]
     assert derive_profiles(TEXT)["attention_mask"]["max"][1] == seq[2]  # no cache: the mask is the sequence
     # s21 is one symbol: sizing it through --shapes sizes it everywhere
     p = derive_profiles(g, shapes={"input_ids": ((1, 1), (2, 1), (4, 1))})
