@@ -61,9 +61,9 @@ def export(opts: ExportOptions) -> Path:
     target.check_precision(opts.precision)
     target.check_environment()
     opts.task = spec.name
-    if (opts.shapes or opts.workspace_mb is not None) and target.name != "trt":
-        raise UsageError(f"--shapes and --workspace set TensorRT build profiles; they do not apply to --target "
-                         f"{target.name}. Use --target trt, or drop them.")
+    if (opts.shapes or opts.workspace_mb is not None) and not target.takes_profiles:
+        raise UsageError(f"--shapes and --workspace set engine build profiles (TensorRT); they do not apply to "
+                         f"--target {target.name}. Use --target trt, or drop them.")
     if isinstance(opts.shapes, str):
         from edgetool.runtime.trt_cache import parse_shapes
 

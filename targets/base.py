@@ -38,6 +38,7 @@ class Target:
     backend = "?"  # the runtime backend that runs this target's artifacts
     # Precisions build() makes from the fp32 ONNX by itself; the others go through edgetool.quantize first.
     own_precisions: tuple[str, ...] = ("fp32",)
+    takes_profiles = False  # whether --shapes / --workspace (engine build profiles) mean anything to it
 
     def check_precision(self, precision: str) -> None:
         if precision not in self.precisions:

@@ -35,6 +35,7 @@ class TensorRTTarget(Target):
     backend = "tensorrt"
     int8_methods = ("static",)  # explicit quantization: activation ranges come from calibration
     own_precisions = ("fp32", "fp16")  # fp16 is a builder flag on the device; int8 needs a QDQ graph first
+    takes_profiles = True
 
     def build_options(self, manifest: dict, opts) -> BuildOptions:
         """Profiles from the task's typical dims (the registry) capped at the tokenizer's limit, or --shapes."""
