@@ -519,3 +519,28 @@ def test_real_engine_matches_onnxruntime(tmp_path, precision, atol):
         x = np.random.default_rng(batch).normal(size=(batch, 8)).astype(np.float32)
         np.testing.assert_allclose(backend.run({"x": x})["y"], session.run(None, {"x": x})[0], atol=atol)
     backend.close()
+
+
+def test_ctypes_cuda_runtime_on_this_machine():
+    """The libcudart signatures for real: a round trip through device memory where a GPU is visible,
+    otherwise CUDA's own error as one EdgetoolError (no crash, no raw ctypes failure)."""
+    from edgetool.runtime.backends.tensorrt_backend import D2H, H2D, _CudaCtypes
+    from edgetool.runtime.errors import EdgetoolError
+
+    lib = trt_cache.load_cudart()
+    if lib is None:
+        pytest.skip("no libcudart on this machine (CUDA toolkit / JetPack / nvidia-cuda-runtime wheel)")
+    cuda = _CudaCtypes(lib)
+    if not trt_cache.probe_cuda().gpus:
+        with pytest.raises(EdgetoolError, match=r"CUDA cudaMalloc failed: .+ \(error \d+\)"):
+            cuda.malloc(16)
+        return
+    x = np.arange(12, dtype=np.float32)
+    y = np.zeros_like(x)
+    stream, ptr = cuda.stream_create(), cuda.malloc(x.nbytes)
+    cuda.copy(ptr, x.ctypes.data, x.nbytes, H2D, stream)
+    cuda.copy(y.ctypes.data, ptr, x.nbytes, D2H, stream)
+    cuda.stream_sync(stream)
+    cuda.free(ptr)
+    cuda.stream_destroy(stream)
+    assert y.tolist() == x.tolist()
