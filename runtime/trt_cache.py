@@ -125,10 +125,17 @@ def _dynamic(dim) -> bool:
     return not (isinstance(dim, int) and dim >= 0)
 
 
+# Inputs whose non-batch axes have a fixed meaning (the HF names), for dims the exporter left unnamed.
+ROLE_BY_INPUT = {"pixel_values": {2: "height", 3: "width"}, "pixel_mask": {1: "height", 2: "width"},
+                 "input_features": {2: "frames"}, "input_values": {1: "samples"}}
+
+
 def fallback_dim(input_name: str, axis: int, has_past: bool, graph_name: str = "") -> str:
     """The role of an unnamed or exporter-named (dynamo: s0, s1, …) dim, from the input's name and position."""
     if axis == 0:
         return "batch"
+    if axis in ROLE_BY_INPUT.get(input_name, {}):
+        return ROLE_BY_INPUT[input_name][axis]
     # encoder_hidden_states, encoder_attention_mask, the cross-attention cache (past_key_values.N.encoder.key)
     # and every input of a seq2seq "encoder" graph run at the source's length, not the generated one
     if "encoder" in input_name or graph_name == "encoder":

@@ -165,6 +165,13 @@ def test_dynamo_symbols_fall_back_by_position_and_stay_consistent():
         assert [q[name][k][axis] for k in ("min", "opt", "max")] == [1, 50, 100], name
     assert q["past_key_values.0.decoder.key"]["opt"][2] == typical["past_sequence"][1]
     assert q["decoder_input_ids"]["opt"] == [1, 1]
+    img = GraphSpec("encoder", (TensorSpec("pixel_values", "float32", ("s0", 3, "s1", "s2")),
+                                TensorSpec("input_features", "float32", ("s0", 80, "s3")),
+                                TensorSpec("input_values", "float32", ("s0", "s4"))), ())
+    q = derive_profiles(img)
+    assert q["pixel_values"]["max"] == [batch[2], 3, *(trt_cache.TYPICAL_DIMS[d][2] for d in ("height", "width"))]
+    assert q["input_features"]["opt"][2] == trt_cache.TYPICAL_DIMS["frames"][1]
+    assert q["input_values"]["min"][1] == trt_cache.TYPICAL_DIMS["samples"][0]
     enc = GraphSpec("encoder", (TensorSpec("input_ids", "int64", ("batch", "sequence")),
                                 TensorSpec("attention_mask", "int64", ("s0", "s1"))), ())
     q = derive_profiles(enc, typical)
