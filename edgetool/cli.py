@@ -108,6 +108,14 @@ def _extra_for(task: str, switches: dict) -> dict:
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="INT8 calibration data: a text file (one sample per line) or a folder of images / WAVs.")
 @click.option("--calibration-size", type=int, default=None, help="Use at most N calibration samples.")
+@click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static "
+              "(default: dynamic; static when --calibration is given). OpenVINO INT8 is always static (NNCF).")
+@click.option("--calibration-method", default=None, help="Static INT8 on ONNX Runtime: minmax | entropy | percentile.")
+@click.option("--max-metric-drop", type=float, default=None,
+              help="Fail (write nothing) when the task metric against fp32 drops by more than X (e.g. 0.01).")
+@click.option("--fallback", is_flag=True,
+              help="With --max-metric-drop: keep the layers that hurt most in higher precision until the drop is within X.")
+@click.option("--static-shapes", default=None, help="--target openvino: fix named dims, e.g. batch=1,sequence=128.")
 @click.option("--shapes", default=None, metavar="NAME=MIN,OPT,MAX;...",
               help="--target trt: optimization profile per dynamic input, e.g. 'input_ids=1x8,1x128,8x512' "
                    "(default: the task's typical shapes).")
@@ -116,8 +124,9 @@ def _extra_for(task: str, switches: dict) -> dict:
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--no-parity-check", is_flag=True, help="Write the bundle even if it does not match PyTorch.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
-def export(task, model, reference, target, precision, out, opset, dynamo, calibration, calibration_size, shapes,
-           workspace_mb, force, no_parity_check, quiet, **switches):
+def export(task, model, reference, target, precision, out, opset, dynamo, calibration, calibration_size, method,
+           calibration_method, max_metric_drop, fallback, static_shapes, shapes, workspace_mb, force, no_parity_check,
+           quiet, **switches):
     """Export a model to a bundle: trace to ONNX, compile for the target, record golden I/O, check parity.
 
     Fails, and writes nothing, when the exported model does not match PyTorch.
@@ -128,10 +137,20 @@ def export(task, model, reference, target, precision, out, opset, dynamo, calibr
     opts = ExportOptions(task=task, model=model, reference=reference, target=target, precision=precision, out=out,
                          opset=opset, dynamo=dynamo, force=force, check_parity=not no_parity_check,
                          calibration=calibration, calibration_size=calibration_size, quiet=quiet,
-                         extra=_extra_for(task, switches), shapes=shapes, workspace_mb=workspace_mb)
+                         extra=_extra_for(task, switches), shapes=shapes, workspace_mb=workspace_mb,
+                         method=method, calibration_method=calibration_method, max_metric_drop=max_metric_drop,
+                         fallback=fallback, static_shapes=_static_shapes(static_shapes))
+    if fallback and max_metric_drop is None:
+        raise click.UsageError("--fallback needs --max-metric-drop X (the drop to fall back to).")
     path = run_export(opts)
     click.echo(f"Bundle written to {path}")
     from edgetool.runtime.bundle import Bundle
+
+    accuracy = Bundle.load(path).manifest.get("accuracy")
+    if accuracy and not quiet:
+        from edgetool.quantize import format_table
+
+        click.echo(format_table(accuracy))
 
     for label, report in Bundle.load(path).manifest.get("parity", {}).items():
         if report.get("skipped"):
@@ -140,6 +159,12 @@ def export(task, model, reference, target, precision, out, opset, dynamo, calibr
             worst = max((o.get("max_abs", 0.0) for o in report["outputs"]), default=0.0)
             click.echo(f"  {label}: parity {'ok' if report['passed'] else 'FAILED'} (max abs diff {worst:.2e}, "
                        f"{report['metric']['name']} {report['metric']['value']:.3f})")
+
+
+def _static_shapes(text):
+    from edgetool.targets.openvino_target import parse_static_shapes
+
+    return parse_static_shapes(text)
 
 
 def _run_command():

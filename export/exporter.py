@@ -68,6 +68,9 @@ def export(opts: ExportOptions) -> Path:
         from edgetool.runtime.trt_cache import parse_shapes
 
         opts.shapes = parse_shapes(opts.shapes)  # a bad string fails here, before anything is written
+    if opts.static_shapes and not getattr(target, "takes_static_shapes", False):
+        raise UsageError(f"--static-shapes fixes OpenVINO IR dims; it does not apply to --target {target.name}. "
+                         "Use --target openvino, or drop it.")
     if opts.model is not None:
         check_checkpoint_dir(Path(opts.model))  # before anything is created
     out = Path(opts.out) if opts.out else opts.default_out(spec.name)
@@ -87,7 +90,7 @@ def export(opts: ExportOptions) -> Path:
             for rel in recipe.files(source, staged.dir):
                 staged.add_file(rel)
         with steps.step(f"compile for {target.name} ({opts.precision})"):
-            build_target(staged, target, opts)
+            build_target(staged, target, opts, recipe.samples(source))
         with steps.step("record golden I/O from PyTorch"):
             golden = record_golden(staged.bundle(), graphs, recipe.samples(source))
             for rel in save_golden(golden, staged.dir):
@@ -98,7 +101,7 @@ def export(opts: ExportOptions) -> Path:
                              for a in bundle.artifacts})
             groups = sorted(set(groups) | {("onnxruntime", "fp32")})
             reports = parity_reports(bundle, golden, groups)
-        m["provenance"] = provenance(source, opts)
+        m["provenance"] = {**provenance(source, opts), **m.get("provenance", {})}  # keeps calibration records
         m["parity"] = reports
         failed = [k for k, r in reports.items() if r.get("passed") is False]
         if failed and opts.check_parity:
@@ -112,7 +115,7 @@ def export(opts: ExportOptions) -> Path:
         staged.abort()  # no-op after commit (the staging dir was renamed)
 
 
-def build_target(staged: StagedBundle, target, opts: ExportOptions) -> None:
+def build_target(staged: StagedBundle, target, opts: ExportOptions, samples=None) -> None:
     """Compile every fp32 ONNX graph for the target (and precision). ONNX fp32 is always kept:
     it is the source for quantization, TensorRT builds on the device, and --localize."""
     if target.name == "onnx" and opts.precision == "fp32":
@@ -123,7 +126,7 @@ def build_target(staged: StagedBundle, target, opts: ExportOptions) -> None:
         except ImportError as e:
             raise UnsupportedError(f"--target {target.name} --precision {opts.precision} needs edgetool's quantizer, "
                                    f"which this install lacks ({e}). Export fp32 (or fp16 for --target trt).") from None
-        add_precision(staged, target, opts)
+        add_precision(staged, target, opts, samples)  # also measures accuracy vs fp32 (golden + held-out)
         return
     build_options = target.build_options(staged.manifest, opts)
     for graph in list(staged.manifest["graphs"]):

@@ -19,6 +19,11 @@ class ExportOptions:
     check_parity: bool = True  # fail (and write nothing) when the export does not match PyTorch
     calibration: Path | None = None
     calibration_size: int | None = None
+    method: str | None = None  # INT8 on ONNX Runtime: dynamic | static (default: static iff calibration is given)
+    calibration_method: str | None = None  # static INT8 on ONNX Runtime: minmax (default) | entropy | percentile
+    max_metric_drop: float | None = None  # quantized metric vs fp32 may drop at most this, else the export fails
+    fallback: bool = False  # ... or keeps the most sensitive weight nodes in higher precision until it holds
+    static_shapes: dict[str, int] | None = None  # OpenVINO: {"batch": 1, "sequence": 128}
     quiet: bool = False
     extra: dict = field(default_factory=dict)  # task-specific switches (e.g. nms_in_graph)
     # TensorRT: optimization profiles ('input_ids=1x8,1x128,8x512;...' or {input: (min, opt, max)}; default:

@@ -39,8 +39,25 @@ class OpenVINOBackend(Backend):
         declared = [t.name for t in self.graph.outputs]
         self._outputs = [(port, next((n for n in declared if n in port.get_names()), port.get_any_name()))
                          for port in self.compiled.outputs]
+        # An IR built with --static-shapes: pad shorter inputs (and split batches) to its fixed dims.
+        from .static_shapes import static_sizes
+
+        self._in_dims = {t.name: t.shape for t in self.graph.inputs}
+        fixed = {}
+        for p in self.compiled.inputs:
+            name = next((n for n in self._in_dims if n in p.get_names()), p.get_any_name())
+            fixed[name] = tuple(d.get_length() if d.is_static else -1 for d in p.get_partial_shape())
+        self._static = static_sizes(self._in_dims, fixed)
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self._static:
+            from .static_shapes import fit, unfit
+
+            parts, actual = fit(feeds, self._in_dims, self._static)
+            return unfit([self._infer(p) for p in parts], {t.name: t.shape for t in self.graph.outputs}, actual)
+        return self._infer(feeds)
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         result = self.request.infer(feeds, share_inputs=True, share_outputs=True)
         # copy: OpenVINO reuses its output buffers on the next call
         return {name: np.array(result[port]) for port, name in self._outputs}

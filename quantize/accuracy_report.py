@@ -1,0 +1,90 @@
+"""Accuracy report: each (backend, precision) of a bundle against the fp32 ONNX Runtime artifact,
+with the task's metric (runtime.validate.compare, thresholds per precision from the task registry),
+plus size and latency — stored in the manifest under "accuracy" and shown as a table."""
+from __future__ import annotations
+
+import time
+
+from edgetool.runtime.errors import EngineMissingError, ParityError
+from edgetool.runtime.golden import Golden, Sample, run_samples
+from edgetool.runtime.pipelines import pipeline_class
+from edgetool.runtime.pipelines.base import open_engines
+from edgetool.runtime.tasks import get_task
+from edgetool.runtime.validate import compare, thresholds_for
+
+REFERENCE = ("onnxruntime", "fp32")
+
+
+class AccuracyDropError(ParityError):
+    """A quantized artifact loses more of the task metric than --max-metric-drop allows."""
+
+
+def _factory(bundle):
+    cls = pipeline_class(get_task(bundle.task))
+    return lambda engines: cls(bundle, engines=engines)
+
+
+def reference(bundle, samples: list[Sample]) -> Golden:
+    """The fp32 ONNX Runtime pipeline's results (and engine calls) on the evaluation samples."""
+    return run_samples(_factory(bundle), open_engines(bundle, *REFERENCE), samples)
+
+
+def _latency_ms(pipe_factory, engines, samples: list[Sample], repeats: int = 1) -> float:
+    pipe = pipe_factory(engines)
+    pipe(*samples[0].args, **samples[0].kwargs)  # warm-up (first-call allocations)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        for s in samples:
+            pipe(*s.args, **s.kwargs)
+    return 1000.0 * (time.perf_counter() - t0) / (repeats * len(samples))
+
+
+def size_mb(bundle, backend: str, precision: str) -> float:
+    from edgetool.runtime.backends import backend_class
+
+    cls = backend_class(backend)
+    chosen = bundle.select(cls.formats, precision, cls.name)
+    return sum((bundle.root / f).stat().st_size for a in chosen.values() for f in a.files) / 1e6
+
+
+def evaluate(bundle, ref: Golden, backend: str, precision: str) -> dict:
+    """One row: metric against fp32, drop, tensor error, size, latency (None where it cannot run here)."""
+    label = f"{backend}/{precision}"
+    factory = _factory(bundle)
+    try:
+        engines = open_engines(bundle, backend, precision)
+    except EngineMissingError as e:
+        return {"artifact": label, "backend": backend, "precision": precision, "skipped": str(e).splitlines()[0]}
+    report = compare(ref, engines, factory, bundle.task, precision, thresholds_for(bundle.task, precision), label)
+    value = report["metric"]["value"]
+    worst = max((o.get("max_abs", 0.0) for o in report["outputs"]), default=0.0)
+    cosine = min((o.get("cosine", 1.0) for o in report["outputs"]), default=1.0)
+    return {"artifact": label, "backend": backend, "precision": precision, "metric": report["metric"]["name"],
+            "value": value, "drop": max(0.0, 1.0 - value), "floor": report["metric"]["floor"],
+            "max_abs": worst, "min_cosine": cosine, "size_mb": round(size_mb(bundle, backend, precision), 3),
+            "latency_ms": round(_latency_ms(factory, engines, ref.samples), 3), "samples": len(ref.samples),
+            "passed": report["passed"]}
+
+
+def format_table(accuracy: dict) -> str:
+    rows = accuracy.get("rows", {})
+    ref = accuracy.get("reference", "onnxruntime/fp32")
+    lines = [f"accuracy vs {ref} on {accuracy.get('samples', '?')} samples "
+             f"({accuracy.get('golden', '?')} golden + {accuracy.get('held_out', '?')} held out)",
+             f"  {'precision':<9} {'target':<12} {'metric':<24} {'value':>7} {'drop':>7} {'size MB':>8} "
+             f"{'latency ms':>10}  notes"]
+    order = {"fp32": 0, "fp16": 1, "int8": 2}
+    for label, r in sorted(rows.items(), key=lambda kv: (order.get(kv[1].get("precision"), 9), kv[0])):
+        if r.get("skipped"):
+            lines.append(f"  {r['precision']:<9} {r['backend']:<12} not run here: {r['skipped']}")
+            continue
+        notes = []
+        if r.get("method"):
+            notes.append(r["method"])
+        if r.get("kept_fp32_nodes"):
+            notes.append(f"{len(r['kept_fp32_nodes'])} node(s) kept in higher precision")
+        if not r.get("passed", True):
+            notes.append("below the registry's floor")
+        lines.append(f"  {r['precision']:<9} {r['backend']:<12} {r['metric']:<24} {r['value']:>7.4f} {r['drop']:>7.4f} "
+                     f"{r['size_mb']:>8.2f} {r['latency_ms']:>10.2f}  {', '.join(notes)}")
+    return "\n".join(lines)

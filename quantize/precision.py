@@ -1,0 +1,216 @@
+"""Adding a precision (fp16 / int8, or a plain fp32 build) of every graph to a bundle, for one target:
+calibrate through the bundle's pipeline, build, measure the accuracy against fp32, and — with
+--max-metric-drop — fail or fall back until the drop is acceptable.
+
+Used by `edgetool export --precision` (on the staging bundle) and `edgetool quantize` (on an existing
+bundle, through BundleEditor). Nothing here is task-specific: the registry gives the input kind, metric
+and thresholds, the recipe or golden file gives the example calls, the target does the conversion.
+"""
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+from edgetool.runtime.bundle import Artifact, Bundle
+from edgetool.runtime.errors import UsageError
+from edgetool.runtime.golden import Sample
+from edgetool.runtime.tasks import get_task
+from edgetool.targets import BuildOptions
+
+from . import calibration as cal
+from .accuracy_report import REFERENCE, AccuracyDropError, evaluate, format_table, reference
+
+# How many of the last weight-bearing nodes --fallback keeps in higher precision, step by step.
+FALLBACK_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+def _opt(opts, name, default=None):
+    value = getattr(opts, name, None)
+    return default if value is None else value
+
+
+def resolve_method(target, precision: str, opts) -> str | None:
+    """INT8 method for this target: explicit --method, else static when calibration data is given or the
+    target only calibrates (OpenVINO/NNCF), else dynamic (ONNX Runtime, transformer encoders on CPU)."""
+    if precision != "int8":
+        if _opt(opts, "method"):
+            raise UsageError(f"--method applies to --precision int8, not {precision}.")
+        return None
+    methods = getattr(target, "int8_methods", ("static",))
+    method = _opt(opts, "method")
+    if method is None:
+        method = "static" if (_opt(opts, "calibration") is not None or "dynamic" not in methods) else "dynamic"
+    if method not in ("dynamic", "static"):
+        raise UsageError(f"Unknown --method '{method}'; expected dynamic or static.")
+    if method not in methods:
+        raise UsageError(f"Target '{target.name}' cannot do INT8 {method} quantization (it does: "
+                         f"{', '.join(methods)}). Use --method {methods[0]}, or --target onnx for dynamic INT8.")
+    if method == "dynamic" and _opt(opts, "calibration") is not None:
+        raise UsageError("--calibration is only used by static INT8 (dynamic INT8 quantizes activations at run time). "
+                         "Drop --calibration, or pass --method static.")
+    return method
+
+
+def _warn(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"\nwarning: {msg}", file=sys.stderr, flush=True)
+
+
+def _golden_samples(bundle: Bundle) -> list[Sample]:
+    from edgetool.runtime import golden
+
+    try:
+        return golden.load(bundle).samples
+    except Exception:  # a staging bundle before golden/ is written
+        return []
+
+
+def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> dict:
+    """Build `opts.precision` of every graph for `target` into `staged` (a StagedBundle or BundleEditor).
+
+    Returns the accuracy row of the new artifact. Raises AccuracyDropError (nothing is kept) when
+    `max_metric_drop` is exceeded and `fallback` is off or cannot reach it."""
+    precision = opts.precision
+    quiet = bool(_opt(opts, "quiet", False))
+    target.check_precision(precision)
+    static_shapes = _opt(opts, "static_shapes")
+    if static_shapes and target.name == "onnx":
+        raise UsageError("--static-shapes applies to --target openvino; ONNX Runtime artifacts keep dynamic shapes.")
+    method = resolve_method(target, precision, opts)
+    spec = get_task(staged.manifest["task"])
+    bundle = Bundle(staged.dir, copy.deepcopy(staged.manifest))
+    templates = list(samples) if samples is not None else _golden_samples(bundle)
+
+    calib_raw, held_raw = cal.load_raw(spec, _opt(opts, "calibration"), _opt(opts, "calibration_size"),
+                                       _opt(opts, "held_out", cal.DEFAULT_HELD_OUT))
+    calibration = None
+    label = f"{target.backend}/{precision}"
+    if method == "static":
+        calibration = cal.build_calibration(bundle, spec, calib_raw, templates, static=True)
+        for w in calibration.info["warnings"]:
+            _warn(w, quiet)
+
+    eval_samples = templates + cal.to_samples(spec, bundle, held_raw, templates)
+    ref = reference(bundle, eval_samples)
+    rel_dir = staged.artifact_dir(target.name, precision) if hasattr(staged, "artifact_dir") \
+        else f"{target.name}/{precision}"
+    max_drop = _opt(opts, "max_metric_drop")
+    fallback = bool(_opt(opts, "fallback", False))
+    calib_method = _opt(opts, "calibration_method")
+    if calib_method is not None and not (method == "static" and "dynamic" in getattr(target, "int8_methods", ())):
+        raise UsageError(f"--calibration-method applies to static INT8 on ONNX Runtime (got target '{target.name}', "
+                         f"precision {precision}, method {method}). NNCF (OpenVINO) picks its own ranges; drop it.")
+    extra = {"method": method, "calibration_method": calib_method or "minmax"} if method else {}
+
+    keep, steps = 0, iter(FALLBACK_STEPS)
+    while True:
+        details = _build_all(staged, target, precision, rel_dir, static_shapes, dict(extra, keep_fp32=keep), calibration)
+        row = evaluate(Bundle(staged.dir, copy.deepcopy(staged.manifest)), ref, target.backend, precision)
+        kept = sorted({n for d in details.values() for n in d.get("kept_fp32_nodes", [])})
+        row.update(method=_describe(method, extra, precision, details), kept_fp32_nodes=kept)
+        if max_drop is None or row.get("skipped") or row["drop"] <= max_drop:
+            break
+        candidates = max((d.get("candidates", 0) for d in details.values()), default=0)
+        if not fallback:
+            raise AccuracyDropError(
+                f"{label}: {row['metric']} drops by {row['drop']:.4f} against fp32 (allowed {max_drop:g}); nothing "
+                "was written. Pass --fallback to keep the most sensitive nodes in higher precision, use "
+                "--precision fp16, or calibrate on more representative data.", row)
+        if keep >= candidates:
+            raise AccuracyDropError(
+                f"{label}: {row['metric']} still drops by {row['drop']:.4f} (allowed {max_drop:g}) with all "
+                f"{candidates} weight nodes kept in higher precision; nothing was written. Use --precision fp16.", row)
+        keep = min(next(steps, candidates), candidates)
+
+    m = staged.manifest
+    acc = m.setdefault("accuracy", {"reference": "/".join(REFERENCE), "rows": {}})
+    acc.update(samples=len(eval_samples), golden=len(templates), held_out=len(eval_samples) - len(templates),
+               held_out_source=held_raw.source, metric=spec.metric)
+    acc["rows"]["/".join(REFERENCE)] = dict(evaluate(bundle, ref, *REFERENCE), method="reference")
+    if precision != "fp32" and any(a["target"] == target.name and a["precision"] == "fp32" for a in m["artifacts"]) \
+            and target.backend != REFERENCE[0]:
+        acc["rows"][f"{target.backend}/fp32"] = dict(evaluate(bundle, ref, target.backend, "fp32"), method="")
+    acc["rows"][label] = row
+    if max_drop is not None:
+        row["max_metric_drop"] = max_drop
+    if calibration is not None:
+        info = dict(calibration.info)
+        m.setdefault("provenance", {}).setdefault("calibration", {})[label] = info
+    elif method == "dynamic":
+        m.setdefault("provenance", {}).setdefault("calibration", {})[label] = {
+            "size": 0, "note": "dynamic INT8: activation ranges are computed at run time, no calibration set"}
+    if not quiet and _opt(opts, "show_table", True):
+        print("\n" + format_table(acc), file=sys.stderr, flush=True)
+    return row
+
+
+def _describe(method, extra, precision, details: dict) -> str:
+    if precision != "int8":
+        return precision
+    tools = {d["tool"].split()[0] for d in details.values() if d.get("tool")}
+    if method == "static":
+        return f"static ({', '.join(sorted(tools)) or extra.get('calibration_method')})"
+    return method or ""
+
+
+def _build_all(staged, target, precision, rel_dir, static_shapes, extra, calibration) -> dict[str, dict]:
+    details = {}
+    for graph in list(staged.manifest["graphs"]):
+        built = target.build(staged.dir / f"onnx/fp32/{graph}.onnx", staged.dir / rel_dir, graph,
+                             BuildOptions(precision=precision, static_shapes=static_shapes, extra=dict(extra)),
+                             calibration)
+        files = [f"{rel_dir}/{f}" for f in built.files]
+        options = dict(built.options)
+        if calibration is not None:
+            options["calibration_sha256"] = calibration.info["sha256"]
+            options["calibration_size"] = calibration.info["size"]
+        staged.add_artifact(Artifact(graph, target.name, precision, built.format, f"{rel_dir}/{built.path}",
+                                     staged.hashes(files), options))
+        details[graph] = options
+    return details
+
+
+def quantize_bundle(opts) -> tuple[Path, dict]:
+    """`edgetool quantize`: add a precision to an existing bundle; (bundle path, accuracy section)."""
+    from edgetool.runtime import golden as golden_io
+    from edgetool.runtime.errors import ParityError
+    from edgetool.runtime.pipelines import pipeline_class
+    from edgetool.runtime.pipelines.base import open_engines
+    from edgetool.runtime.validate import compare, format_report, thresholds_for
+    from edgetool.targets import get_target
+
+    from .editor import BundleEditor
+
+    editor = BundleEditor(Path(opts.bundle))
+    target = get_target(opts.target or editor.manifest.get("default_target", "onnx"))
+    target.check_precision(opts.precision)
+    if target.name == "onnx" and opts.precision == "fp32":
+        raise UsageError("The bundle's ONNX fp32 artifacts are the source of every other precision; there is nothing "
+                         "to add. Pass --precision fp16 or int8 (or --target openvino --precision fp32).")
+    target.check_environment()
+    if not any(a["target"] == "onnx" and a["precision"] == "fp32" for a in editor.manifest["artifacts"]):
+        raise UsageError(f"{opts.bundle} has no fp32 ONNX artifacts to quantize from; re-export it with this edgetool.")
+    original = editor.bundle()
+    golden = golden_io.load(original)  # verifies the golden files' hashes
+    try:
+        add_precision(editor, target, opts, samples=golden.samples)
+        bundle = editor.bundle()
+        label = f"{target.backend}/{opts.precision}"
+        try:
+            engines = open_engines(bundle, target.backend, opts.precision)
+        except Exception as e:  # engine not present here (e.g. TensorRT): checked on the device
+            report = {"artifact": label, "skipped": str(e), "passed": None}
+        else:
+            cls = pipeline_class(get_task(bundle.task))
+            report = compare(golden, engines, lambda e: cls(bundle, engines=e), bundle.task, opts.precision,
+                             thresholds_for(bundle.task, opts.precision), label)
+            report["reference"] = "golden"
+        editor.manifest.setdefault("parity", {})[label] = report
+        if report.get("passed") is False and opts.check_parity:
+            raise ParityError(f"{label} does not meet the registry's {opts.precision} thresholds against the golden "
+                              f"(PyTorch) outputs; nothing was written.\n{format_report(report)}", report)
+        editor.commit()
+    finally:
+        editor.abort()
+    return editor.dir, editor.manifest["accuracy"]
