@@ -179,7 +179,9 @@ def _run_command():
     @click.option("--threads", type=int, default=None, help="Engine intra-op threads.")
     @click.option("--build-engine", is_flag=True,
                   help="TensorRT: build the engine on this device if it is not cached yet (takes minutes).")
-    def run(bundle, inputs, backend, precision, as_json, threads, build_engine, **task_options):
+    @click.option("--cache-dir", default=None, type=click.Path(),
+                  help="OpenVINO: model cache directory (compiled blobs; later starts skip compilation).")
+    def run(bundle, inputs, backend, precision, as_json, threads, build_engine, cache_dir, **task_options):
         """Run a bundle on INPUTS (texts, or image / audio file paths; '-' reads text from stdin).
 
         Task options (e.g. --top-k, --question/--context, --labels) apply to the tasks that define them.
@@ -207,7 +209,8 @@ def _run_command():
             raise UsageError(f"Give an input to run task '{spec.name}' on, e.g. edgetool run {bundle} "
                              f"{'IMAGE' if spec.input_kind == 'image' else 'AUDIO.wav' if spec.input_kind == 'audio' else repr('some text')}")
         pipe = pipeline(b, backend=backend, precision=precision,
-                        options=BackendOptions(threads=threads, extra={"build": True} if build_engine else {}))
+                        options=BackendOptions(threads=threads, cache_dir=cache_dir,
+                                               extra={"build": True} if build_engine else {}))
         args = [] if spec.input_kind == "none" else [items[0] if len(items) == 1 else items]
         result = pipe(*args, **kwargs)
         from edgetool.runtime.golden import to_jsonable

@@ -103,25 +103,31 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
                          f"precision {precision}, method {method}). NNCF (OpenVINO) picks its own ranges; drop it.")
     extra = {"method": method, "calibration_method": calib_method or "minmax"} if method else {}
 
-    keep, steps = 0, iter(FALLBACK_STEPS)
+    keep, steps, ranked = 0, iter(FALLBACK_STEPS), None
     while True:
-        details = _build_all(staged, target, precision, rel_dir, static_shapes, dict(extra, keep_fp32=keep), calibration)
+        kept_names = ranked[len(ranked) - keep:] if ranked and keep else []
+        details = _build_all(staged, target, precision, rel_dir, static_shapes,
+                             dict(extra, exclude=kept_names), calibration)
         row = evaluate(Bundle(staged.dir, copy.deepcopy(staged.manifest)), ref, target.backend, precision)
         kept = sorted({n for d in details.values() for n in d.get("kept_fp32_nodes", [])})
         row.update(method=_describe(method, extra, precision, details), kept_fp32_nodes=kept)
+        if ranked is not None:
+            row["fallback"] = {"kept": len(kept_names), "ranking": "measured INT8 damage per layer (most first)",
+                               "layers": list(reversed(kept_names))}
         if max_drop is None or row.get("skipped") or row["drop"] <= max_drop:
             break
-        candidates = max((d.get("candidates", 0) for d in details.values()), default=0)
         if not fallback:
             raise AccuracyDropError(
                 f"{label}: {row['metric']} drops by {row['drop']:.4f} against fp32 (allowed {max_drop:g}); nothing "
-                "was written. Pass --fallback to keep the most sensitive nodes in higher precision, use "
+                "was written. Pass --fallback to keep the most sensitive layers in higher precision, use "
                 "--precision fp16, or calibrate on more representative data.", row)
-        if keep >= candidates:
+        if ranked is None:  # measure once which layers hurt most
+            ranked = _ranking(staged, bundle, spec, calibration, calib_raw, templates)
+        if keep >= len(ranked):
             raise AccuracyDropError(
                 f"{label}: {row['metric']} still drops by {row['drop']:.4f} (allowed {max_drop:g}) with all "
-                f"{candidates} weight nodes kept in higher precision; nothing was written. Use --precision fp16.", row)
-        keep = min(next(steps, candidates), candidates)
+                f"{len(ranked)} weight layers kept in higher precision; nothing was written. Use --precision fp16.", row)
+        keep = min(next(steps, len(ranked)), len(ranked))
 
     m = staged.manifest
     acc = m.setdefault("accuracy", {"reference": "/".join(REFERENCE), "rows": {}})
@@ -143,6 +149,16 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
     if not quiet and _opt(opts, "show_table", True):
         print("\n" + format_table(acc), file=sys.stderr, flush=True)
     return row
+
+
+def _ranking(staged, bundle, spec, calibration, calib_raw, templates) -> list[str]:
+    """Weight layers of every graph, least INT8 damage first (quantize.sensitivity)."""
+    from .sensitivity import node_damage, rank
+
+    if calibration is None:  # dynamic INT8 / fp16: record a few feeds through the pipeline just for the ranking
+        calibration = cal.build_calibration(bundle, spec, calib_raw.take(0, 16), templates, static=True)
+    return rank({g: node_damage(staged.dir / f"onnx/fp32/{g}.onnx", calibration.graph_feeds.get(g) or [])
+                 for g in staged.manifest["graphs"] if calibration.graph_feeds.get(g)})
 
 
 def _describe(method, extra, precision, details: dict) -> str:

@@ -190,7 +190,7 @@ def test_max_metric_drop_fails_and_writes_nothing(embed, tmp_path):
     assert sorted(p.relative_to(path) for p in path.rglob("*")) == files_before
 
 
-def test_fallback_keeps_last_layers_until_the_drop_holds(embed, tmp_path):
+def test_fallback_keeps_the_most_damaging_layers_until_the_drop_holds(embed, tmp_path):
     path = tmp_path / "b"
     shutil.copytree(embed, path)
     m = q(path, "int8", method="static", calibration_size=16)
@@ -202,6 +202,7 @@ def test_fallback_keeps_last_layers_until_the_drop_holds(embed, tmp_path):
     assert row["drop"] <= limit and row["max_metric_drop"] == limit
     kept = row["kept_fp32_nodes"]
     assert kept and kept == m["artifacts"][-1]["options"]["kept_fp32_nodes"]
+    assert sorted(row["fallback"]["layers"]) == kept and row["fallback"]["kept"] == len(kept)
     import onnx
 
     model = onnx.load(str(path / m["artifacts"][-1]["path"]))
@@ -332,3 +333,35 @@ def test_cli_max_metric_drop_exit_code(embed, tmp_path, capsys):
     code, out, err = cli_main(["quantize", str(path), "--precision", "int8", "--method", "static",
                                "--calibration-size", "8", "--max-metric-drop", "0"], capsys)
     assert code == 1 and "nothing was written" in err
+
+
+def test_sensitivity_ranks_layers_by_measured_damage(embed, tmp_path):
+    """The ranking --fallback uses: every weight layer scored by the INT8 error it adds; keeping the worst
+    layers in fp32 must reduce the output error more than keeping the same number of the mildest ones."""
+    import onnx
+
+    from edgetool.quantize import calibration as cal
+    from edgetool.quantize.int8_ort import quantize_static_onnx, weight_nodes
+    from edgetool.quantize.sensitivity import _rel, node_damage, rank
+    from edgetool.runtime import golden
+    from edgetool.runtime.tasks import get_task
+
+    b = Bundle.load(embed)
+    spec = get_task(b.task)
+    raw, _ = cal.load_raw(spec, None, 16)
+    feeds = cal.build_calibration(b, spec, raw, golden.load(b).samples, static=True).feeds("model")
+    src = embed / "onnx/fp32/model.onnx"
+    damage = node_damage(src, feeds)
+    assert set(damage) == set(weight_nodes(onnx.load(str(src), load_external_data=False)))
+    order = rank({"model": damage})
+    assert [damage[n] for n in order] == sorted(damage.values())
+
+    import onnxruntime as ort
+
+    ref = ort.InferenceSession(str(src)).run(None, feeds[0])[0]
+    errs = {}
+    for name, keep in (("worst", order[-3:]), ("mildest", order[:3])):
+        dst = tmp_path / f"sens-{name}.onnx"
+        quantize_static_onnx(src, dst, feeds, exclude=tuple(keep))
+        errs[name] = _rel(ort.InferenceSession(str(dst)).run(None, feeds[0])[0], ref)
+    assert errs["worst"] < errs["mildest"], errs
