@@ -15,6 +15,8 @@ from edgetool.runtime import pipeline
 from edgetool.runtime.bundle import MANIFEST, Bundle
 from edgetool.runtime.errors import UnsupportedError, UsageError
 
+import nncf  # noqa: F401,E402 — NNCF binds a log handler to sys.stdout on import: do it outside any capsys
+
 TASK = "text-classification"
 TEXTS = ["I love this", "The soup was quite bad and rather expensive.", "What a great day"]
 
@@ -365,3 +367,48 @@ def test_sensitivity_ranks_layers_by_measured_damage(embed, tmp_path):
         quantize_static_onnx(src, dst, feeds, exclude=tuple(keep))
         errs[name] = _rel(ort.InferenceSession(str(dst)).run(None, feeds[0])[0], ref)
     assert errs["worst"] < errs["mildest"], errs
+
+
+# -- `edgetool export --precision ...` through the CLI ---------------------------------------------------
+def test_cli_export_openvino_int8_static_shapes_prints_the_table(tmp_path, capsys):
+    out = tmp_path / "ov-int8"
+    code, stdout, err = cli_main(["export", "--task", TASK, "--target", "openvino", "--precision", "int8",
+                                  "--static-shapes", "batch=1,sequence=32", "--calibration-size", "8", "--out",
+                                  str(out)], capsys)
+    assert code == 0, err
+    assert "accuracy vs onnxruntime/fp32" in stdout and "openvino" in stdout and "int8" in stdout
+    m = manifest(out)
+    art = next(a for a in m["artifacts"] if a["target"] == "openvino" and a["precision"] == "int8")
+    assert art["options"]["static_shapes"] == {"batch": 1, "sequence": 32}
+    calib = m["provenance"]["calibration"]["openvino/int8"]
+    assert calib["size"] == 8 and len(calib["sha256"]) == 64 and any("only 8 sample(s)" in w for w in calib["warnings"])
+    # the static IR runs variable-length texts and batches (padded / split by the backend), same labels as fp32
+    got = pipeline(out, backend="openvino", precision="int8")(TEXTS)
+    ref = pipeline(out, backend="onnxruntime", precision="fp32")(TEXTS)
+    assert [g["label"] for g in got] == [r["label"] for r in ref]
+    code, stdout, err = cli_main(["run", str(out), "--backend", "openvino", "--precision", "int8", "--cache-dir",
+                                  str(tmp_path / "cache"), "I love this"], capsys)
+    assert code == 0 and ref[0]["label"] in stdout, err
+    assert any((tmp_path / "cache").iterdir())
+
+
+def test_cli_export_max_metric_drop_fails_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "embed-int8"
+    code, stdout, err = cli_main(["export", "--task", "feature-extraction", "--precision", "int8", "--method", "static",
+                                  "--calibration-size", "8", "--max-metric-drop", "0", "--out", str(out), "-q"], capsys)
+    last = err.strip().splitlines()[-1]  # (earlier lines: transformers' logger, bound to an old capsys stream)
+    assert code == 1 and last.startswith("error: ") and "nothing was written" in last
+    assert not out.exists() and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv,expect", [
+    (["--precision", "int4"], "cannot build int4"),
+    (["--precision", "int8", "--static-shapes", "batch=1"], "--static-shapes fixes OpenVINO IR dims"),
+    (["--precision", "int8", "--static-shapes", "batch:1", "--target", "openvino"], "NAME=SIZE"),
+    (["--precision", "fp32", "--fallback"], "--fallback needs --max-metric-drop"),
+])
+def test_cli_export_bad_precision_options(tmp_path, capsys, argv, expect):
+    out = tmp_path / "b"
+    code, stdout, err = cli_main(["export", "--task", TASK, "--out", str(out), "-q", *argv], capsys)
+    assert code == 2 and expect in err and "Traceback" not in err, (code, err)
+    assert not out.exists()
