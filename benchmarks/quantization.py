@@ -65,7 +65,8 @@ def feeds_128(bundle: Path) -> dict[str, np.ndarray]:
     return enc
 
 
-def build(model_dir: Path, work: Path, name: str, runs_static: tuple[str, ...]) -> tuple[Path, dict]:
+def build(model_dir: Path, work: Path, name: str, runs_static: tuple[str, ...],
+          fallback: float | None = None) -> tuple[Path, dict]:
     from edgetool.export.exporter import export
     from edgetool.export.options import ExportOptions
     from edgetool.quantize import QuantizeOptions, quantize_bundle
@@ -77,17 +78,20 @@ def build(model_dir: Path, work: Path, name: str, runs_static: tuple[str, ...]) 
     bundle = export(ExportOptions(task="feature-extraction", model=model_dir, out=work / name, quiet=True))
     times["export fp32"] = time.perf_counter() - t
     plan = [("onnx", "fp16", {}), ("onnx", "int8", {"method": "dynamic"})]
+    if fallback is not None:  # edgetool's own --max-metric-drop X --fallback: most damaging layers stay fp32
+        plan.append(("onnx", "int8", {"method": "dynamic", "max_metric_drop": fallback, "fallback": True}))
     plan += [("onnx", "int8", {"method": "static", "calibration": calib, "calibration_method": m}) for m in runs_static]
     plan += [("openvino", "fp32", {}), ("openvino", "fp16", {}), ("openvino", "int8", {"calibration": calib})]
     variants = {}
     for target, precision, kw in plan:
         label = f"{'ort' if target == 'onnx' else 'openvino'} {precision}" + (
-            f" {kw['method']}" if "method" in kw else "") + (f" ({kw['calibration_method']})" if "calibration_method" in kw else "")
+            f" {kw['method']}" if "method" in kw else "") + (f" ({kw['calibration_method']})" if "calibration_method" in kw else "") + (
+            f" +fallback(drop<={kw['max_metric_drop']:g})" if kw.get("fallback") else "")
         if "calibration_method" in kw:  # each static variant lives in its own copy (one int8 per target per bundle)
             dest = work / f"{name}-{kw['calibration_method']}"
             shutil.copytree(bundle, dest)
         elif target == "onnx" and precision == "int8":
-            dest = work / f"{name}-dynamic"
+            dest = work / f"{name}-dynamic{'-fallback' if kw.get('fallback') else ''}"
             shutil.copytree(bundle, dest)
         else:
             dest = bundle
@@ -158,6 +162,8 @@ def report(name: str, model_dir: Path, built: dict, times: dict, cos: dict) -> s
              "sentence cos worst / mean | task metric (bundle report) | build (s) |",
              "|---|---|---|---|---|---|---|---|---|"]
     base = np.median(times["pytorch eager fp32"])
+    int8 = {k: ort32 / np.median(v) for k, v in times.items() if "int8" in k}
+    summary = ", ".join(f"{k} {x:.2f}x (cos worst {cos[k][0]:.4f})" for k, x in int8.items())
     for label, ts in times.items():
         p50, p90 = np.median(ts) * 1e3, np.percentile(ts, 90) * 1e3
         if label == "pytorch eager fp32":
@@ -167,9 +173,12 @@ def report(name: str, model_dir: Path, built: dict, times: dict, cos: dict) -> s
         bundle, backend, precision, row = variants[label]
         c = cos.get(label)
         metric = f"{row['metric']} {row['value']:.4f}" if row else "reference"
+        if row and row.get("fallback"):
+            metric += f" ({row['fallback']['kept']} layers fp32)"
         lines.append(f"| {label} | {p50:.2f} | {p90:.2f} | {ort32 / np.median(ts):.2f}x | {base / np.median(ts):.2f}x | "
                      f"{size_mb(bundle, backend, precision):.1f} | {c[0]:.4f} / {c[1]:.4f} | {metric} | "
                      f"{built['build_s'].get(label, built['build_s']['export fp32']):.1f} |")
+    lines.append(f"\nINT8 speed-up vs ORT fp32 (target >= 1.5x; MiniLM cosine target >= 0.99): {summary}")
     return "\n".join(lines)
 
 
@@ -178,6 +187,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--models", default="base,minilm")
     ap.add_argument("--static-methods", default=",".join(ORT_STATIC_METHODS))
+    ap.add_argument("--fallback-drop", type=float, default=0.01,
+                    help="MiniLM: also build ORT int8 dynamic with --max-metric-drop X --fallback")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edgetool-qbench-"))
     out = [f"# quantization benchmark, {time.strftime('%Y-%m-%d')}, batch 1, sequence 128, "
@@ -189,7 +200,7 @@ def main() -> None:
                      else "all-MiniLM-L6-v2 (real weights)")
             static = tuple(args.static_methods.split(",")) if name == "minilm" else ("minmax",)
             print(f"building {title} …", flush=True)
-            bundle, built = build(model_dir, work, name, static)
+            bundle, built = build(model_dir, work, name, static, args.fallback_drop if name == "minilm" else None)
             held_out = texts(64, 99, (1, 10))
             cos = sentence_cosines(built["variants"], held_out)
             times = bench(model_dir, built["variants"], feeds_128(bundle), args.runs)

@@ -95,7 +95,8 @@ def _quiet():
         root.setLevel(level)
 
 
-def quantize_dynamic_onnx(src: Path, dst: Path, keep_fp32: int = 0, exclude: tuple[str, ...] = ()) -> dict:
+def quantize_dynamic_onnx(src: Path, dst: Path, keep_fp32: int = 0, exclude: tuple[str, ...] = (),
+                          per_channel: bool = True) -> dict:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     onnx = _onnx()
@@ -105,11 +106,13 @@ def quantize_dynamic_onnx(src: Path, dst: Path, keep_fp32: int = 0, exclude: tup
         names = weight_nodes(onnx.load(str(clean), load_external_data=False))
         excluded = sorted(set(keep_last(names, keep_fp32)) | set(exclude))
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
-        quantize_dynamic(str(clean), str(dst), weight_type=QuantType.QInt8, per_channel=False,
+        # per-channel weight scales: real all-MiniLM-L6-v2 sentence cosine worst 0.925 per-tensor, 0.988 per-channel
+        quantize_dynamic(str(clean), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel,
                          op_types_to_quantize=[op for op in WEIGHT_OPS if op != "Conv"] + ["Gather"],
                          nodes_to_exclude=excluded,
                          extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
-    return {"method": "dynamic", "weight_type": "int8", "candidates": len(names), "kept_fp32_nodes": excluded}
+    return {"method": "dynamic", "weight_type": "int8 per-channel" if per_channel else "int8",
+            "candidates": len(names), "kept_fp32_nodes": excluded}
 
 
 class _Reader:

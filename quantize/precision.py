@@ -122,7 +122,7 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
                 "was written. Pass --fallback to keep the most sensitive layers in higher precision, use "
                 "--precision fp16, or calibrate on more representative data.", row)
         if ranked is None:  # measure once which layers hurt most
-            ranked = _ranking(staged, bundle, spec, calibration, calib_raw, templates)
+            ranked = _ranking(staged, bundle, spec, calibration, calib_raw, templates, method)
         if keep >= len(ranked):
             raise AccuracyDropError(
                 f"{label}: {row['metric']} still drops by {row['drop']:.4f} (allowed {max_drop:g}) with all "
@@ -151,13 +151,14 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
     return row
 
 
-def _ranking(staged, bundle, spec, calibration, calib_raw, templates) -> list[str]:
+def _ranking(staged, bundle, spec, calibration, calib_raw, templates, method) -> list[str]:
     """Weight layers of every graph, least INT8 damage first (quantize.sensitivity)."""
     from .sensitivity import node_damage, rank
 
     if calibration is None:  # dynamic INT8 / fp16: record a few feeds through the pipeline just for the ranking
         calibration = cal.build_calibration(bundle, spec, calib_raw.take(0, 16), templates, static=True)
-    return rank({g: node_damage(staged.dir / f"onnx/fp32/{g}.onnx", calibration.graph_feeds.get(g) or [])
+    how = "dynamic" if method == "dynamic" else "static"
+    return rank({g: node_damage(staged.dir / f"onnx/fp32/{g}.onnx", calibration.graph_feeds.get(g) or [], how)
                  for g in staged.manifest["graphs"] if calibration.graph_feeds.get(g)})
 
 

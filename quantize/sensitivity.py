@@ -6,7 +6,8 @@ bundle's own pipeline) and both models are run on the same feeds with every weig
 output exposed. A node's damage is the relative error it ADDS: error of its output minus error of its
 (pre-quantization) input, so a layer downstream of a bad one is not blamed for it. Node names are the
 ONNX node names, which ONNX Runtime's quantizers keep and OpenVINO keeps as friendly names, so one
-ranking serves every target (and fp16, where keeping a node means keeping it in fp32).
+ranking serves every target (and fp16, where keeping a node means keeping it in fp32). Dynamic INT8 is
+ranked with a dynamic quantization (its error is in per-call activation ranges, not calibrated ones).
 """
 from __future__ import annotations
 
@@ -50,17 +51,20 @@ def _run(model, feeds: list[dict], names: list[str]) -> list[dict[str, np.ndarra
     return [dict(zip(names, sess.run(names, {k: v for k, v in f.items() if k in inputs}))) for f in feeds]
 
 
-def node_damage(fp32_onnx: Path, feeds: list[dict[str, np.ndarray]]) -> dict[str, float]:
-    """{weight node name: relative output error it adds under INT8}, measured on `feeds`."""
+def node_damage(fp32_onnx: Path, feeds: list[dict[str, np.ndarray]], method: str = "static") -> dict[str, float]:
+    """{weight node name: relative output error it adds under INT8 (`method`: static QDQ or dynamic)}."""
     import onnx
 
-    from .int8_ort import _quiet, quantize_static_onnx, weight_nodes
+    from .int8_ort import _quiet, quantize_dynamic_onnx, quantize_static_onnx, weight_nodes
 
     feeds = feeds[:MAX_FEEDS]
     with tempfile.TemporaryDirectory(prefix="edgetool-sens-") as tmp:
         qpath = Path(tmp) / "q.onnx"
         with _quiet():
-            quantize_static_onnx(Path(fp32_onnx), qpath, feeds, "minmax", per_channel=True)
+            if method == "dynamic":
+                quantize_dynamic_onnx(Path(fp32_onnx), qpath)
+            else:
+                quantize_static_onnx(Path(fp32_onnx), qpath, feeds, "minmax", per_channel=True)
         fp32 = onnx.load(str(fp32_onnx))
         quant = onnx.load(str(qpath))
     del fp32.graph.value_info[:]
