@@ -10,9 +10,11 @@ The registry's per-precision floors are enforced by export/quantize themselves (
 test_quantize.py on a model where they are meaningful)."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
+from click.testing import CliRunner
 
 from edgetool.quantize import QuantizeOptions, quantize_bundle
 from edgetool.runtime.bundle import Bundle
@@ -65,3 +67,38 @@ def test_fp16_and_int8_for_onnxruntime_and_openvino(bundle_dir, tmp_path, task):
     b.verify_all()
     fp32 = b.manifest["accuracy"]["rows"]["onnxruntime/fp32"]
     assert fp32["value"] == pytest.approx(1.0) and fp32["drop"] == pytest.approx(0.0, abs=1e-9)
+    _validate_and_bench(path, task, spec_metric, tmp_path)
+
+
+def cli(*argv):
+    from edgetool.cli import main
+
+    import click
+
+    @click.command(context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def shim(args):
+        main([str(a) for a in args])
+
+    return CliRunner().invoke(shim, [str(a) for a in argv])
+
+
+def _validate_and_bench(path, task, metric, tmp_path):
+    """The user's gates on a quantized bundle: INT8 vs the bundle's own fp32 ONNX, and bench per precision."""
+    report = tmp_path / "v.json"
+    r = cli("validate", path, "--against", "onnx/fp32", "--precision", "int8", "--json", report)
+    rows = json.loads(report.read_text())
+    assert sorted(row["artifact"] for row in rows) == ["onnxruntime/int8", "openvino/int8"], r.output
+    for row in rows:
+        assert row["samples"] >= 1 and row["metric"]["name"] == metric and 0.0 <= row["metric"]["value"] <= 1.0
+    # exit 0 iff every int8 artifact met the registry's int8 thresholds, 1 otherwise; never a crash (2 / traceback)
+    assert r.exit_code == (0 if all(row["passed"] for row in rows) else 1), r.output
+    out = tmp_path / "b.json"
+    r = cli("bench", path, "--precision", "fp16", "--precision", "int8", "--runs", "2", "--warmup", "1",
+            "--no-cold-start", "-q", "--json", out)
+    assert r.exit_code == 0, r.output
+    results = json.loads(out.read_text())["results"]
+    assert sorted(row["name"] for row in results) == ["onnxruntime/fp16", "onnxruntime/int8", "openvino/fp16",
+                                                      "openvino/int8"]
+    for row in results:
+        assert 0 < row["latency_ms"]["p50"] <= row["latency_ms"]["max"] and row["size_mb"] > 0
