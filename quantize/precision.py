@@ -146,7 +146,7 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
     elif method == "dynamic":
         m.setdefault("provenance", {}).setdefault("calibration", {})[label] = {
             "size": 0, "note": "dynamic INT8: activation ranges are computed at run time, no calibration set"}
-    if not quiet and _opt(opts, "show_table", True):
+    if not quiet and _opt(opts, "show_table", False):  # the CLI prints it on stdout itself
         print("\n" + format_table(acc), file=sys.stderr, flush=True)
     return row
 

@@ -412,3 +412,22 @@ def test_cli_export_bad_precision_options(tmp_path, capsys, argv, expect):
     code, stdout, err = cli_main(["export", "--task", TASK, "--out", str(out), "-q", *argv], capsys)
     assert code == 2 and expect in err and "Traceback" not in err, (code, err)
     assert not out.exists()
+
+
+def test_cli_export_trt_int8_carries_a_calibrated_qdq_onnx(tmp_path, capsys):
+    """TensorRT INT8 is explicit quantization: the bundle carries a QDQ ONNX calibrated here through the
+    bundle's pipeline (the engine is built on the device); its accuracy row says why it was not run."""
+    import onnx
+
+    out = tmp_path / "trt-int8"
+    code, stdout, err = cli_main(["export", "--task", TASK, "--target", "trt", "--precision", "int8",
+                                  "--calibration-size", "8", "--out", str(out), "-q"], capsys)
+    assert code == 0, err
+    m = manifest(out)
+    art = next(a for a in m["artifacts"] if a["target"] == "trt" and a["precision"] == "int8")
+    ops = {n.op_type for n in onnx.load(str(out / art["path"])).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    calib = m["provenance"]["calibration"]["tensorrt/int8"]
+    assert calib["size"] == 8 == art["options"]["calibration_size"] and art["options"]["calibration_sha256"] == calib["sha256"]
+    row = m["accuracy"]["rows"]["tensorrt/int8"]
+    assert row.get("skipped") and "TensorRT" in row["skipped"]
