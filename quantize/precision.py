@@ -21,8 +21,9 @@ from edgetool.targets import BuildOptions
 from . import calibration as cal
 from .accuracy_report import REFERENCE, AccuracyDropError, evaluate, format_table, reference
 
-# How many of the last weight-bearing nodes --fallback keeps in higher precision, step by step.
-FALLBACK_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# How many of the most damaging weight layers --fallback keeps in higher precision, step by step (fine at
+# first: each kept layer costs speed, and a few usually recover most of the drop).
+FALLBACK_STEPS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
 
 def _opt(opts, name, default=None):
