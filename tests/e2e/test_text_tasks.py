@@ -389,7 +389,9 @@ def test_hundred_thousand_characters(bundle_dir):
     fill = pipeline(bundle_dir("fill-mask", target="openvino"))
     text = "word " * 20000 + "The capital of France is [MASK]."  # the mask is ~20,000 tokens in
     preds = fill(text, top_k=2)
-    assert len(preds) == 2 and len(preds[0]["sequence"]) > 100_000 and preds[0]["token_str"] in preds[0]["sequence"]
+    # a WordPiece continuation ("##noun") is glued to the previous word in the decoded sequence
+    assert len(preds) == 2 and len(preds[0]["sequence"]) > 100_000
+    assert preds[0]["token_str"].removeprefix("##") in preds[0]["sequence"][-40:]
     embed = pipeline(bundle_dir("feature-extraction", target="openvino"))
     tokens = embed("word " * 20000, return_tensors=True)  # token embeddings from overlapping windows
     assert tokens.shape == (1, 20002, 32) and np.isfinite(tokens).all()
