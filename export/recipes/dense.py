@@ -1,0 +1,89 @@
+"""Export recipes of the dense-prediction tasks: image-segmentation (SegFormer semantic segmentation)
+and depth-estimation (GLPN, DPT). One graph each, pixel_values -> logits / predicted_depth; the runtime
+upsamples to the original size (NumPy), so the graph never depends on the picture's size."""
+from __future__ import annotations
+
+import numpy as np
+
+from edgetool.runtime.errors import UsageError
+
+from . import Recipe, Sample, recipe
+from ..graphs import GraphExport, NamedIO
+from ..reference import dense as _dense_references  # noqa: F401  (registers the references)
+from .text_common import labels
+from .vision import _write_preprocessor, preprocessor_config, sample_images, torch_randn
+
+
+def dense_images() -> list[np.ndarray]:
+    """The vision sample pictures at twice their size (74x106, 96x64, 40x40): big enough for GLPN's
+    size divisor of 32, still odd sizes so the upsampling back is exercised."""
+    return [np.kron(img, np.ones((2, 2, 1), np.uint8)) for img in sample_images()]
+
+
+def _fixed_size(source, default=(64, 64)) -> tuple[int, int]:
+    size = preprocessor_config(source).get("size") or {}
+    if isinstance(size, int):
+        return size, size
+    return size.get("height", default[0]), size.get("width", default[1])
+
+
+# -- image-segmentation -----------------------------------------------------------------------------
+SEGMENTERS = {"segformer": "semantic"}
+
+
+def _segmenter(source) -> str:
+    kind = source.config.model_type
+    if kind not in SEGMENTERS:
+        raise UsageError(f"Image segmentation for model type '{kind}' is not supported (supported: "
+                         f"{', '.join(sorted(SEGMENTERS))}).")
+    return SEGMENTERS[kind]
+
+
+def _segmentation_graph(source, opts):
+    _segmenter(source)
+    x = {"pixel_values": torch_randn(2, 3, *_fixed_size(source))}
+    return [GraphExport("model", NamedIO(source.model, ["pixel_values"], lambda o: (o.logits,)), x, ["logits"],
+                        {"pixel_values": {0: "batch"}, "logits": {0: "batch"}})]
+
+
+recipe(Recipe(
+    task="image-segmentation",
+    auto_class="AutoModelForSemanticSegmentation",
+    references=("segformer-tiny",),
+    graphs=_segmentation_graph,
+    manifest=lambda source: {"processing": {"segmenter": _segmenter(source), "image": preprocessor_config(source)},
+                             "labels": labels(source.config)},
+    samples=lambda source: [Sample([img]) for img in dense_images()] + [Sample([dense_images()[:2]])],
+    files=_write_preprocessor,
+))
+
+
+# -- depth-estimation -------------------------------------------------------------------------------
+def _depth_dummy_size(source) -> tuple[int, int]:
+    cfg = preprocessor_config(source)
+    if "size_divisor" in cfg and "size" not in cfg:  # GLPN: any multiple of the divisor
+        d = int(cfg["size_divisor"])
+        return 2 * d, 3 * d
+    return _fixed_size(source, (384, 384))
+
+
+def _depth_graph(source, opts):
+    if source.config.model_type not in ("glpn", "dpt"):
+        raise UsageError(f"Depth estimation for model type '{source.config.model_type}' is not supported "
+                         "(supported: dpt, glpn).")
+    x = {"pixel_values": torch_randn(1, 3, *_depth_dummy_size(source))}
+    return [GraphExport("model", NamedIO(source.model, ["pixel_values"], lambda o: (o.predicted_depth,)), x,
+                        ["predicted_depth"],
+                        {"pixel_values": {0: "batch", 2: "height", 3: "width"},
+                         "predicted_depth": {0: "batch", 1: "out_height", 2: "out_width"}})]
+
+
+recipe(Recipe(
+    task="depth-estimation",
+    auto_class="AutoModelForDepthEstimation",
+    references=("glpn-tiny", "dpt-tiny"),
+    graphs=_depth_graph,
+    manifest=lambda source: {"processing": {"image": preprocessor_config(source)}, "labels": {}},
+    samples=lambda source: [Sample([img]) for img in dense_images()] + [Sample([dense_images()[:2]])],
+    files=_write_preprocessor,
+))
