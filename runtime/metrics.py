@@ -285,6 +285,15 @@ def _depth_images(result) -> list:
     return [result] if isinstance(result, dict) else list(result or [])
 
 
+def _label_masks(segments) -> dict:
+    """label -> union of its segments' masks (panoptic results may hold several segments per label)."""
+    out: dict = {}
+    for d in segments or []:
+        m = _as_mask(d["mask"])
+        out[d["label"]] = out[d["label"]] | m if d["label"] in out and out[d["label"]].shape == m.shape else m
+    return out
+
+
 @metric("mean_iou")
 def mean_iou(ref: list, got: list) -> float:
     """Mean over images and labels (either side) of the IoU of the label's masks (1.0 when identical)."""
@@ -294,8 +303,7 @@ def mean_iou(ref: list, got: list) -> float:
         return 0.0
     ious = []
     for ra, rb in zip(a, b):
-        ma = {d["label"]: _as_mask(d["mask"]) for d in ra or []}
-        mb = {d["label"]: _as_mask(d["mask"]) for d in rb or []}
+        ma, mb = _label_masks(ra), _label_masks(rb)
         for label in set(ma) | set(mb):
             if label not in ma or label not in mb or ma[label].shape != mb[label].shape:
                 ious.append(0.0)

@@ -1,6 +1,6 @@
-"""Export recipes of the dense-prediction tasks: image-segmentation (SegFormer semantic segmentation)
-and depth-estimation (GLPN, DPT). One graph each, pixel_values -> logits / predicted_depth; the runtime
-upsamples to the original size (NumPy), so the graph never depends on the picture's size."""
+"""Export recipes of the dense-prediction tasks: image-segmentation (SegFormer semantic segmentation,
+MaskFormer mask classification) and depth-estimation (GLPN, DPT). One graph each: pixel_values ->
+logits / masks / predicted_depth; the runtime upsamples to the original size (NumPy)."""
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +28,9 @@ def _fixed_size(source, default=(64, 64)) -> tuple[int, int]:
 
 
 # -- image-segmentation -----------------------------------------------------------------------------
-SEGMENTERS = {"segformer": "semantic"}
+SEGMENTERS = {"segformer": "semantic", "maskformer": "mask-classification"}
+SEGMENTATION_CLASSES = {"semantic": "AutoModelForSemanticSegmentation",
+                        "mask-classification": "AutoModelForInstanceSegmentation"}
 
 
 def _segmenter(source) -> str:
@@ -40,20 +42,38 @@ def _segmenter(source) -> str:
 
 
 def _segmentation_graph(source, opts):
-    _segmenter(source)
-    x = {"pixel_values": torch_randn(2, 3, *_fixed_size(source))}
-    return [GraphExport("model", NamedIO(source.model, ["pixel_values"], lambda o: (o.logits,)), x, ["logits"],
-                        {"pixel_values": {0: "batch"}, "logits": {0: "batch"}})]
+    if _segmenter(source) == "semantic":
+        x = {"pixel_values": torch_randn(2, 3, *_fixed_size(source))}
+        return [GraphExport("model", NamedIO(source.model, ["pixel_values"], lambda o: (o.logits,)), x, ["logits"],
+                            {"pixel_values": {0: "batch"}, "logits": {0: "batch"}})]
+    # mask classification: sizes follow the picture (shortest edge, rounded up to size_divisor). The
+    # TorchScript exporter drops pixel_mask where the model ignores it (MaskFormer does).
+    import torch
+
+    x = {"pixel_values": torch_randn(1, 3, 64, 96), "pixel_mask": torch.ones(1, 64, 96, dtype=torch.int64)}
+    outs = ["class_queries_logits", "masks_queries_logits"]
+    axes = {"pixel_values": {0: "batch", 2: "height", 3: "width"}, "pixel_mask": {0: "batch", 1: "height", 2: "width"},
+            "class_queries_logits": {0: "batch"}, "masks_queries_logits": {0: "batch", 2: "mask_height", 3: "mask_width"}}
+    return [GraphExport("model", NamedIO(source.model, list(x), lambda o: (o.class_queries_logits, o.masks_queries_logits)),
+                        x, outs, axes, dynamo=False)]
+
+
+def _segmentation_samples(source) -> list[Sample]:
+    base = [Sample([img]) for img in dense_images()] + [Sample([dense_images()[:2]])]
+    if _segmenter(source) == "mask-classification":
+        base += [Sample([dense_images()[0]], {"subtask": "semantic"}),
+                 Sample([dense_images()[1]], {"threshold": 0.5, "overlap_mask_area_threshold": 0.3})]
+    return base
 
 
 recipe(Recipe(
     task="image-segmentation",
-    auto_class="AutoModelForSemanticSegmentation",
-    references=("segformer-tiny",),
+    auto_class=lambda config: SEGMENTATION_CLASSES[SEGMENTERS.get(config.model_type, "semantic")],
+    references=("segformer-tiny", "maskformer-tiny"),
     graphs=_segmentation_graph,
     manifest=lambda source: {"processing": {"segmenter": _segmenter(source), "image": preprocessor_config(source)},
                              "labels": labels(source.config)},
-    samples=lambda source: [Sample([img]) for img in dense_images()] + [Sample([dense_images()[:2]])],
+    samples=_segmentation_samples,
     files=_write_preprocessor,
 ))
 

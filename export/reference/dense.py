@@ -52,3 +52,34 @@ def dpt_tiny(out: Path, seed: int) -> None:
                     initializer_range=0.2, is_hybrid=False)
     DPTForDepthEstimation(cfg).eval().save_pretrained(str(out), safe_serialization=True)
     DPTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(str(out))
+
+
+@reference("maskformer-tiny", task="image-segmentation")
+def maskformer_tiny(out: Path, seed: int) -> None:
+    """MaskFormer (ResNet backbone, 8 queries). The class head is sharpened after the random init so
+    queries are confident (panoptic keeps scores > 0.9) and disagree: otherwise the pipeline's default
+    post-processing returns nothing, or one label everywhere, and a parity test proves little."""
+    import torch
+    from transformers import (DetrConfig, MaskFormerConfig, MaskFormerForInstanceSegmentation,
+                              MaskFormerImageProcessor, ResNetConfig)
+
+    torch.manual_seed(seed)
+    backbone = ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 16, 32, 32], depths=[1, 1, 1, 1],
+                            layer_type="basic", out_features=["stage1", "stage2", "stage3", "stage4"])
+    decoder = DetrConfig(d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2,
+                         decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=8)
+    cfg = MaskFormerConfig(backbone_config=backbone, decoder_config=decoder, fpn_feature_size=32,
+                           mask_feature_size=32, num_queries=8, init_std=0.1, **_labels())
+    model = MaskFormerForInstanceSegmentation(cfg).eval()
+    with torch.no_grad():
+        model.model.transformer_module.queries_embedder.weight.normal_(0.0, 3.0)
+        # Decoder outputs share a large image-driven component across queries; project it out of the
+        # class head so the queries' differences pick their classes (several labels per picture).
+        hidden = model(pixel_values=torch.randn(4, 3, 64, 64)).transformer_decoder_last_hidden_state
+        u = hidden.mean((0, 1))
+        u = u / u.norm()
+        w = model.class_predictor.weight
+        w.copy_(40.0 * (w - (w @ u)[:, None] * u[None, :]))
+        model.class_predictor.bias[-1] = -10.0  # "no object" rarely wins
+    model.save_pretrained(str(out), safe_serialization=True)
+    MaskFormerImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}, size_divisor=32).save_pretrained(str(out))

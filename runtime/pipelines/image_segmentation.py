@@ -4,12 +4,18 @@
 Segmenters, picked by the bundle's processing["segmenter"]:
 - "semantic" (SegFormer): logits upsampled to the image size (bilinear, align_corners=False, as
   post_process_semantic_segmentation), argmax per pixel, one mask per class present, score None.
+- "mask-classification" (MaskFormer): per query a class distribution and a mask. subtask "panoptic"
+  (the pipeline's default) follows post_process_panoptic_segmentation: confident non-"no object"
+  queries, sigmoid masks upsampled from the padded input's grid straight to the image size, weighted
+  by score, argmax, segments kept when their share of the query's own mask passes
+  overlap_mask_area_threshold. subtask "semantic": class-weighted sum of masks, upsampled, argmax.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import UsageError
+from ..postprocess.activations import sigmoid, softmax
 from ..postprocess.draw import save_pictures
 from ..postprocess.interpolate import Resizer
 from ..preprocess.image import as_image_list, image_processor
@@ -47,7 +53,57 @@ class SemanticSegmenter:
                 for c in np.unique(seg)]
 
 
-SEGMENTERS = {"semantic": SemanticSegmenter}
+def _f32(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)
+
+
+def panoptic_segments(class_logits: np.ndarray, mask_logits: np.ndarray, size: tuple[int, int], threshold: float,
+                      mask_threshold: float, overlap_mask_area_threshold: float) -> list[tuple[int, float, np.ndarray]]:
+    """(label id, score, boolean mask) per segment, like post_process_panoptic_segmentation + compute_segments
+    with no label fused (the pipeline passes none). Upsampled block by block: memory follows the output."""
+    probs = softmax(_f32(class_logits))
+    scores, labels = probs.max(-1).astype(np.float32), probs.argmax(-1)
+    keep = (labels != probs.shape[-1] - 1) & (scores > threshold)
+    if not keep.any():
+        return []
+    masks, scores, labels = sigmoid(_f32(mask_logits[keep])).astype(np.float32), scores[keep], labels[keep]
+    resize = Resizer(masks.shape[-2:], size, "bilinear")
+    owner = np.empty(size, dtype=np.int32)
+    own_area = np.zeros(len(scores), dtype=np.int64)  # pixels where the query's weighted mask >= mask_threshold
+    for r in range(0, size[0], ROW_BLOCK):
+        block = resize(masks, r, min(r + ROW_BLOCK, size[0])) * scores[:, None, None]
+        owner[r:r + ROW_BLOCK] = block.argmax(0)
+        own_area += (block >= np.float32(mask_threshold)).sum((1, 2))
+    segments = []
+    for k in range(len(scores)):
+        mask = owner == k
+        area = int(mask.sum())
+        if area > 0 and own_area[k] > 0 and np.float32(area) / np.float32(own_area[k]) > overlap_mask_area_threshold:
+            segments.append((int(labels[k]), round(float(scores[k]), 6), mask))
+    return segments
+
+
+class MaskClassificationSegmenter:
+    subtasks = ("panoptic", "semantic")
+
+    def __init__(self, pipe: "ImageSegmentationPipeline"):
+        self.pipe, self.processor = pipe, image_processor(pipe.bundle.processing["image"])
+
+    def __call__(self, img: np.ndarray, subtask, threshold, mask_threshold, overlap_mask_area_threshold) -> list[dict]:
+        out = self.pipe.run_graph("model", self.processor([img]))
+        cls, masks = out["class_queries_logits"][0], out["masks_queries_logits"][0]
+        if subtask == "semantic":
+            weights = softmax(_f32(cls))[:, :-1]
+            seg_logits = np.einsum("qc,qhw->chw", weights, sigmoid(_f32(masks))).astype(np.float32)
+            seg = semantic_map(seg_logits, img.shape[:2])
+            return [{"score": None, "label": self.pipe.id2label[int(c)], "mask": _mask_image(seg == c)}
+                    for c in np.unique(seg)]
+        found = panoptic_segments(cls, masks, img.shape[:2], threshold, mask_threshold, overlap_mask_area_threshold)
+        return [{"score": score, "label": self.pipe.id2label[label], "mask": _mask_image(mask)}
+                for label, score, mask in found]
+
+
+SEGMENTERS = {"semantic": SemanticSegmenter, "mask-classification": MaskClassificationSegmenter}
 
 
 class ImageSegmentationPipeline(Pipeline):

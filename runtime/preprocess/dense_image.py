@@ -114,3 +114,56 @@ class SegformerProcessor(ResizeNormalize):
 PROCESSORS.update({"GLPNImageProcessor": GlpnProcessor, "DPTImageProcessor": DptProcessor,
                    "DPTImageProcessorFast": DptProcessor, "SegformerImageProcessor": SegformerProcessor,
                    "SegformerImageProcessorFast": SegformerProcessor})
+
+
+def shortest_edge_size(h: int, w: int, size: int, max_size: int | None) -> tuple[int, int]:
+    """transformers' get_resize_output_image_size(default_to_square=False) (truncating, unlike DETR's)."""
+    short, long_ = (w, h) if w <= h else (h, w)
+    new_short, new_long = size, int(size * long_ / short)
+    if max_size is not None and new_long > max_size:
+        new_short, new_long = int(max_size * new_short / new_long), max_size
+    return (new_long, new_short) if w <= h else (new_short, new_long)
+
+
+class MaskFormerProcessor:
+    """MaskFormerImageProcessor: shortest/longest edge resize rounded up to size_divisor, rescale,
+    normalize, pad bottom/right to the batch's largest image (or pad_size), pixel_mask."""
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        size = cfg.get("size") or {"shortest_edge": 800, "longest_edge": cfg.get("max_size", 1333)}
+        self.size = {"shortest_edge": size, "longest_edge": cfg.get("max_size", 1333)} if isinstance(size, int) else size
+
+    def target_size(self, h: int, w: int) -> tuple[int, int]:
+        s = self.size
+        if "shortest_edge" in s:
+            nh, nw = shortest_edge_size(h, w, s["shortest_edge"], s.get("longest_edge"))
+        elif "height" in s and "width" in s:
+            nh, nw = s["height"], s["width"]
+        else:
+            raise UsageError(f"Unsupported MaskFormer size spec {s}; expected shortest_edge/longest_edge or height/width.")
+        d = int(self.cfg.get("size_divisor", 32) or 0)
+        if d > 0:
+            nh, nw = math.ceil(nh / d) * d, math.ceil(nw / d) * d
+        if nh == 0 or nw == 0:
+            raise UsageError(f"The image is {w}x{h} pixels, too thin to resize for this model; crop or pad it first.")
+        return nh, nw
+
+    def __call__(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
+        c = self.cfg
+        out = []
+        for img in images:
+            if c.get("do_resize", True):
+                img = _resize(img, *self.target_size(*img.shape[:2]), int(c.get("resample", 2)))
+            out.append(_rescale_normalize(img, c, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
+        pad = c.get("pad_size")
+        hmax, wmax = (pad["height"], pad["width"]) if pad else (max(x.shape[1] for x in out), max(x.shape[2] for x in out))
+        pixels = np.zeros((len(out), 3, hmax, wmax), dtype=np.float32)
+        mask = np.zeros((len(out), hmax, wmax), dtype=np.int64)
+        for i, x in enumerate(out):
+            pixels[i, :, :x.shape[1], :x.shape[2]] = x
+            mask[i, :x.shape[1], :x.shape[2]] = 1
+        return {"pixel_values": pixels, "pixel_mask": mask}
+
+
+PROCESSORS.update({"MaskFormerImageProcessor": MaskFormerProcessor, "MaskFormerImageProcessorFast": MaskFormerProcessor})

@@ -1,4 +1,4 @@
-"""image-segmentation (SegFormer, semantic) and depth-estimation (GLPN, DPT) end to end on ONNX Runtime and
+"""image-segmentation (SegFormer semantic; MaskFormer panoptic and semantic) and depth-estimation (GLPN, DPT) end to end on ONNX Runtime and
 OpenVINO, against transformers' pipelines (PIL image processors) on the same weights; the NumPy upsampling
 against torch's interpolate; metrics, --save pictures and bad input."""
 from __future__ import annotations
@@ -34,6 +34,11 @@ def seg(bundle_dir):
 
 
 @pytest.fixture(scope="module")
+def maskformer(bundle_dir):
+    return bundle_dir(SEG, target="openvino", reference="maskformer-tiny")
+
+
+@pytest.fixture(scope="module")
 def depth(bundle_dir):
     return {r: bundle_dir(DEPTH, target="openvino", reference=r) for r in DEPTH_REFS}
 
@@ -43,14 +48,16 @@ def hf(reference_dir):
     from transformers import pipeline as hf_pipeline
 
     return {"segformer-tiny": hf_pipeline(SEG, model=str(reference_dir("segformer-tiny"))),
+            "maskformer-tiny": hf_pipeline(SEG, model=str(reference_dir("maskformer-tiny"))),
             **{r: hf_pipeline(DEPTH, model=str(reference_dir(r))) for r in DEPTH_REFS}}
 
 
 # -- segmentation ---------------------------------------------------------------------------------
 def mask_mismatch(a: list, b: list) -> int:
-    """Pixels whose mask differs, after checking both give the same labels in the same order."""
+    """Pixels whose mask differs, after checking both give the same labels (and scores) in the same order."""
     assert [d["label"] for d in a] == [d["label"] for d in b]
-    assert [d["score"] for d in a] == [d["score"] for d in b]
+    assert [d["score"] is None for d in a] == [d["score"] is None for d in b]
+    assert max((abs(x["score"] - y["score"]) for x, y in zip(a, b) if x["score"] is not None), default=0) <= 1.01e-6
     for d in a + b:
         assert d["mask"].mode == "L" and set(np.unique(np.asarray(d["mask"]))) <= {0, 255}
     return sum(int((np.asarray(x["mask"]) != np.asarray(y["mask"])).sum()) for x, y in zip(a, b))
@@ -68,6 +75,29 @@ def test_segformer_matches_transformers_pipeline(seg, hf, backend):
     assert max(len(r) for r in a) >= 3, "the reference should find several classes, or masks prove little"
     single = ours(pics[0], subtask="semantic")
     assert isinstance(single, list) and mask_mismatch(single, ref(pics[0])) == 0  # default subtask: semantic
+
+
+MASKFORMER_OPTIONS = [{}, {"subtask": "semantic"}, {"threshold": 0.5, "overlap_mask_area_threshold": 0.3},
+                      {"subtask": "panoptic", "mask_threshold": 0.3}]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_maskformer_matches_transformers_pipeline(maskformer, hf, backend):
+    """Default subtask (panoptic), semantic and changed thresholds; pictures one by one (the pipeline's way)."""
+    ours, ref = pipeline(maskformer, backend=backend), hf["maskformer-tiny"]
+    pics = pictures() + [Image.fromarray(np.random.default_rng(7).integers(0, 255, (300, 500, 3)).astype(np.uint8))]
+    counts, wrong, total = [], 0, 0
+    for kw in MASKFORMER_OPTIONS:
+        for pic in pics:
+            a, b = ours(pic, **kw), ref(pic, **kw)
+            wrong += mask_mismatch(a, b)
+            total += pic.width * pic.height * len(a)
+            counts.append(len(a))
+    # a pixel on an exact tie between two upsampled masks may go either way (float32 rounding order)
+    assert wrong <= 1e-3 * total, f"{wrong} of {total} mask pixels differ"
+    assert 0 in counts and max(counts) >= 2, "cases with no segment and with several must both be covered"
+    batch = ours(pics[:3])
+    assert [[d["label"] for d in r] for r in batch] == [[d["label"] for d in ours(p)] for p in pics[:3]]
 
 
 def test_semantic_upsampling_matches_torch():
@@ -198,8 +228,8 @@ def _cli(*argv):
 
 
 @pytest.mark.parametrize("against", ["golden", "torch"])
-def test_validate_reports_dense_metrics(seg, depth, tmp_path, against):
-    for b, name in ((seg, "mean_iou"), (depth["glpn-tiny"], "depth_abs_rel"), (depth["dpt-tiny"], "depth_abs_rel")):
+def test_validate_reports_dense_metrics(seg, maskformer, depth, tmp_path, against):
+    for b, name in ((seg, "mean_iou"), (maskformer, "mean_iou"), (depth["glpn-tiny"], "depth_abs_rel"), (depth["dpt-tiny"], "depth_abs_rel")):
         r = _cli("validate", b, "--against", against, "--json", tmp_path / "r.json")
         assert r.exit_code == 0, r.output
         rows = json.loads((tmp_path / "r.json").read_text())
@@ -264,7 +294,7 @@ def test_run_save_depth_colour_map(depth, tmp_path):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_dense_bad_and_odd_images(seg, depth, hf, backend, tmp_path):
+def test_dense_bad_and_odd_images(seg, maskformer, depth, hf, backend, tmp_path):
     s = pipeline(seg, backend=backend)
     glpn, dpt = pipeline(depth["glpn-tiny"], backend=backend), pipeline(depth["dpt-tiny"], backend=backend)
     one = np.full((1, 1, 3), 200, np.uint8)
@@ -291,6 +321,12 @@ def test_dense_bad_and_odd_images(seg, depth, hf, backend, tmp_path):
         assert np.array_equal(a["predicted_depth"], b["predicted_depth"])
     with pytest.raises(UsageError, match="subtask 'panoptic'"):
         s(one, subtask="panoptic")
+    mf = pipeline(maskformer, backend=backend)
+    for kw in MASKFORMER_OPTIONS:  # 1x1 and a mixed batch through mask classification
+        assert all(d["mask"].size == (1, 1) for d in mf(one, **kw))
+        assert [[d["label"] for d in r] for r in mf(mixed, **kw)] == [[d["label"] for d in mf(m, **kw)] for m in mixed]
+    with pytest.raises(UsageError, match="subtask 'instance'"):
+        mf(one, subtask="instance")
     with pytest.raises(UsageError, match="between 0 and 1"):
         s(one, threshold=2)
     with pytest.raises(UsageError, match="empty"):
@@ -308,7 +344,7 @@ def _odd_inputs() -> list[Image.Image]:
 
 
 def _processors():
-    from transformers import DPTImageProcessor, GLPNImageProcessor, SegformerImageProcessor
+    from transformers import DPTImageProcessor, GLPNImageProcessor, MaskFormerImageProcessor, SegformerImageProcessor
 
     return [SegformerImageProcessor(size={"height": 64, "width": 64}),
             SegformerImageProcessor(size={"height": 40, "width": 24}, resample=3, image_mean=[0.3, 0.4, 0.5]),
@@ -317,10 +353,13 @@ def _processors():
             DPTImageProcessor(size={"height": 48, "width": 40}, keep_aspect_ratio=True, ensure_multiple_of=8),
             DPTImageProcessor(size={"height": 32, "width": 32}, keep_aspect_ratio=True, ensure_multiple_of=4,
                               do_pad=True, size_divisor=16),
-            DPTImageProcessor(size={"height": 30, "width": 30}, do_normalize=False, resample=2)]
+            DPTImageProcessor(size={"height": 30, "width": 30}, do_normalize=False, resample=2),
+            MaskFormerImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}, size_divisor=32),
+            MaskFormerImageProcessor(size={"shortest_edge": 40, "longest_edge": 200}, size_divisor=0, resample=3),
+            MaskFormerImageProcessor(size={"height": 48, "width": 40}, size_divisor=16)]
 
 
-@pytest.mark.parametrize("index", range(8))
+@pytest.mark.parametrize("index", range(11))
 def test_dense_processor_pixel_parity(index):
     from edgetool.runtime.preprocess.image import image_processor, load_image
 
@@ -330,3 +369,26 @@ def test_dense_processor_pixel_parity(index):
         a = ours([load_image(pic)])["pixel_values"]
         b = hp(pic.convert("RGB"), return_tensors="np")["pixel_values"]  # the pipelines convert to RGB first
         assert a.shape == b.shape and np.abs(a - b).max() <= 1e-5, (type(hp).__name__, pic.mode, pic.size)
+    if "MaskFormer" in type(hp).__name__:  # a batch of mixed sizes: padded bottom/right, with a pixel mask
+        pics = [p.convert("RGB") for p in _odd_inputs()]
+        a, b = ours([load_image(p) for p in pics]), hp(pics, return_tensors="np")
+        assert np.abs(a["pixel_values"] - b["pixel_values"]).max() <= 1e-5
+        np.testing.assert_array_equal(a["pixel_mask"], b["pixel_mask"])
+
+
+def test_run_subtask_option_and_json_masks(maskformer, hf, tmp_path):
+    import base64
+    import io
+
+    src = tmp_path / "in.png"
+    pictures()[0].save(src)
+    r = _cli("run", maskformer, src, "--subtask", "semantic", "--json")
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.output)
+    ref = hf["maskformer-tiny"](str(src), subtask="semantic")
+    assert [d["label"] for d in got] == [d["label"] for d in ref] and all(d["score"] is None for d in got)
+    for d, e in zip(got, ref):  # --json carries each mask as a PNG
+        np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(base64.b64decode(d["mask"]["png"])))),
+                                      np.asarray(e["mask"]))
+    r = _cli("run", maskformer, src, "--subtask", "instance")
+    assert r.exit_code == 2 and "subtask 'instance'" in r.output
