@@ -6,9 +6,21 @@ from __future__ import annotations
 import numpy as np
 
 from ..postprocess.draw import save_pictures
-from ..postprocess.interpolate import interpolate
+from ..postprocess.interpolate import Resizer
 from ..preprocess.image import as_image_list, image_processor
 from .base import Pipeline
+
+
+ROW_BLOCK = 256  # output rows computed at once: temporaries stay small next to the H x W result
+
+
+def upsample_depth(pred: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[h, w] -> [H, W] float32, bicubic like interpolate(mode="bicubic", align_corners=False)."""
+    resize = Resizer(pred.shape, size, "bicubic")
+    out = np.empty(size, np.float32)
+    for r in range(0, size[0], ROW_BLOCK):
+        out[r:r + ROW_BLOCK] = resize(pred, r, min(r + ROW_BLOCK, size[0]))
+    return out
 
 
 def depth_image(depth: np.ndarray):
@@ -17,9 +29,11 @@ def depth_image(depth: np.ndarray):
     from PIL import Image
 
     lo, hi = depth.min(), depth.max()
-    if not hi > lo:
-        return Image.fromarray(np.zeros(depth.shape, np.uint8))
-    return Image.fromarray(((depth - lo) / (hi - lo) * np.float32(255)).astype(np.uint8))
+    gray = np.zeros(depth.shape, np.uint8)
+    if hi > lo:
+        for r in range(0, depth.shape[0], ROW_BLOCK):
+            gray[r:r + ROW_BLOCK] = ((depth[r:r + ROW_BLOCK] - lo) / (hi - lo) * np.float32(255)).astype(np.uint8)
+    return Image.fromarray(gray)
 
 
 class DepthEstimationPipeline(Pipeline):
@@ -31,7 +45,7 @@ class DepthEstimationPipeline(Pipeline):
         results = []
         for img in images:  # one at a time, like transformers (sizes may differ after resizing)
             pred = self.run_graph("model", self.processor([img]))["predicted_depth"][0].astype(np.float32)
-            depth = interpolate(pred[None], img.shape[:2], "bicubic")[0]
+            depth = upsample_depth(pred, img.shape[:2])
             results.append({"predicted_depth": depth, "depth": depth_image(depth)})
         if save:
             save_pictures(self.bundle.task, images, results, save)

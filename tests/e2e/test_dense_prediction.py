@@ -127,6 +127,25 @@ def test_semantic_map_memory_follows_the_output():
     assert peak < 60 * 2**20, f"peak {peak / 2**20:.0f} MiB"
 
 
+def test_depth_upsampling_memory_follows_the_output():
+    import tracemalloc
+
+    from edgetool.runtime.pipelines.depth_estimation import depth_image, upsample_depth
+
+    pred = np.random.default_rng(0).random((24, 16)).astype(np.float32)
+    tracemalloc.start()
+    depth = upsample_depth(pred, (4000, 3000))
+    gray = depth_image(depth)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert depth.shape == (4000, 3000) and gray.size == (3000, 4000)
+    # the float32 map (48 MB) and the 8-bit picture (12 MB) are the result; temporaries stay small
+    assert peak < 110 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    t = torch.nn.functional.interpolate(torch.from_numpy(pred)[None, None], size=(4000, 3000), mode="bicubic",
+                                        align_corners=False)[0, 0].numpy()
+    assert np.abs(depth - t).max() <= 1e-5 * np.abs(t).max()
+
+
 def test_mean_iou_metric():
     from edgetool.runtime.golden import to_jsonable
     from edgetool.runtime.metrics import METRICS
