@@ -30,7 +30,8 @@ def _cubic_taps(n_in: int, n_out: int):
     def far(x):  # 1 < |x| < 2
         return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A
 
-    w = np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], 1).astype(np.float32)
+    x2 = (np.float32(1) - t).astype(np.float32)  # torch: coeffs[3] from (1 - t) + 1, not 2 - t
+    w = np.stack([far(t + np.float32(1)), near(t), near(x2), far(x2 + np.float32(1))], 1).astype(np.float32)
     taps = np.clip(idx[:, None] + np.arange(-1, 3)[None, :], 0, n_in - 1)
     return taps, w
 
