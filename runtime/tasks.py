@@ -153,7 +153,7 @@ _TASKS = [
              metric="mean_iou", metric_floor={"fp32": 0.999, "fp16": 0.95, "int8": 0.8},
              input_kind="image",
              cli_options=(THRESHOLD, SAVE, CliOption("--subtask", "subtask", str,
-                                                     "panoptic | semantic (mask-classification models; default: the model's)"))),
+                                                     "panoptic | instance | semantic (mask-classification models; default: the model's)"))),
     TaskSpec("depth-estimation", ("depth",), "image", "Per-pixel depth (GLPN, DPT).",
              pipeline="depth_estimation:DepthEstimationPipeline",
              metric="depth_abs_rel", metric_floor={"fp32": 0.9999, "fp16": 0.98, "int8": 0.9},

@@ -62,7 +62,8 @@ def _segmentation_samples(source) -> list[Sample]:
     base = [Sample([img]) for img in dense_images()] + [Sample([dense_images()[:2]])]
     if _segmenter(source) == "mask-classification":
         base += [Sample([dense_images()[0]], {"subtask": "semantic"}),
-                 Sample([dense_images()[1]], {"threshold": 0.5, "overlap_mask_area_threshold": 0.3})]
+                 Sample([dense_images()[1]], {"threshold": 0.5, "overlap_mask_area_threshold": 0.3}),
+                 Sample([dense_images()[2]], {"subtask": "instance", "threshold": 0.5})]
     return base
 
 

@@ -8,7 +8,10 @@ Segmenters, picked by the bundle's processing["segmenter"]:
   (the pipeline's default) follows post_process_panoptic_segmentation: confident non-"no object"
   queries, sigmoid masks upsampled from the padded input's grid straight to the image size, weighted
   by score, argmax, segments kept when their share of the query's own mask passes
-  overlap_mask_area_threshold. subtask "semantic": class-weighted sum of masks, upsampled, argmax.
+  overlap_mask_area_threshold. subtask "instance": post_process_instance_segmentation — the top
+  num_queries (query, class) pairs in torch's topk(sorted=False) order (later masks overwrite earlier
+  ones, so the order matters), score x mean mask probability, masks resized "nearest".
+  subtask "semantic": class-weighted sum of masks, upsampled, argmax.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from ..errors import UsageError
 from ..postprocess.activations import sigmoid, softmax
 from ..postprocess.draw import save_pictures
 from ..postprocess.interpolate import Resizer
+from ..postprocess.topk_order import topk_unsorted
 from ..preprocess.image import as_image_list, image_processor
 from .base import Pipeline
 
@@ -83,8 +87,42 @@ def panoptic_segments(class_logits: np.ndarray, mask_logits: np.ndarray, size: t
     return segments
 
 
+def _nearest_index(n_in: int, n_out: int) -> np.ndarray:
+    """torch's legacy "nearest": floor(dst * (in / out)) in float32, clamped."""
+    if n_out == n_in:
+        return np.arange(n_out)
+    if n_out == 2 * n_in:
+        return np.arange(n_out) >> 1
+    scale = np.float32(n_in) / np.float32(n_out)
+    return np.minimum(np.floor(np.arange(n_out, dtype=np.float32) * scale).astype(np.int64), n_in - 1)
+
+
+def instance_segments(class_logits: np.ndarray, mask_logits: np.ndarray, size: tuple[int, int],
+                      threshold: float) -> list[tuple[int, float, np.ndarray]]:
+    """(label id, score, boolean mask) per instance, like post_process_instance_segmentation."""
+    n_queries, n_classes = class_logits.shape[0], class_logits.shape[1] - 1
+    flat = softmax(_f32(class_logits))[:, :-1].astype(np.float32).ravel()
+    top = topk_unsorted(flat, n_queries)
+    labels, queries = top % n_classes, top // n_classes
+    logits = _f32(mask_logits)[queries]
+    on = logits > 0
+    area = on.reshape(len(top), -1).sum(1).astype(np.float32)
+    mask_score = ((sigmoid(logits) * on).reshape(len(top), -1).sum(1, dtype=np.float64).astype(np.float32)
+                  / (area + np.float32(1e-6)))
+    scores = (flat[top] * mask_score.astype(np.float32)).astype(np.float32)
+    rows, cols = _nearest_index(logits.shape[1], size[0]), _nearest_index(logits.shape[2], size[1])
+    used_r, used_c = np.unique(rows), np.unique(cols)
+    kept = [j for j in range(len(top)) if on[j][np.ix_(used_r, used_c)].any() and float(scores[j]) >= threshold]
+    owner = np.full(size, -1, dtype=np.int32)
+    for r in range(0, size[0], ROW_BLOCK):  # later instances overwrite earlier ones, as in transformers
+        block = owner[r:r + ROW_BLOCK]
+        for seg_id, j in enumerate(kept):
+            block[on[j][np.ix_(rows[r:r + ROW_BLOCK], cols)]] = seg_id
+    return [(int(labels[j]), round(float(scores[j]), 6), owner == seg_id) for seg_id, j in enumerate(kept)]
+
+
 class MaskClassificationSegmenter:
-    subtasks = ("panoptic", "semantic")
+    subtasks = ("panoptic", "instance", "semantic")
 
     def __init__(self, pipe: "ImageSegmentationPipeline"):
         self.pipe, self.processor = pipe, image_processor(pipe.bundle.processing["image"])
@@ -98,7 +136,10 @@ class MaskClassificationSegmenter:
             seg = semantic_map(seg_logits, img.shape[:2])
             return [{"score": None, "label": self.pipe.id2label[int(c)], "mask": _mask_image(seg == c)}
                     for c in np.unique(seg)]
-        found = panoptic_segments(cls, masks, img.shape[:2], threshold, mask_threshold, overlap_mask_area_threshold)
+        if subtask == "instance":
+            found = instance_segments(cls, masks, img.shape[:2], threshold)
+        else:
+            found = panoptic_segments(cls, masks, img.shape[:2], threshold, mask_threshold, overlap_mask_area_threshold)
         return [{"score": score, "label": self.pipe.id2label[label], "mask": _mask_image(mask)}
                 for label, score, mask in found]
 
