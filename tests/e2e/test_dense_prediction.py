@@ -149,6 +149,17 @@ def test_semantic_upsampling_matches_torch():
     assert mod.ROW_BLOCK < 600  # the (600, 7) case crossed a row block
 
 
+def test_argmax_and_present_classes_helpers():
+    from edgetool.runtime.pipelines.image_segmentation import argmax0, present_classes
+
+    rng = np.random.default_rng(1)
+    x = np.round(rng.standard_normal((6, 30, 40)).astype(np.float32))  # many ties: the first maximum wins
+    np.testing.assert_array_equal(argmax0(x), x.argmax(0))
+    np.testing.assert_array_equal(argmax0(x), torch.from_numpy(x).argmax(0).numpy())
+    seg = argmax0(x).astype(np.uint8)
+    np.testing.assert_array_equal(present_classes(seg, 6), np.unique(seg))
+
+
 def test_semantic_map_memory_follows_the_output():
     import tracemalloc
 
