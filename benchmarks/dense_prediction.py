@@ -21,6 +21,7 @@ MODELS = {  # reference -> (task, pipeline kwargs)
     "maskformer-tiny": ("image-segmentation", {}),
     "glpn-tiny": ("depth-estimation", {}),
     "dpt-tiny": ("depth-estimation", {}),
+    "depth-anything-tiny": ("depth-estimation", {}),
     "convnext-tiny-classifier": ("image-classification", {}),
 }
 

@@ -1,5 +1,5 @@
 """Export recipes of the dense-prediction tasks: image-segmentation (SegFormer semantic segmentation,
-MaskFormer mask classification) and depth-estimation (GLPN, DPT). One graph each: pixel_values ->
+MaskFormer mask classification) and depth-estimation (GLPN, DPT, Depth Anything). One graph each: pixel_values ->
 logits / masks / predicted_depth; the runtime upsamples to the original size (NumPy)."""
 from __future__ import annotations
 
@@ -88,21 +88,53 @@ def _depth_dummy_size(source) -> tuple[int, int]:
     return _fixed_size(source, (384, 384))
 
 
+def _depth_anything_module(model):
+    """DepthAnythingForDepthEstimation's forward with the head's output size kept symbolic: transformers
+    computes it with int(), which bakes the traced picture's size into the graph (TorchScript and dynamo
+    alike), so one bundle could not serve other aspect ratios. Same arithmetic otherwise."""
+    import torch
+
+    class DepthAnythingExport(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs):  # (pixel_values,): the exporter's dynamo path passes inputs positionally
+            pixel_values = inputs[0]
+            m, head = self.model, self.model.head
+            features = m.backbone.forward_with_filtered_kwargs(pixel_values).feature_maps
+            ph, pw = pixel_values.shape[2] // m.config.patch_size, pixel_values.shape[3] // m.config.patch_size
+            hidden = m.neck(features, ph, pw)[head.head_in_index]
+            d = torch.nn.functional.interpolate(head.conv1(hidden), (ph * head.patch_size, pw * head.patch_size),
+                                                mode="bilinear", align_corners=True)
+            d = head.conv3(head.activation1(head.conv2(d)))
+            return (head.activation2(d) * head.max_depth).squeeze(dim=1)
+
+    return DepthAnythingExport()
+
+
+DEPTH_TYPES = ("depth_anything", "dpt", "glpn")
+
+
 def _depth_graph(source, opts):
-    if source.config.model_type not in ("glpn", "dpt"):
-        raise UsageError(f"Depth estimation for model type '{source.config.model_type}' is not supported "
-                         "(supported: dpt, glpn).")
+    kind = source.config.model_type
+    if kind not in DEPTH_TYPES:
+        raise UsageError(f"Depth estimation for model type '{kind}' is not supported (supported: "
+                         f"{', '.join(DEPTH_TYPES)}).")
+    axes = {"pixel_values": {0: "batch", 2: "height", 3: "width"},
+            "predicted_depth": {0: "batch", 1: "out_height", 2: "out_width"}}
+    if kind == "depth_anything":  # the dynamo exporter keeps the size arithmetic (multiples of 14) symbolic
+        x = {"pixel_values": torch_randn(1, 3, 3 * source.config.patch_size, 4 * source.config.patch_size)}
+        return [GraphExport("model", _depth_anything_module(source.model), x, ["predicted_depth"], axes, dynamo=True)]
     x = {"pixel_values": torch_randn(1, 3, *_depth_dummy_size(source))}
     return [GraphExport("model", NamedIO(source.model, ["pixel_values"], lambda o: (o.predicted_depth,)), x,
-                        ["predicted_depth"],
-                        {"pixel_values": {0: "batch", 2: "height", 3: "width"},
-                         "predicted_depth": {0: "batch", 1: "out_height", 2: "out_width"}})]
+                        ["predicted_depth"], axes)]
 
 
 recipe(Recipe(
     task="depth-estimation",
     auto_class="AutoModelForDepthEstimation",
-    references=("glpn-tiny", "dpt-tiny"),
+    references=("glpn-tiny", "dpt-tiny", "depth-anything-tiny"),
     graphs=_depth_graph,
     manifest=lambda source: {"processing": {"image": preprocessor_config(source)}, "labels": {}},
     samples=lambda source: [Sample([img]) for img in dense_images()] + [Sample([dense_images()[:2]])],

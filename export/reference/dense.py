@@ -83,3 +83,22 @@ def maskformer_tiny(out: Path, seed: int) -> None:
         model.class_predictor.bias[-1] = -10.0  # "no object" rarely wins
     model.save_pretrained(str(out), safe_serialization=True)
     MaskFormerImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}, size_divisor=32).save_pretrained(str(out))
+
+
+@reference("depth-anything-tiny", task="depth-estimation")
+def depth_anything_tiny(out: Path, seed: int) -> None:
+    """Depth Anything (Dinov2 backbone, patch 14) with its keep_aspect_ratio processor: input sizes follow the
+    picture's aspect ratio (multiples of 14), so the graph must keep height and width dynamic."""
+    import torch
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
+
+    torch.manual_seed(seed)
+    backbone = Dinov2Config(image_size=28, patch_size=14, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                            intermediate_size=64, out_features=["stage1", "stage2", "stage3", "stage4"],
+                            reshape_hidden_states=False)
+    cfg = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=32, patch_size=14,
+                              neck_hidden_sizes=[16, 16, 16, 16], fusion_hidden_size=16, head_hidden_size=8,
+                              depth_estimation_type="relative")
+    DepthAnythingForDepthEstimation(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+    DPTImageProcessor(size={"height": 42, "width": 42}, keep_aspect_ratio=True, ensure_multiple_of=14, resample=3,
+                      image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(str(out))

@@ -1,4 +1,5 @@
-"""image-segmentation (SegFormer semantic; MaskFormer panoptic and semantic) and depth-estimation (GLPN, DPT) end to end on ONNX Runtime and
+"""image-segmentation (SegFormer semantic; MaskFormer panoptic, instance and semantic) and depth-estimation (GLPN,
+DPT, Depth Anything) end to end on ONNX Runtime and
 OpenVINO, against transformers' pipelines (PIL image processors) on the same weights; the NumPy upsampling
 against torch's interpolate; metrics, --save pictures and bad input."""
 from __future__ import annotations
@@ -17,7 +18,7 @@ from edgetool.runtime.errors import UsageError
 
 BACKENDS = ["onnxruntime", "openvino"]
 SEG, DEPTH = "image-segmentation", "depth-estimation"
-DEPTH_REFS = ["glpn-tiny", "dpt-tiny"]
+DEPTH_REFS = ["glpn-tiny", "dpt-tiny", "depth-anything-tiny"]  # the last: keep_aspect_ratio, dynamic H/W
 
 
 def pictures() -> list[Image.Image]:
@@ -296,7 +297,7 @@ def _cli(*argv):
 
 @pytest.mark.parametrize("against", ["golden", "torch"])
 def test_validate_reports_dense_metrics(seg, maskformer, depth, tmp_path, against):
-    for b, name in ((seg, "mean_iou"), (maskformer, "mean_iou"), (depth["glpn-tiny"], "depth_abs_rel"), (depth["dpt-tiny"], "depth_abs_rel")):
+    for b, name in ((seg, "mean_iou"), (maskformer, "mean_iou"), *((depth[r], "depth_abs_rel") for r in DEPTH_REFS)):
         r = _cli("validate", b, "--against", against, "--json", tmp_path / "r.json")
         assert r.exit_code == 0, r.output
         rows = json.loads((tmp_path / "r.json").read_text())
@@ -386,6 +387,13 @@ def test_dense_bad_and_odd_images(seg, maskformer, depth, hf, backend, tmp_path)
         assert mask_mismatch(a, b) == 0
     for a, b in zip(dpt(mixed), [dpt(m) for m in mixed]):
         assert np.array_equal(a["predicted_depth"], b["predicted_depth"])
+    da = pipeline(depth["depth-anything-tiny"], backend=backend)
+    fits = [m for m in mixed if m.shape[1] > 7]  # each picture gets its own (aspect-kept) input size
+    for a, b in zip(da(fits), [da(m) for m in fits]):
+        assert np.array_equal(a["predicted_depth"], b["predicted_depth"])
+    assert [r["predicted_depth"].shape for r in da(fits)] == [m.shape[:2] for m in fits]
+    with pytest.raises(UsageError, match="too thin"):  # 200x7 keeps its aspect: 0 columns (transformers crashes)
+        da(mixed)
     with pytest.raises(UsageError, match="subtask 'panoptic'"):
         s(one, subtask="panoptic")
     mf = pipeline(maskformer, backend=backend)
