@@ -69,9 +69,18 @@ def to_jsonable(obj):
         return obj.tolist()
     if isinstance(obj, np.generic):
         return obj.item()
-    if hasattr(obj, "size") and hasattr(obj, "mode"):  # a PIL image in a result: keep its shape only
-        return {"image": list(obj.size), "mode": obj.mode}
+    if hasattr(obj, "size") and hasattr(obj, "mode"):  # a PIL image in a result (mask, depth picture)
+        return {"image": list(obj.size), "mode": obj.mode, "png": _png_base64(obj)}
     return obj
+
+
+def _png_base64(img) -> str:
+    """Lossless and compact (masks are mostly flat), so metrics such as mean_iou can compare pixels."""
+    import base64
+
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 # -- on disk: JSON for structure, one .npz (no pickle) for arrays --------------------------------

@@ -260,3 +260,93 @@ def detection_box_iou(ref: list, got: list) -> float:
 def detection_score_agreement(ref: list, got: list) -> float:
     s = detection_stats(ref, got)
     return (1.0 - s["max_score_delta"]) * s["recall"]
+
+
+# -- dense prediction: the reference model's masks / depth are the ground truth ----------------------
+def _as_mask(mask) -> np.ndarray:
+    """A result's mask: PIL image, array, or its JSON form {"image", "mode", "png"} (golden results)."""
+    if isinstance(mask, dict) and "png" in mask:
+        import base64
+        import io
+
+        from PIL import Image
+
+        mask = Image.open(io.BytesIO(base64.b64decode(mask["png"])))
+    return np.asarray(mask) > 0
+
+
+def _seg_images(result) -> list:
+    """Per image, its segments (one image: a list of dicts; a batch: a list of lists)."""
+    return list(result) if isinstance(result, list) and result and isinstance(result[0], list) else [result]
+
+
+def _depth_images(result) -> list:
+    """Per image, its depth result (one image: a dict; a batch: a list of dicts)."""
+    return [result] if isinstance(result, dict) else list(result or [])
+
+
+def _label_masks(segments) -> dict:
+    """label -> union of its segments' masks (panoptic results may hold several segments per label)."""
+    out: dict = {}
+    for d in segments or []:
+        m = _as_mask(d["mask"])
+        out[d["label"]] = out[d["label"]] | m if d["label"] in out and out[d["label"]].shape == m.shape else m
+    return out
+
+
+@metric("mean_iou")
+def mean_iou(ref: list, got: list) -> float:
+    """Mean over images and labels (either side) of the IoU of the label's masks (1.0 when identical)."""
+    a = [img for r in ref for img in _seg_images(r)]
+    b = [img for r in got for img in _seg_images(r)]
+    if len(a) != len(b) or not a:
+        return 0.0
+    ious = []
+    for ra, rb in zip(a, b):
+        ma, mb = _label_masks(ra), _label_masks(rb)
+        for label in set(ma) | set(mb):
+            if label not in ma or label not in mb or ma[label].shape != mb[label].shape:
+                ious.append(0.0)
+                continue
+            union = np.logical_or(ma[label], mb[label]).sum()
+            ious.append(float(np.logical_and(ma[label], mb[label]).sum() / union) if union else 1.0)
+    return float(np.mean(ious)) if ious else 1.0
+
+
+def _depth_pairs(ref: list, got: list):
+    a = [img for r in ref for img in _depth_images(r)]
+    b = [img for r in got for img in _depth_images(r)]
+    if len(a) != len(b) or not a:
+        return None
+    pairs = []
+    for x, y in zip(a, b):
+        p, q = np.asarray(x["predicted_depth"], np.float64), np.asarray(y["predicted_depth"], np.float64)
+        if p.shape != q.shape:
+            return None
+        pairs.append((p, q))
+    return pairs
+
+
+def depth_stats(ref: list, got: list, eps: float = 1e-6) -> dict:
+    """AbsRel (mean |d - d_ref| / |d_ref|) and δ1 (share of pixels with max(d/d_ref, d_ref/d) < 1.25)
+    over every pixel of every image; |d| is floored at eps so zero depths stay finite."""
+    pairs = _depth_pairs(ref, got)
+    if pairs is None:
+        return {"abs_rel": float("inf"), "delta1": 0.0}
+    p = np.concatenate([x.ravel() for x, _ in pairs])
+    q = np.concatenate([y.ravel() for _, y in pairs])
+    ap, aq = np.maximum(np.abs(p), eps), np.maximum(np.abs(q), eps)
+    ratio = np.maximum(ap / aq, aq / ap)
+    same_sign = np.sign(p) * np.sign(q) >= 0
+    return {"abs_rel": float(np.mean(np.abs(p - q) / ap)), "delta1": float(np.mean((ratio < 1.25) & same_sign))}
+
+
+@metric("depth_abs_rel")
+def depth_abs_rel(ref: list, got: list) -> float:
+    """1 - AbsRel, clipped to [0, 1] (1.0 = identical depth)."""
+    return float(min(1.0, max(0.0, 1.0 - depth_stats(ref, got)["abs_rel"])))
+
+
+@metric("depth_delta1")
+def depth_delta1(ref: list, got: list) -> float:
+    return depth_stats(ref, got)["delta1"]

@@ -30,7 +30,7 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {}
-_MODULES = ("text", "text_tasks", "generation", "vision", "audio", "detection")
+_MODULES = ("text", "text_tasks", "generation", "vision", "audio", "detection", "dense")
 
 
 def recipe(r: Recipe) -> Recipe:

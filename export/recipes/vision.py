@@ -31,8 +31,8 @@ def sample_images() -> list[np.ndarray]:
 
 def _image_graph(source, opts):
     size = preprocessor_config(source).get("size", {})
-    h, w = size.get("height", 32), size.get("width", 32)
-    x = {"pixel_values": torch_randn(2, 3, h, w)}
+    h, w = size.get("height", size.get("shortest_edge", 32)), size.get("width", size.get("shortest_edge", 32))
+    x = {"pixel_values": torch_randn(2, 3, h, w)}  # ConvNeXT: a shortest_edge square after its crop
     return [GraphExport("model", NamedIO(source.model, ["pixel_values"], lambda o: (o.logits,)), x, ["logits"],
                         {"pixel_values": {0: "batch"}, "logits": {0: "batch"}})]
 
@@ -51,7 +51,7 @@ def _write_preprocessor(source, staging) -> list[str]:
 recipe(Recipe(
     task="image-classification",
     auto_class="AutoModelForImageClassification",
-    references=("vit-tiny-classifier",),
+    references=("vit-tiny-classifier", "convnext-tiny-classifier"),
     graphs=_image_graph,
     manifest=lambda source: {"processing": {"image": preprocessor_config(source),
                                             "problem_type": getattr(source.config, "problem_type", None)},

@@ -32,7 +32,7 @@ class Reference:
 
 REFERENCES: dict[str, Reference] = {}
 # Modules that register references; imported on first use.
-_MODULES = ("text", "text_tasks", "generation", "audio", "vision", "detection")
+_MODULES = ("text", "text_tasks", "generation", "audio", "vision", "detection", "dense")
 
 
 def reference(name: str, task: str):

@@ -64,3 +64,37 @@ def save_pictures(task: str, images: list[np.ndarray], results: list, path) -> l
         finally:
             tmp.unlink(missing_ok=True)
     return targets
+
+
+def _mask_array(mask) -> np.ndarray:
+    return np.asarray(mask) > 0
+
+
+@renderer("image-segmentation")
+def overlay_masks(image: np.ndarray, segments: list) -> np.ndarray:
+    """Each segment's mask tinted with its label's colour (half transparent) over the image."""
+    out = image.astype(np.float32)
+    labels = sorted({d["label"] for d in segments}, key=str)
+    for d in segments:
+        m = _mask_array(d["mask"])
+        colour = np.asarray(PALETTE[labels.index(d["label"]) % len(PALETTE)], np.float32)
+        out[m] = 0.5 * out[m] + 0.5 * colour
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+# Viridis, sampled at 9 points (matplotlib's); near = bright, far = dark like the usual depth views.
+_VIRIDIS = np.asarray([(68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
+                       (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37)], np.float32)
+
+
+def colour_map(gray: np.ndarray) -> np.ndarray:
+    """uint8 HxW -> HxWx3 uint8 through the viridis ramp (linear between its samples)."""
+    pos = gray.astype(np.float32) / 255.0 * (len(_VIRIDIS) - 1)
+    lo = np.minimum(pos.astype(np.int64), len(_VIRIDIS) - 2)
+    t = (pos - lo)[..., None]
+    return (_VIRIDIS[lo] * (1 - t) + _VIRIDIS[lo + 1] * t + 0.5).astype(np.uint8)
+
+
+@renderer("depth-estimation")
+def draw_depth(image: np.ndarray, result: dict) -> np.ndarray:
+    return colour_map(np.asarray(result["depth"], np.uint8))

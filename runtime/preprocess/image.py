@@ -163,3 +163,5 @@ def as_image_list(inputs) -> tuple[list[np.ndarray], bool]:
 
 
 from . import detr_image  # noqa: E402,F401  (registers the DETR-family processors)
+from . import dense_image  # noqa: E402,F401  (registers the SegFormer / GLPN / DPT processors)
+from . import convnext_image  # noqa: E402,F401  (registers the ConvNeXT processor)

@@ -1,0 +1,169 @@
+"""Image processors of the dense-prediction models: SegFormer (fixed size, like ViT), GLPN (round the
+size down to a multiple of size_divisor) and DPT (fixed size or keep_aspect_ratio, ensure_multiple_of,
+optional centre padding to size_divisor). Pillow resamples uint8 pixels exactly as transformers'
+`resize` does; rescale / normalize / pad are NumPy in transformers' dtypes (float64 rescale -> float32)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import UsageError
+from .image import PROCESSORS, ResizeNormalize, _resize
+
+IMAGENET_STANDARD = [0.5, 0.5, 0.5]
+
+
+def _rescale_normalize(img: np.ndarray, cfg: dict, mean_default, std_default) -> np.ndarray:
+    x = img.astype(np.float32)
+    if cfg.get("do_rescale", True):
+        x = (img.astype(np.float64) * cfg.get("rescale_factor", 1 / 255)).astype(np.float32)
+    if cfg.get("do_normalize", mean_default is not None):
+        mean = np.asarray(cfg.get("image_mean") or mean_default, dtype=np.float32)
+        std = np.asarray(cfg.get("image_std") or std_default, dtype=np.float32)
+        x = ((x - mean) / std).astype(np.float32)
+    return x.transpose(2, 0, 1)
+
+
+def _stack(out: list[np.ndarray], name: str) -> dict[str, np.ndarray]:
+    if len({x.shape for x in out}) > 1:
+        raise UsageError(f"{name} turns these images into different sizes; pass them one at a time.")
+    return {"pixel_values": np.stack(out).astype(np.float32)}
+
+
+class GlpnProcessor:
+    """GLPNImageProcessor: resize to (h // d * d, w // d * d), rescale; no normalisation."""
+
+    def __init__(self, cfg: dict):
+        self.cfg, self.divisor = cfg, int(cfg.get("size_divisor", 32))
+
+    def target_size(self, h: int, w: int) -> tuple[int, int]:
+        nh, nw = h // self.divisor * self.divisor, w // self.divisor * self.divisor
+        if nh == 0 or nw == 0:
+            raise UsageError(f"The image is {w}x{h} pixels; this model needs at least {self.divisor}x{self.divisor} "
+                             "(its size_divisor). Upscale the image first.")
+        return nh, nw
+
+    def __call__(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
+        out = []
+        for img in images:
+            if self.cfg.get("do_resize", True):
+                img = _resize(img, *self.target_size(*img.shape[:2]), int(self.cfg.get("resample", 2)))
+            out.append(_rescale_normalize(img, {**self.cfg, "do_normalize": False}, None, None))
+        return _stack(out, "GLPN's size_divisor rounding")
+
+
+def _multiple(val: float, multiple: int, min_val: int = 0, max_val: int | None = None) -> int:
+    """transformers' constrain_to_multiple_of (Python's round: halves to even)."""
+    x = round(val / multiple) * multiple
+    if max_val is not None and x > max_val:
+        x = math.floor(val / multiple) * multiple
+    if x < min_val:
+        x = math.ceil(val / multiple) * multiple
+    return int(x)
+
+
+class DptProcessor:
+    """DPTImageProcessor: resize (fixed, or keeping the aspect ratio by scaling as little as possible),
+    rounded to ensure_multiple_of; rescale; normalize; centre-pad to size_divisor when do_pad."""
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        size = cfg.get("size") or {"height": 384, "width": 384}
+        self.size = {"height": size, "width": size} if isinstance(size, int) else size
+
+    def target_size(self, h: int, w: int) -> tuple[int, int]:
+        c = self.cfg
+        sh, sw = self.size["height"] / h, self.size["width"] / w
+        if c.get("keep_aspect_ratio", False):
+            if abs(1 - sw) < abs(1 - sh):
+                sh = sw
+            else:
+                sw = sh
+        m = int(c.get("ensure_multiple_of", 1) or 1)
+        nh, nw = _multiple(sh * h, m), _multiple(sw * w, m)
+        if nh == 0 or nw == 0:
+            raise UsageError(f"The image is {w}x{h} pixels, too thin to resize for this model "
+                             f"(it would become {nw}x{nh}); crop or pad it first.")
+        return nh, nw
+
+    def __call__(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
+        c = self.cfg
+        out = []
+        for img in images:
+            if c.get("do_resize", True):
+                img = _resize(img, *self.target_size(*img.shape[:2]), int(c.get("resample", 3)))
+            x = _rescale_normalize(img, c, IMAGENET_STANDARD, IMAGENET_STANDARD)
+            if c.get("do_pad", False):
+                d = int(c["size_divisor"])
+                ph, pw = math.ceil(x.shape[1] / d) * d - x.shape[1], math.ceil(x.shape[2] / d) * d - x.shape[2]
+                x = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
+            out.append(x)
+        return _stack(out, "DPT's keep_aspect_ratio resizing")
+
+
+class SegformerProcessor(ResizeNormalize):
+    """SegformerImageProcessor: ViT-style fixed-size resize (do_reduce_labels only concerns labels)."""
+
+    def __init__(self, cfg: dict):
+        super().__init__({"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225], **cfg})
+        if isinstance(cfg.get("size"), dict) and "shortest_edge" in cfg["size"]:
+            raise UsageError("A SegFormer processor with size.shortest_edge is not supported; use height/width.")
+
+
+PROCESSORS.update({"GLPNImageProcessor": GlpnProcessor, "DPTImageProcessor": DptProcessor,
+                   "DPTImageProcessorFast": DptProcessor, "SegformerImageProcessor": SegformerProcessor,
+                   "SegformerImageProcessorFast": SegformerProcessor})
+
+
+def shortest_edge_size(h: int, w: int, size: int, max_size: int | None) -> tuple[int, int]:
+    """transformers' get_resize_output_image_size(default_to_square=False) (truncating, unlike DETR's)."""
+    short, long_ = (w, h) if w <= h else (h, w)
+    new_short, new_long = size, int(size * long_ / short)
+    if max_size is not None and new_long > max_size:
+        new_short, new_long = int(max_size * new_short / new_long), max_size
+    return (new_long, new_short) if w <= h else (new_short, new_long)
+
+
+class MaskFormerProcessor:
+    """MaskFormerImageProcessor: shortest/longest edge resize rounded up to size_divisor, rescale,
+    normalize, pad bottom/right to the batch's largest image (or pad_size), pixel_mask."""
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        size = cfg.get("size") or {"shortest_edge": 800, "longest_edge": cfg.get("max_size", 1333)}
+        self.size = {"shortest_edge": size, "longest_edge": cfg.get("max_size", 1333)} if isinstance(size, int) else size
+
+    def target_size(self, h: int, w: int) -> tuple[int, int]:
+        s = self.size
+        if "shortest_edge" in s:
+            nh, nw = shortest_edge_size(h, w, s["shortest_edge"], s.get("longest_edge"))
+        elif "height" in s and "width" in s:
+            nh, nw = s["height"], s["width"]
+        else:
+            raise UsageError(f"Unsupported MaskFormer size spec {s}; expected shortest_edge/longest_edge or height/width.")
+        d = int(self.cfg.get("size_divisor", 32) or 0)
+        if d > 0:
+            nh, nw = math.ceil(nh / d) * d, math.ceil(nw / d) * d
+        if nh == 0 or nw == 0:
+            raise UsageError(f"The image is {w}x{h} pixels, too thin to resize for this model; crop or pad it first.")
+        return nh, nw
+
+    def __call__(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
+        c = self.cfg
+        out = []
+        for img in images:
+            if c.get("do_resize", True):
+                img = _resize(img, *self.target_size(*img.shape[:2]), int(c.get("resample", 2)))
+            out.append(_rescale_normalize(img, c, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
+        pad = c.get("pad_size")
+        hmax, wmax = (pad["height"], pad["width"]) if pad else (max(x.shape[1] for x in out), max(x.shape[2] for x in out))
+        pixels = np.zeros((len(out), 3, hmax, wmax), dtype=np.float32)
+        mask = np.zeros((len(out), hmax, wmax), dtype=np.int64)
+        for i, x in enumerate(out):
+            pixels[i, :, :x.shape[1], :x.shape[2]] = x
+            mask[i, :x.shape[1], :x.shape[2]] = 1
+        return {"pixel_values": pixels, "pixel_mask": mask}
+
+
+PROCESSORS.update({"MaskFormerImageProcessor": MaskFormerProcessor, "MaskFormerImageProcessorFast": MaskFormerProcessor})
