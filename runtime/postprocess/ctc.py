@@ -1,0 +1,58 @@
+"""Greedy CTC decoding with character / word offsets, as Wav2Vec2CTCTokenizer.decode(output_char_offsets=True)
+and the transformers ASR pipeline's `return_timestamps="char"|"word"` (frames -> seconds via the model's
+samples-per-frame ratio), plus its stride arithmetic for chunked long audio."""
+from __future__ import annotations
+
+from itertools import groupby
+
+import numpy as np
+
+
+def ctc_decode(ids, vocab: dict[int, str], ctc: dict) -> tuple[str, list[dict]]:
+    """-> (text, char offsets [{"char", "start_offset", "end_offset"}] in frames). Repeats collapse, blanks
+    (the pad token) drop, the word delimiter becomes replace_word_delimiter_char."""
+    tokens = [vocab[int(i)] for i in ids]
+    if not tokens:
+        return "", []
+    pad, delim = ctc["pad_token"], ctc["word_delimiter_token"]
+    space = ctc.get("replace_word_delimiter_char", " ")
+    runs = [(t, len(list(g))) for t, g in groupby(tokens)]
+    offsets, end = [], 0
+    for t, n in runs:
+        if t != pad:
+            offsets.append({"char": space if t == delim else t, "start_offset": end, "end_offset": end + n})
+        end += n
+    text = "".join(o["char"] for o in offsets).strip()
+    return (text.lower() if ctc.get("do_lower_case") else text), offsets
+
+
+def word_offsets(chars: list[dict], space: str = " ") -> list[dict]:
+    """Wav2Vec2CTCTokenizer._get_word_offsets: runs of non-delimiter characters -> words with their span."""
+    words, last, word, start, end = [], "SPACE", "", 0, 0
+    for o in chars:
+        state = "SPACE" if o["char"] == space else "WORD"
+        if state == last:
+            end, word = o["end_offset"], word + o["char"]
+        elif state == "SPACE":
+            words.append({"word": word, "start_offset": start, "end_offset": end})
+        else:
+            start, end, word = o["start_offset"], o["end_offset"], o["char"]
+        last = state
+    if last == "WORD":
+        words.append({"word": word, "start_offset": start, "end_offset": end})
+    return words
+
+
+def timestamp_chunks(chars: list[dict], kind: str, ratio: int, rate: int, space: str = " ") -> list[dict]:
+    """The pipeline's "chunks": [{"text", "timestamp": (start s, end s)}] per character or word."""
+    items, key = (chars, "char") if kind == "char" else (word_offsets(chars, space), "word")
+    return [{"text": o[key], "timestamp": (o["start_offset"] * ratio / rate, o["end_offset"] * ratio / rate)}
+            for o in items]
+
+
+def frames_kept(n_samples: int, stride_left: int, stride_right: int, ratio: int) -> slice:
+    """transformers' rescale_stride + postprocess cut: the logits frames of a chunk that are not overlap."""
+    n = int(round(n_samples / ratio))
+    left = int(round(stride_left / n_samples * n))
+    right = int(round(stride_right / n_samples * n))
+    return slice(left, n - right)
