@@ -26,7 +26,8 @@ class _AudioPipeline(Pipeline):
         # A bare array without sampling_rate is taken to be at the model's rate, as transformers assumes.
         if sampling_rate is None and isinstance(x, np.ndarray):
             sampling_rate = self.rate
-        return resample(*load_audio(x, sampling_rate), self.rate)
+        wave, rate = load_audio(x, sampling_rate)
+        return wave if rate == self.rate else resample(wave, rate, self.rate)  # no copy of an hour-long array
 
 
 class AudioClassificationPipeline(_AudioPipeline):
@@ -67,7 +68,7 @@ class SpeechRecognitionPipeline(_AudioPipeline):
 
     def decode(self, ids) -> str:
         """Wav2Vec2CTCTokenizer.decode: collapse repeats, drop blanks (pad), word delimiter -> space."""
-        return ctc_decode(ids, self.vocab, self.ctc)[0]
+        return ctc_decode(ids, self.vocab, self.ctc, offsets=False)[0]
 
     def __call__(self, inputs, sampling_rate: int | None = None, generate_kwargs: dict | None = None,
                  return_timestamps=None, chunk_length_s: float | None = None, stride_length_s=None, **options):
@@ -95,7 +96,7 @@ class SpeechRecognitionPipeline(_AudioPipeline):
         return ratio
 
     def _ctc_ids(self, wave) -> np.ndarray:
-        return self.run_graph("model", wav2vec2_features([wave], self.features))["logits"][0].argmax(-1)
+        return self.run_graph("model", wav2vec2_features([wave], self.features))["logits"][0].argmax(-1).astype(np.int32)
 
     def _ctc(self, wave, timestamps, chunk_length_s, stride_length_s) -> dict:
         if chunk_length_s:
@@ -107,19 +108,35 @@ class SpeechRecognitionPipeline(_AudioPipeline):
             ids = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         else:
             ids = self._ctc_ids(wave)
-        text, chars = ctc_decode(ids, self.vocab, self.ctc)
+        text, chars = ctc_decode(ids, self.vocab, self.ctc, offsets=bool(timestamps))
         if not timestamps:
             return {"text": text}
         space = self.ctc.get("replace_word_delimiter_char", " ")
         return {"text": text, "chunks": timestamp_chunks(chars, timestamps, self._ratio(), self.rate, space)}
 
     def _whisper(self, wave, kwargs: dict) -> dict:
-        from ..generation import GenerationConfig, generate
-        from ..preprocess.audio import whisper_features
-
         language, task = kwargs.pop("language", None), kwargs.pop("task", None)
         if kwargs.pop("return_timestamps", None):
             raise UnsupportedError("Whisper timestamps are not supported yet; drop return_timestamps.")
+        window = int(self.features.get("n_samples") or 30 * self.rate)
+        chunk_length_s = kwargs.pop("chunk_length_s", None)
+        if chunk_length_s:
+            if not 0 < chunk_length_s * self.rate <= window:
+                raise UsageError(f"chunk_length_s for Whisper must be in (0, {window / self.rate:g}] seconds "
+                                 f"(its input window), got {chunk_length_s}.")
+            window = int(round(chunk_length_s * self.rate))
+        # Long audio: consecutive windows, one generate each (features for one window at a time), the
+        # generated ids concatenated; transformers instead merges overlapping chunks or runs long-form
+        # timestamp decoding, which a no-timestamps transcript cannot reproduce.
+        ids = []
+        for start in range(0, max(len(wave), 1), window):
+            ids += self._whisper_window(wave[start:start + window], language, task, dict(kwargs))
+        return {"text": self.tokenizer.decode(ids, skip_special_tokens=True)}
+
+    def _whisper_window(self, wave, language, task, kwargs: dict) -> list[int]:
+        from ..generation import GenerationConfig, generate
+        from ..preprocess.audio import whisper_features
+
         feats = whisper_features([wave], self.features)
         init = [self.gen["decoder_start_token_id"], self._language_id(language, feats)]
         task_ids = self.gen.get("task_to_id", {})
@@ -135,8 +152,7 @@ class SpeechRecognitionPipeline(_AudioPipeline):
         if self.gen.get("max_length", 20) != 20:
             defaults["max_new_tokens"] = None
         cfg = GenerationConfig.from_dict({**defaults, **self.gen}).update(**kwargs)
-        ids = generate(self.model, feats, np.array([init], np.int64), cfg)
-        return {"text": self.tokenizer.decode(ids[0][len(init):], skip_special_tokens=True)}
+        return [int(i) for i in generate(self.model, feats, np.array([init], np.int64), cfg)[0][len(init):]]
 
     def _language_id(self, language, feats) -> int:
         """The language token: given ("en" or "<|en|>"), or detected like transformers (argmax over the

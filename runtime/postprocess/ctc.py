@@ -3,27 +3,29 @@ and the transformers ASR pipeline's `return_timestamps="char"|"word"` (frames ->
 samples-per-frame ratio), plus its stride arithmetic for chunked long audio."""
 from __future__ import annotations
 
-from itertools import groupby
-
 import numpy as np
 
 
-def ctc_decode(ids, vocab: dict[int, str], ctc: dict) -> tuple[str, list[dict]]:
-    """-> (text, char offsets [{"char", "start_offset", "end_offset"}] in frames). Repeats collapse, blanks
-    (the pad token) drop, the word delimiter becomes replace_word_delimiter_char."""
-    tokens = [vocab[int(i)] for i in ids]
-    if not tokens:
+def ctc_decode(ids, vocab: dict[int, str], ctc: dict, offsets: bool = True) -> tuple[str, list[dict]]:
+    """-> (text, char offsets [{"char", "start_offset", "end_offset"}] in frames, [] unless `offsets`).
+    Repeats collapse, blanks (the pad token) drop, the word delimiter becomes replace_word_delimiter_char."""
+    ids = np.asarray(ids).reshape(-1)
+    if ids.size == 0:
         return "", []
     pad, delim = ctc["pad_token"], ctc["word_delimiter_token"]
     space = ctc.get("replace_word_delimiter_char", " ")
-    runs = [(t, len(list(g))) for t, g in groupby(tokens)]
-    offsets, end = [], 0
-    for t, n in runs:
-        if t != pad:
-            offsets.append({"char": space if t == delim else t, "start_offset": end, "end_offset": end + n})
-        end += n
-    text = "".join(o["char"] for o in offsets).strip()
-    return (text.lower() if ctc.get("do_lower_case") else text), offsets
+    # Runs of equal ids in NumPy (an hour is ~10^5-10^6 frames); Python objects only for emitted characters.
+    starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+    ends = np.append(starts[1:], ids.size)
+    table = np.array([vocab.get(i, "") for i in range(max(vocab) + 1)], dtype=object)
+    tokens = table[ids[starts]]
+    keep = np.flatnonzero(tokens != pad)
+    chars = tokens[keep]
+    chars[chars == delim] = space
+    text = "".join(chars.tolist()).strip()
+    spans = [{"char": c, "start_offset": s, "end_offset": e}
+             for c, s, e in zip(chars.tolist(), starts[keep].tolist(), ends[keep].tolist())] if offsets else []
+    return (text.lower() if ctc.get("do_lower_case") else text), spans
 
 
 def word_offsets(chars: list[dict], space: str = " ") -> list[dict]:
