@@ -350,3 +350,58 @@ def depth_abs_rel(ref: list, got: list) -> float:
 @metric("depth_delta1")
 def depth_delta1(ref: list, got: list) -> float:
     return depth_stats(ref, got)["delta1"]
+
+
+# -- speech recognition: character / word error rates -------------------------------------------------------
+def edit_distance(ref, hyp) -> int:
+    """Levenshtein distance (substitutions, insertions, deletions cost 1) between two sequences; one row
+    of the DP table at a time, the inner loop vectorised over hyp."""
+    ref, hyp = list(ref), list(hyp)
+    if not ref or not hyp:
+        return len(ref) + len(hyp)
+    codes = {t: i for i, t in enumerate(dict.fromkeys(ref + hyp))}
+    h = np.array([codes[t] for t in hyp])
+    row = np.arange(len(hyp) + 1)
+    for i, t in enumerate(ref, 1):
+        # substitution/match and deletion from the previous row; insertions need a running minimum along the row
+        diag = row[:-1] + (h != codes[t])
+        new = np.minimum(np.concatenate(([i], diag)), row + 1)
+        row = np.minimum.accumulate(new - np.arange(len(new))) + np.arange(len(new))
+    return int(row[-1])
+
+
+def _texts(results: list) -> list[str]:
+    return [r.get("text", "") if isinstance(r, dict) else str(r) for r in results]
+
+
+def error_rate(ref_texts: list[str], hyp_texts: list[str], unit: str = "char") -> float:
+    """Corpus CER ("char") or WER ("word"): total edits / total reference length (jiwer's definition);
+    an empty reference with a non-empty hypothesis counts its length as errors."""
+    split = list if unit == "char" else str.split
+    edits = sum(edit_distance(split(a), split(b)) for a, b in zip(ref_texts, hyp_texts))
+    total = sum(len(split(a)) for a in ref_texts)
+    return edits / total if total else float(edits > 0)
+
+
+def asr_details(ref: list, got: list) -> dict:
+    """What validate reports for transcripts: exact-match rate, CER and WER."""
+    a, b = _texts(ref), _texts(got)
+    return {"exact_match": float(np.mean([x == y for x, y in zip(a, b)])) if a and len(a) == len(b) else 0.0,
+            "cer": error_rate(a, b, "char"), "wer": error_rate(a, b, "word")}
+
+
+@metric("transcript_similarity")
+def transcript_similarity(ref: list, got: list) -> float:
+    """1 - CER (floored at 0): 1.0 only when every transcript is identical, graded for quantized bundles."""
+    if len(ref) != len(got) or not ref:
+        return 0.0
+    return max(0.0, 1.0 - error_rate(_texts(ref), _texts(got), "char"))
+
+
+# Extra numbers a metric reports next to its value (validate adds them to the metric's entry).
+METRIC_DETAILS: dict[str, Callable[[list, list], dict]] = {"transcript_similarity": asr_details}
+
+
+def details(name: str, ref: list, got: list) -> dict:
+    fn = METRIC_DETAILS.get(name)
+    return fn(ref, got) if fn else {}

@@ -172,7 +172,7 @@ _TASKS = [
              metric="label_agreement", input_kind="audio", cli_options=(TOP_K,)),
     TaskSpec("automatic-speech-recognition", ("asr",), "audio", "Transcribe speech (Wav2Vec2 CTC, Whisper).",
              pipeline="audio:SpeechRecognitionPipeline",
-             metric="token_equality", input_kind="audio",
+             metric="transcript_similarity", input_kind="audio",
              cli_options=(CliOption("--return-timestamps", "return_timestamps", str, "char | word"),
                           CliOption("--chunk-length-s", "chunk_length_s", float, "Chunk long audio (seconds)."),
                           MAX_NEW),

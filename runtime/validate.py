@@ -206,7 +206,8 @@ def compare(reference: Golden, candidate_engines: dict, pipeline_factory, task: 
     candidate = run_samples(pipeline_factory, candidate_engines, reference.samples)
     spec = get_task(task)
     value = metrics.compute(spec.metric, reference.results, candidate.results)
-    metric = {"name": spec.metric, "value": value, "floor": th.metric_floor, "passed": value >= th.metric_floor}
+    metric = {"name": spec.metric, "value": value, "floor": th.metric_floor, "passed": value >= th.metric_floor,
+              **metrics.details(spec.metric, reference.results, candidate.results)}
     return {
         "artifact": label,
         "precision": precision,

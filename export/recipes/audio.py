@@ -58,7 +58,10 @@ def _ctc_manifest(source) -> dict:
     return {"processing": {"audio": feature_config(source), "ctc": {
         "id2token": {str(i): t for t, i in tok.get_vocab().items()}, "pad_token": tok.pad_token,
         "word_delimiter_token": getattr(tok, "word_delimiter_token", "|"),
-        "do_lower_case": bool(getattr(tok, "do_lower_case", False))}}}
+        "do_lower_case": bool(getattr(tok, "do_lower_case", False)),
+        "replace_word_delimiter_char": getattr(tok, "replace_word_delimiter_char", " "),
+        # samples per logits frame: timestamps and chunk strides are counted in it
+        "inputs_to_logits_ratio": int(getattr(source.config, "inputs_to_logits_ratio", 0) or 0)}}}
 
 
 def _is_whisper(source) -> bool:

@@ -1,13 +1,12 @@
 """Audio pipelines: audio-classification and CTC speech recognition (Wav2Vec2), like transformers'."""
 from __future__ import annotations
 
-from itertools import groupby
-
 import numpy as np
 
 from ..errors import UnsupportedError, UsageError
 from ..postprocess.activations import ACTIVATIONS
-from ..preprocess.audio import load_audio, wav2vec2_features
+from ..postprocess.ctc import ctc_decode, frames_kept, timestamp_chunks
+from ..preprocess.audio import chunk_audio, load_audio, resample, wav2vec2_features
 from .base import Pipeline
 
 
@@ -21,7 +20,14 @@ class _AudioPipeline(Pipeline):
         items = [inputs] if single else inputs
         if not items:
             raise UsageError("Expected audio or a non-empty list of audio inputs, got an empty list.")
-        return [load_audio(x, sampling_rate, self.rate) for x in items], single
+        return [self._load(x, sampling_rate) for x in items], single
+
+    def _load(self, x, sampling_rate):
+        # A bare array without sampling_rate is taken to be at the model's rate, as transformers assumes.
+        if sampling_rate is None and isinstance(x, np.ndarray):
+            sampling_rate = self.rate
+        wave, rate = load_audio(x, sampling_rate)
+        return wave if rate == self.rate else resample(wave, rate, self.rate)  # no copy of an hour-long array
 
 
 class AudioClassificationPipeline(_AudioPipeline):
@@ -62,33 +68,75 @@ class SpeechRecognitionPipeline(_AudioPipeline):
 
     def decode(self, ids) -> str:
         """Wav2Vec2CTCTokenizer.decode: collapse repeats, drop blanks (pad), word delimiter -> space."""
-        tokens = [self.vocab[int(i)] for i in ids]
-        chars = [t for t, _ in groupby(tokens) if t != self.ctc["pad_token"]]
-        text = "".join(" " if c == self.ctc["word_delimiter_token"] else c for c in chars).strip()
-        return text.lower() if self.ctc.get("do_lower_case") else text
+        return ctc_decode(ids, self.vocab, self.ctc, offsets=False)[0]
 
-    def __call__(self, inputs, sampling_rate: int | None = None, generate_kwargs: dict | None = None, **options):
+    def __call__(self, inputs, sampling_rate: int | None = None, generate_kwargs: dict | None = None,
+                 return_timestamps=None, chunk_length_s: float | None = None, stride_length_s=None, **options):
         waves, single = self._inputs(inputs, sampling_rate)
         if self.ctc is not None:
             if options or generate_kwargs:
                 raise UnsupportedError(f"Options {sorted({*options, *(generate_kwargs or {})})} are not supported "
-                                       "for CTC models yet.")
-            results = [self._ctc(w) for w in waves]
+                                       "for CTC models (greedy CTC decoding has no generation options).")
+            if return_timestamps not in (None, False, "char", "word"):
+                raise UsageError(f'return_timestamps must be "char" or "word" for CTC models, got {return_timestamps!r}.')
+            results = [self._ctc(w, return_timestamps or None, chunk_length_s, stride_length_s) for w in waves]
         else:
+            if chunk_length_s:
+                options["chunk_length_s"] = chunk_length_s
+            if return_timestamps:
+                options["return_timestamps"] = return_timestamps
             results = [self._whisper(w, {**(generate_kwargs or {}), **options}) for w in waves]
         return results[0] if single else results
 
-    def _ctc(self, wave) -> dict:
-        logits = self.run_graph("model", wav2vec2_features([wave], self.features))["logits"][0]
-        return {"text": self.decode(logits.argmax(-1))}
+    def _ratio(self) -> int:
+        ratio = int(self.ctc.get("inputs_to_logits_ratio") or 0)
+        if ratio <= 0:
+            raise UnsupportedError("This bundle does not record the model's inputs_to_logits_ratio (exported by an "
+                                   "older edgetool); re-export it to use timestamps or chunk_length_s.")
+        return ratio
+
+    def _ctc_ids(self, wave) -> np.ndarray:
+        return self.run_graph("model", wav2vec2_features([wave], self.features))["logits"][0].argmax(-1).astype(np.int32)
+
+    def _ctc(self, wave, timestamps, chunk_length_s, stride_length_s) -> dict:
+        if chunk_length_s:
+            # Chunk by chunk (bounded memory for hours of audio): each window's frames minus its overlap,
+            # as the pipeline's chunk_iter + rescale_stride + postprocess.
+            ratio = self._ratio()
+            parts = [self._ctc_ids(c.wave)[frames_kept(len(c.wave), c.stride_left, c.stride_right, ratio)]
+                     for c in chunk_audio(wave, self.rate, chunk_length_s, stride_length_s, align_to=ratio)]
+            ids = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        else:
+            ids = self._ctc_ids(wave)
+        text, chars = ctc_decode(ids, self.vocab, self.ctc, offsets=bool(timestamps))
+        if not timestamps:
+            return {"text": text}
+        space = self.ctc.get("replace_word_delimiter_char", " ")
+        return {"text": text, "chunks": timestamp_chunks(chars, timestamps, self._ratio(), self.rate, space)}
 
     def _whisper(self, wave, kwargs: dict) -> dict:
-        from ..generation import GenerationConfig, generate
-        from ..preprocess.audio import whisper_features
-
         language, task = kwargs.pop("language", None), kwargs.pop("task", None)
         if kwargs.pop("return_timestamps", None):
             raise UnsupportedError("Whisper timestamps are not supported yet; drop return_timestamps.")
+        window = int(self.features.get("n_samples") or 30 * self.rate)
+        chunk_length_s = kwargs.pop("chunk_length_s", None)
+        if chunk_length_s:
+            if not 0 < chunk_length_s * self.rate <= window:
+                raise UsageError(f"chunk_length_s for Whisper must be in (0, {window / self.rate:g}] seconds "
+                                 f"(its input window), got {chunk_length_s}.")
+            window = int(round(chunk_length_s * self.rate))
+        # Long audio: consecutive windows, one generate each (features for one window at a time), the
+        # generated ids concatenated; transformers instead merges overlapping chunks or runs long-form
+        # timestamp decoding, which a no-timestamps transcript cannot reproduce.
+        ids = []
+        for start in range(0, max(len(wave), 1), window):
+            ids += self._whisper_window(wave[start:start + window], language, task, dict(kwargs))
+        return {"text": self.tokenizer.decode(ids, skip_special_tokens=True)}
+
+    def _whisper_window(self, wave, language, task, kwargs: dict) -> list[int]:
+        from ..generation import GenerationConfig, generate
+        from ..preprocess.audio import whisper_features
+
         feats = whisper_features([wave], self.features)
         init = [self.gen["decoder_start_token_id"], self._language_id(language, feats)]
         task_ids = self.gen.get("task_to_id", {})
@@ -104,8 +152,7 @@ class SpeechRecognitionPipeline(_AudioPipeline):
         if self.gen.get("max_length", 20) != 20:
             defaults["max_new_tokens"] = None
         cfg = GenerationConfig.from_dict({**defaults, **self.gen}).update(**kwargs)
-        ids = generate(self.model, feats, np.array([init], np.int64), cfg)
-        return {"text": self.tokenizer.decode(ids[0][len(init):], skip_special_tokens=True)}
+        return [int(i) for i in generate(self.model, feats, np.array([init], np.int64), cfg)[0][len(init):]]
 
     def _language_id(self, language, feats) -> int:
         """The language token: given ("en" or "<|en|>"), or detected like transformers (argmax over the

@@ -60,3 +60,25 @@ def test_bad_options(bundle_dir):
         asr(sample_audio()[2], generate_kwargs={"task": "summarize"})
     with pytest.raises(UnsupportedError, match="timestamps"):
         asr(sample_audio()[2], return_timestamps=True)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_long_audio_windows_equal_per_window_generate(bundle_dir, hf, backend):
+    """65 s -> three consecutive 30 s windows (the last 5 s); the transcript is the concatenation of each
+    window's `generate` ids. (transformers' own long-form path differs: see runtime/pipelines/audio.py.)"""
+    model, fe, tok = hf
+    asr = pipeline(bundle_dir("automatic-speech-recognition", reference=REF, target="openvino"), backend=backend)
+    rng = np.random.default_rng(3)
+    clips = sample_audio()
+    audio = np.concatenate([clips[i % 3] * (0.3 + 0.2 * (i % 4)) for i in range(60)])[:65 * 16000]
+    audio = (audio + 0.01 * rng.standard_normal(audio.size)).astype(np.float32)
+    ref = []
+    for start in range(0, audio.size, 30 * 16000):
+        feats = fe(audio[start:start + 30 * 16000], sampling_rate=16000, return_tensors="pt").input_features
+        with torch.no_grad():
+            ref += model.generate(feats, max_new_tokens=6, language="en")[0].tolist()
+    want = tok.decode(ref, skip_special_tokens=True)
+    assert want and asr(audio, generate_kwargs={"max_new_tokens": 6, "language": "en"})["text"] == want
+    with pytest.raises(UsageError, match="chunk_length_s for Whisper"):
+        asr(audio, chunk_length_s=45)
+
