@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench clean speech-tools
 
 venv: $(STAMP)
 
@@ -25,8 +25,15 @@ $(STAMP): pyproject.toml requirements-dev.txt
 demo: $(STAMP)
 	$(BIN)/python -m edgetool.demo
 
-test: $(STAMP)
+test: $(STAMP) speech-tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# Real synthesised speech for the ASR tests (Debian's espeak-ng); best effort: without root or apt the
+# speech tests skip with the reason, everything else runs.
+speech-tools:
+	@command -v espeak-ng >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -q espeak-ng >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q espeak-ng >/dev/null 2>&1; }; }; } || \
+	  echo "espeak-ng could not be installed: the real-speech tests will skip (apt-get install espeak-ng)"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
