@@ -196,11 +196,12 @@ def builtin_text(n: int) -> RawSet:
 
 @builtin("image")
 def builtin_images(n: int) -> RawSet:
-    """Gradients, blocks, discs and noise of various sizes: varied enough to exercise activation ranges."""
+    """Gradients, blocks, discs and noise of various sizes: varied enough to exercise activation ranges.
+    >= 64 px a side: dense models refuse pictures below their size_divisor (GLPN: 32)."""
     rng = np.random.default_rng(0)
     items = []
     for i in range(n):
-        h, w = (int(x) for x in rng.integers(24, 96, 2))
+        h, w = (int(x) for x in rng.integers(64, 160, 2))
         yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
         kind = i % 4
         if kind == 0:

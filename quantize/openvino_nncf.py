@@ -21,6 +21,12 @@ def is_transformer(model) -> bool:
     return "MatMul" in types and bool(types & {"Softmax", "ScaledDotProductAttention"})
 
 
+def _dynamic_picture(model) -> bool:
+    """An input of rank >= 3 (pictures, spectrograms) with a dynamic dim past the batch."""
+    return any(p.rank.is_static and p.rank.get_length() >= 3 and any(d.is_dynamic for d in list(p)[1:])
+               for p in (i.get_partial_shape() for i in model.inputs))
+
+
 def _is_const(output) -> bool:
     node = output.get_node()
     while node.get_type_name() in ("Convert", "Reshape", "Transpose", "Multiply", "Subtract", "FakeQuantize"):
@@ -56,14 +62,20 @@ def quantize_ov(model, feeds: list[dict[str, np.ndarray]], keep_fp32: int = 0, e
     ignored = sorted(set(kept) | set(activation_matmuls(model) if transformer else []))
     inputs = [i.get_any_name() for i in model.inputs]
     data = nncf.Dataset([{k: f[k] for k in inputs if k in f} for f in feeds])
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, QuantizationParameters
+
     kwargs = {}
     if transformer:
-        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
-
         # SmoothQuant (on by default for transformers) cost accuracy on every encoder measured here:
         # real all-MiniLM-L6-v2 worst token-embedding cosine 0.80 with it, 0.967 without; tiny BERT/T5 alike.
         kwargs = {"model_type": nncf.ModelType.TRANSFORMER, "advanced_parameters": AdvancedQuantizationParameters(
             smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=-1))}
+    if _dynamic_picture(model):
+        # Pictures of any size (GLPN/DPT keep the aspect): NNCF took the token axis of a Mix-FFN MatMul output
+        # for channels, so its ranges had the calibration picture's token count and other sizes failed to run.
+        advanced = kwargs.get("advanced_parameters") or AdvancedQuantizationParameters()
+        advanced.activations_quantization_params = QuantizationParameters(per_channel=False)
+        kwargs["advanced_parameters"] = advanced
     if ignored:
         kwargs["ignored_scope"] = nncf.IgnoredScope(names=ignored, validate=False)
     # NNCF draws rich progress bars on stdout/stderr; the export's own step output is enough.

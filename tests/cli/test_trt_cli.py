@@ -211,15 +211,3 @@ def test_real_trt_bundle_matches_onnxruntime_on_a_gpu(bundle_dir, tmp_path):
         for g, c in zip(got, ref):
             assert [d["label"] for d in g] == [d["label"] for d in c]
             assert max(abs(a["score"] - b["score"]) for a, b in zip(g, c)) < 1e-3
-
-
-def test_trt_int8_without_the_quantizer_is_a_clear_error(tmp_path):
-    try:
-        from edgetool.quantize import add_precision  # noqa: F401
-        pytest.skip("the quantization branch is here: TensorRT INT8 is tested with it")
-    except ImportError:
-        pass
-    out = tmp_path / "b"
-    r = run("export", "--task", "classify", "--target", "trt", "--precision", "int8", "--out", str(out), "-q")
-    one_line_error(r, "--target trt --precision int8 needs edgetool's quantizer", "fp16 for --target trt")
-    assert not out.exists()
