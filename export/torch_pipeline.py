@@ -30,6 +30,26 @@ def to_transformers(value):
     return value
 
 
+def _nest_generation_kwargs(kwargs: dict) -> dict:
+    """transformers' image-to-text pipeline takes only max_new_tokens itself; the rest of generate's
+    options (do_sample, num_beams, ...) go in generate_kwargs. Our runtime takes both forms."""
+    top = {k: v for k, v in kwargs.items() if k in ("max_new_tokens", "generate_kwargs", "timeout")}
+    rest = {k: v for k, v in kwargs.items() if k not in top}
+    if rest:
+        top["generate_kwargs"] = {**rest, **top.get("generate_kwargs", {})}
+    return top
+
+
+# task -> how our pipeline's keyword arguments become the transformers pipeline's.
+KWARG_ADAPTERS = {"image-to-text": _nest_generation_kwargs}
+
+
+def transformers_call(task: str, sample) -> tuple[list, dict]:
+    """(args, kwargs) of the transformers pipeline call for one of our bench/golden samples."""
+    kwargs = {k: to_transformers(v) for k, v in sample.kwargs.items()}
+    return [to_transformers(a) for a in sample.args], KWARG_ADAPTERS.get(task, dict)(kwargs)
+
+
 def make_pipeline(task: str, ckpt: Path, threads: int | None = None):
     import torch
     from transformers import pipeline
@@ -46,8 +66,7 @@ def torch_factory(bundle, sample, opts):
         pipe = make_pipeline(bundle.task, ckpt, opts.threads)
     except Exception as e:  # noqa: BLE001 - transformers raises many types for unsupported setups
         raise UnsupportedError(f"transformers.pipeline('{bundle.task}') could not load {ckpt}: {e}") from None
-    args = [to_transformers(a) for a in sample.args]
-    kwargs = {k: to_transformers(v) for k, v in sample.kwargs.items()}
+    args, kwargs = transformers_call(bundle.task, sample)
     call = lambda: pipe(*args, **kwargs)  # noqa: E731
     try:
         call()
@@ -72,11 +91,10 @@ import json, sys
 from transformers import pipeline
 t_import = time.perf_counter()
 from edgetool.runtime.bench import peak_rss_mb, read_sample
-from edgetool.export.torch_pipeline import to_transformers
+from edgetool.export.torch_pipeline import transformers_call
 spec = json.loads(sys.argv[1])
 sample = read_sample(spec["sample"])
-args = [to_transformers(a) for a in sample.args]
-kwargs = {k: to_transformers(v) for k, v in sample.kwargs.items()}
+args, kwargs = transformers_call(spec["task"], sample)
 if spec["threads"]:
     import torch
     torch.set_num_threads(spec["threads"])

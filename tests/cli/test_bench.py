@@ -96,3 +96,20 @@ def test_task_extras_hooks():
     wave = np.zeros(32000, np.float32)  # 2 s at 16 kHz
     asr = hooks["audio"].compute(Sample([[wave, wave]]), CallLog(0.0), 0.5, 2)
     assert asr["audio_s"] == 4.0 and asr["real_time_factor"] == pytest.approx(0.125)
+
+
+def test_torch_baseline_takes_our_generation_options_for_image_to_text(bundle_dir):
+    """`bench --against torch` replays our bench sample on the transformers pipeline: image-to-text takes
+    do_sample/num_beams only inside generate_kwargs there, so the call is adapted, and answers as ours does."""
+    from edgetool.export.torch_pipeline import checkpoint_of, make_pipeline, transformers_call
+    from edgetool.runtime import pipeline
+    from edgetool.runtime.bundle import Bundle
+    from edgetool.runtime.golden import Sample
+
+    path = bundle_dir("image-to-text", target="openvino")
+    picture = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    sample = Sample([picture], {"max_new_tokens": 6, "do_sample": False, "num_beams": 2})
+    args, kwargs = transformers_call("image-to-text", sample)
+    assert kwargs == {"max_new_tokens": 6, "generate_kwargs": {"do_sample": False, "num_beams": 2}}
+    theirs = make_pipeline("image-to-text", checkpoint_of(Bundle(path)))(*args, **kwargs)
+    assert theirs == pipeline(path)(picture, **sample.kwargs)
