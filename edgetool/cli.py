@@ -91,6 +91,24 @@ def _extra_for(task: str, switches: dict) -> dict:
     return extra
 
 
+def _int8_options(fn):
+    """The INT8 switches `export` and `quantize` share: method, calibration method, metric-drop gate, fallback."""
+    fn = click.option("--fallback", is_flag=True,
+                      help="With --max-metric-drop: keep the layers that hurt most in higher precision until the "
+                           "drop is within X.")(fn)
+    fn = click.option("--max-metric-drop", type=float, default=None,
+                      help="Fail (write nothing) when the task metric against fp32 drops by more than X (e.g. 0.01).")(fn)
+    fn = click.option("--calibration-method", default=None,
+                      help="Static INT8 on ONNX Runtime: minmax | entropy | percentile.")(fn)
+    return click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static (default: dynamic; "
+                        "static when --calibration is given). OpenVINO INT8 is always static (NNCF).")(fn)
+
+
+def _require_drop_for_fallback(fallback, max_metric_drop):
+    if fallback and max_metric_drop is None:
+        raise click.UsageError("--fallback needs --max-metric-drop X (the drop to fall back to).")
+
+
 @cli.command()
 @_export_switches
 @click.option("--task", required=True, help="Task name or alias (see `edgetool tasks`), e.g. classify.")
@@ -108,13 +126,7 @@ def _extra_for(task: str, switches: dict) -> dict:
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="INT8 calibration data: a text file (one sample per line) or a folder of images / WAVs.")
 @click.option("--calibration-size", type=int, default=None, help="Use at most N calibration samples.")
-@click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static "
-              "(default: dynamic; static when --calibration is given). OpenVINO INT8 is always static (NNCF).")
-@click.option("--calibration-method", default=None, help="Static INT8 on ONNX Runtime: minmax | entropy | percentile.")
-@click.option("--max-metric-drop", type=float, default=None,
-              help="Fail (write nothing) when the task metric against fp32 drops by more than X (e.g. 0.01).")
-@click.option("--fallback", is_flag=True,
-              help="With --max-metric-drop: keep the layers that hurt most in higher precision until the drop is within X.")
+@_int8_options
 @click.option("--static-shapes", default=None, help="--target openvino: fix named dims, e.g. batch=1,sequence=128.")
 @click.option("--shapes", default=None, metavar="NAME=MIN,OPT,MAX;...",
               help="--target trt: optimization profile per dynamic input, e.g. 'input_ids=1x8,1x128,8x512' "
@@ -140,8 +152,7 @@ def export(task, model, reference, target, precision, out, opset, dynamo, calibr
                          extra=_extra_for(task, switches), shapes=shapes, workspace_mb=workspace_mb,
                          method=method, calibration_method=calibration_method, max_metric_drop=max_metric_drop,
                          fallback=fallback, static_shapes=_static_shapes(static_shapes))
-    if fallback and max_metric_drop is None:
-        raise click.UsageError("--fallback needs --max-metric-drop X (the drop to fall back to).")
+    _require_drop_for_fallback(fallback, max_metric_drop)
     path = run_export(opts)
     click.echo(f"Bundle written to {path}")
     from edgetool.runtime.bundle import Bundle
@@ -370,13 +381,7 @@ def inspect(bundle, as_json):
               help="Static INT8 calibration data: a text file (one sample per line) or a folder of images / WAVs. "
                    "Default: a small built-in demo set (recorded as such in the bundle).")
 @click.option("--calibration-size", type=int, default=None, help="Use at most N calibration samples (default 128).")
-@click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static "
-              "(default: dynamic; static when --calibration is given). OpenVINO INT8 is always static (NNCF).")
-@click.option("--calibration-method", default=None, help="Static INT8 on ONNX Runtime: minmax | entropy | percentile.")
-@click.option("--max-metric-drop", type=float, default=None,
-              help="Fail (write nothing) when the task metric against fp32 drops by more than X (e.g. 0.01).")
-@click.option("--fallback", is_flag=True,
-              help="With --max-metric-drop: keep the last weight layers in higher precision until the drop is within X.")
+@_int8_options
 @click.option("--static-shapes", default=None, help="OpenVINO: fix named dims, e.g. batch=1,sequence=128.")
 @click.option("--no-parity-check", is_flag=True, help="Keep the artifact even if it misses the registry's thresholds.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
@@ -390,8 +395,7 @@ def quantize(bundle, precision, target, calibration, calibration_size, method, c
     from edgetool.quantize import QuantizeOptions, format_table, quantize_bundle
     from edgetool.targets.openvino_target import parse_static_shapes
 
-    if fallback and max_metric_drop is None:
-        raise click.UsageError("--fallback needs --max-metric-drop X (the drop to fall back to).")
+    _require_drop_for_fallback(fallback, max_metric_drop)
     opts = QuantizeOptions(bundle=bundle, precision=precision, target=target, calibration=calibration,
                            calibration_size=calibration_size, method=method, calibration_method=calibration_method,
                            max_metric_drop=max_metric_drop, fallback=fallback,
