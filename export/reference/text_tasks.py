@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import reference
-from .text import tiny_bert_config
-from .tokenizers_train import train_wordpiece
+from .text import save_tiny_bert
 
 
 @reference("bert-tiny-encoder", task="feature-extraction")
@@ -15,13 +14,9 @@ def bert_tiny_encoder(out: Path, seed: int) -> None:
     """A sentence-transformers-style checkpoint: BertModel + 1_Pooling (mean) + Normalize."""
     import json
 
-    import torch
-    from transformers import AutoTokenizer, BertModel
+    from transformers import BertModel
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
-    torch.manual_seed(seed)
-    BertModel(tiny_bert_config(vocab), add_pooling_layer=False).eval().save_pretrained(str(out), safe_serialization=True)
+    save_tiny_bert(out, seed, BertModel, add_pooling_layer=False)
     (out / "1_Pooling").mkdir()
     (out / "1_Pooling" / "config.json").write_text(json.dumps(
         {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
@@ -35,13 +30,9 @@ def bert_tiny_encoder(out: Path, seed: int) -> None:
 
 @reference("bert-tiny-mlm", task="fill-mask")
 def bert_tiny_mlm(out: Path, seed: int) -> None:
-    import torch
-    from transformers import AutoTokenizer, BertForMaskedLM
+    from transformers import BertForMaskedLM
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
-    torch.manual_seed(seed)
-    BertForMaskedLM(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
+    save_tiny_bert(out, seed, BertForMaskedLM)
 
 
 @reference("roberta-tiny-mlm", task="fill-mask")
@@ -66,25 +57,16 @@ NLI = {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}
 
 @reference("bert-tiny-nli", task="zero-shot-classification")
 def bert_tiny_nli(out: Path, seed: int) -> None:
-    import torch
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
-    torch.manual_seed(seed)
-    config = tiny_bert_config(vocab, id2label=NLI, label2id={v: k for k, v in NLI.items()})
-    BertForSequenceClassification(config).eval().save_pretrained(str(out), safe_serialization=True)
+    save_tiny_bert(out, seed, BertForSequenceClassification, NLI)
 
 
 @reference("bert-tiny-choice", task="multiple-choice")
 def bert_tiny_choice(out: Path, seed: int) -> None:
-    import torch
-    from transformers import AutoTokenizer, BertForMultipleChoice
+    from transformers import BertForMultipleChoice
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
-    torch.manual_seed(seed)
-    BertForMultipleChoice(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
+    save_tiny_bert(out, seed, BertForMultipleChoice)
 
 
 NER = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC", 5: "B-ORG", 6: "I-ORG"}
@@ -92,14 +74,9 @@ NER = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC", 5: "B-ORG", 6: "I
 
 @reference("bert-tiny-ner", task="token-classification")
 def bert_tiny_ner(out: Path, seed: int) -> None:
-    import torch
-    from transformers import AutoTokenizer, BertForTokenClassification
+    from transformers import BertForTokenClassification
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
-    torch.manual_seed(seed)
-    config = tiny_bert_config(vocab, id2label=NER, label2id={v: k for k, v in NER.items()})
-    BertForTokenClassification(config).eval().save_pretrained(str(out), safe_serialization=True)
+    save_tiny_bert(out, seed, BertForTokenClassification, NER)
 
 
 @reference("roberta-tiny-ner", task="token-classification")
@@ -120,10 +97,6 @@ def roberta_tiny_ner(out: Path, seed: int) -> None:
 
 @reference("bert-tiny-qa", task="question-answering")
 def bert_tiny_qa(out: Path, seed: int) -> None:
-    import torch
-    from transformers import AutoTokenizer, BertForQuestionAnswering
+    from transformers import BertForQuestionAnswering
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
-    torch.manual_seed(seed)
-    BertForQuestionAnswering(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
+    save_tiny_bert(out, seed, BertForQuestionAnswering)
