@@ -9,6 +9,25 @@ from . import reference
 from .text import save_tiny_bert
 
 
+def _save_tiny_roberta(out: Path, seed: int, model_class, bos_eos: bool = False, **config_overrides) -> None:
+    """Train a byte-level BPE tokenizer into `out`, then save a seeded tiny RoBERTa `model_class` beside it
+    (bos_eos: take the tokenizer's bos/eos ids into the config)."""
+    import torch
+    from transformers import AutoTokenizer, RobertaConfig
+
+    from .tokenizers_train import train_byte_bpe
+
+    train_byte_bpe(out, vocab_size=600, model_max_length=128, kind="roberta")
+    tok = AutoTokenizer.from_pretrained(str(out))
+    torch.manual_seed(seed)
+    if bos_eos:
+        config_overrides.update(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, initializer_range=0.2,
+                        pad_token_id=tok.pad_token_id, **config_overrides)
+    model_class(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+
+
 @reference("bert-tiny-encoder", task="feature-extraction")
 def bert_tiny_encoder(out: Path, seed: int) -> None:
     """A sentence-transformers-style checkpoint: BertModel + 1_Pooling (mean) + Normalize."""
@@ -38,18 +57,9 @@ def bert_tiny_mlm(out: Path, seed: int) -> None:
 @reference("roberta-tiny-mlm", task="fill-mask")
 def roberta_tiny_mlm(out: Path, seed: int) -> None:
     """Byte-level BPE ('Ġ' word prefix) family."""
-    import torch
-    from transformers import AutoTokenizer, RobertaConfig, RobertaForMaskedLM
+    from transformers import RobertaForMaskedLM
 
-    from .tokenizers_train import train_byte_bpe
-
-    train_byte_bpe(out, vocab_size=600, model_max_length=128, kind="roberta")
-    tok = AutoTokenizer.from_pretrained(str(out))
-    torch.manual_seed(seed)
-    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, initializer_range=0.2,
-                        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    RobertaForMaskedLM(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+    _save_tiny_roberta(out, seed, RobertaForMaskedLM, bos_eos=True)
 
 
 NLI = {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}
@@ -81,18 +91,10 @@ def bert_tiny_ner(out: Path, seed: int) -> None:
 
 @reference("roberta-tiny-ner", task="token-classification")
 def roberta_tiny_ner(out: Path, seed: int) -> None:
-    import torch
-    from transformers import AutoTokenizer, RobertaConfig, RobertaForTokenClassification
+    from transformers import RobertaForTokenClassification
 
-    from .tokenizers_train import train_byte_bpe
-
-    train_byte_bpe(out, vocab_size=600, model_max_length=128, kind="roberta")
-    tok = AutoTokenizer.from_pretrained(str(out))
-    torch.manual_seed(seed)
-    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, initializer_range=0.2,
-                        pad_token_id=tok.pad_token_id, id2label=NER, label2id={v: k for k, v in NER.items()})
-    RobertaForTokenClassification(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+    _save_tiny_roberta(out, seed, RobertaForTokenClassification, id2label=NER,
+                       label2id={v: k for k, v in NER.items()})
 
 
 @reference("bert-tiny-qa", task="question-answering")
