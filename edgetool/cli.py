@@ -75,20 +75,27 @@ def _export_switches(fn):
     return fn
 
 
-def _extra_for(task: str, switches: dict) -> dict:
+def _task_kwargs(options, values: dict, not_for: str, listed: str) -> dict:
+    """The given task switches (click params -> values) as the task's keyword arguments ("csv" ones split);
+    a switch the task does not define is a one-line error naming the ones it does."""
     from edgetool.runtime.errors import UsageError
 
-    spec = get_task(task)
-    allowed = {o.flag.lstrip("-").replace("-", "_"): o for o in spec.export_options}
-    extra = {}
-    for param, value in switches.items():
+    allowed = {o.flag.lstrip("-").replace("-", "_"): o for o in options}
+    kwargs = {}
+    for param, value in values.items():
         if value is None:
             continue
         if param not in allowed:
-            raise UsageError(f"--{param.replace('_', '-')} does not apply to exporting task '{spec.name}'. Its "
-                             f"export options: {', '.join(o.flag for o in spec.export_options) or 'none'}.")
-        extra[allowed[param].kwarg] = value
-    return extra
+            raise UsageError(f"--{param.replace('_', '-')} does not apply to {not_for}. Its {listed}: "
+                             f"{', '.join(o.flag for o in options) or 'none'}.")
+        opt = allowed[param]
+        kwargs[opt.kwarg] = [v.strip() for v in value.split(",") if v.strip()] if opt.type == "csv" else value
+    return kwargs
+
+
+def _extra_for(task: str, switches: dict) -> dict:
+    spec = get_task(task)
+    return _task_kwargs(spec.export_options, switches, f"exporting task '{spec.name}'", "export options")
 
 
 def _int8_options(fn):
@@ -204,17 +211,7 @@ def _run_command():
 
         b = Bundle.load(bundle)
         spec = get_task(b.task)
-        allowed = {o.flag.lstrip("-").replace("-", "_"): o for o in spec.cli_options}
-        kwargs = {}
-        for param, value in task_options.items():
-            if value is None:
-                continue
-            if param not in allowed:
-                flag = "--" + param.replace("_", "-")
-                raise UsageError(f"{flag} does not apply to task '{spec.name}'. Its options: "
-                                 f"{', '.join(o.flag for o in spec.cli_options) or 'none'}.")
-            opt = allowed[param]
-            kwargs[opt.kwarg] = [v.strip() for v in value.split(",") if v.strip()] if opt.type == "csv" else value
+        kwargs = _task_kwargs(spec.cli_options, task_options, f"task '{spec.name}'", "options")
         items = [sys.stdin.read() if i == "-" else i for i in inputs]
         if spec.input_kind != "none" and not items:
             raise UsageError(f"Give an input to run task '{spec.name}' on, e.g. edgetool run {bundle} "
