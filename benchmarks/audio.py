@@ -12,23 +12,15 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from timing import interleaved
 
-def interleaved(groups: dict, runs: int, warmup: int = 2) -> dict:
-    for fn in groups.values():
-        for _ in range(warmup):
-            fn()
-    times = {k: [] for k in groups}
-    for _ in range(runs):
-        for k, fn in groups.items():
-            t = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t)
-    return {k: float(np.median(v)) for k, v in times.items()}
+
+def median_seconds(groups: dict, runs: int) -> dict:
+    return {k: ms / 1e3 for k, ms in interleaved(groups, runs, warmup=2).items()}
 
 
 def clip(seconds: float) -> np.ndarray:
@@ -73,7 +65,7 @@ def main() -> None:
         for be in ("onnxruntime", "openvino"):
             groups[f"edgetool {be}"] = lambda p=pipeline(b, backend=be, options=opts), a=audio, kw=kw: p(a, **kw)
         label = ref + (" chunked 10 s" if kw else "")
-        rows += [(label, len(audio) / 16000, k, t) for k, t in interleaved(groups, args.runs).items()]
+        rows += [(label, len(audio) / 16000, k, t) for k, t in median_seconds(groups, args.runs).items()]
 
     ref = "whisper-tiny-random"
     b = bundle("automatic-speech-recognition", ref)
@@ -90,7 +82,7 @@ def main() -> None:
     groups = {"transformers generate": torch_whisper}
     for be in ("onnxruntime", "openvino"):
         groups[f"edgetool {be}"] = lambda p=pipeline(b, backend=be, options=opts): p(x, generate_kwargs=gen)
-    rows += [(ref + " (16 new tokens)", len(x) / 16000, k, t) for k, t in interleaved(groups, args.runs).items()]
+    rows += [(ref + " (16 new tokens)", len(x) / 16000, k, t) for k, t in median_seconds(groups, args.runs).items()]
 
     print("| model | audio s | engine | median s | real-time factor |\n|---|---|---|---|---|")
     for label, secs, k, t in rows:

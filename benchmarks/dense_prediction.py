@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from object_detection import interleaved, report
+from object_detection import report
+from timing import interleaved
 
 MODELS = {  # reference -> (task, pipeline kwargs)
     "segformer-tiny": ("image-segmentation", {"subtask": "semantic"}),

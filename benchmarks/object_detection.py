@@ -10,31 +10,11 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-def p50(fn, runs: int) -> float:
-    return float(np.median([_timed(fn) for _ in range(runs)]))
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t) * 1e3
-
-
-def interleaved(groups: dict, runs: int, warmup: int = 5) -> dict:
-    for fn in groups.values():
-        for _ in range(warmup):
-            fn()
-    times = {k: [] for k in groups}
-    for _ in range(runs):
-        for k, fn in groups.items():
-            times[k].append(_timed(fn))
-    return {k: float(np.median(v)) for k, v in times.items()}
+from timing import interleaved
 
 
 def main() -> None:

@@ -75,20 +75,45 @@ def _export_switches(fn):
     return fn
 
 
-def _extra_for(task: str, switches: dict) -> dict:
+def _task_kwargs(options, values: dict, not_for: str, listed: str) -> dict:
+    """The given task switches (click params -> values) as the task's keyword arguments ("csv" ones split);
+    a switch the task does not define is a one-line error naming the ones it does."""
     from edgetool.runtime.errors import UsageError
 
-    spec = get_task(task)
-    allowed = {o.flag.lstrip("-").replace("-", "_"): o for o in spec.export_options}
-    extra = {}
-    for param, value in switches.items():
+    allowed = {o.flag.lstrip("-").replace("-", "_"): o for o in options}
+    kwargs = {}
+    for param, value in values.items():
         if value is None:
             continue
         if param not in allowed:
-            raise UsageError(f"--{param.replace('_', '-')} does not apply to exporting task '{spec.name}'. Its "
-                             f"export options: {', '.join(o.flag for o in spec.export_options) or 'none'}.")
-        extra[allowed[param].kwarg] = value
-    return extra
+            raise UsageError(f"--{param.replace('_', '-')} does not apply to {not_for}. Its {listed}: "
+                             f"{', '.join(o.flag for o in options) or 'none'}.")
+        opt = allowed[param]
+        kwargs[opt.kwarg] = [v.strip() for v in value.split(",") if v.strip()] if opt.type == "csv" else value
+    return kwargs
+
+
+def _extra_for(task: str, switches: dict) -> dict:
+    spec = get_task(task)
+    return _task_kwargs(spec.export_options, switches, f"exporting task '{spec.name}'", "export options")
+
+
+def _int8_options(fn):
+    """The INT8 switches `export` and `quantize` share: method, calibration method, metric-drop gate, fallback."""
+    fn = click.option("--fallback", is_flag=True,
+                      help="With --max-metric-drop: keep the layers that hurt most in higher precision until the "
+                           "drop is within X.")(fn)
+    fn = click.option("--max-metric-drop", type=float, default=None,
+                      help="Fail (write nothing) when the task metric against fp32 drops by more than X (e.g. 0.01).")(fn)
+    fn = click.option("--calibration-method", default=None,
+                      help="Static INT8 on ONNX Runtime: minmax | entropy | percentile.")(fn)
+    return click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static (default: dynamic; "
+                        "static when --calibration is given). OpenVINO INT8 is always static (NNCF).")(fn)
+
+
+def _require_drop_for_fallback(fallback, max_metric_drop):
+    if fallback and max_metric_drop is None:
+        raise click.UsageError("--fallback needs --max-metric-drop X (the drop to fall back to).")
 
 
 @cli.command()
@@ -108,13 +133,7 @@ def _extra_for(task: str, switches: dict) -> dict:
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="INT8 calibration data: a text file (one sample per line) or a folder of images / WAVs.")
 @click.option("--calibration-size", type=int, default=None, help="Use at most N calibration samples.")
-@click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static "
-              "(default: dynamic; static when --calibration is given). OpenVINO INT8 is always static (NNCF).")
-@click.option("--calibration-method", default=None, help="Static INT8 on ONNX Runtime: minmax | entropy | percentile.")
-@click.option("--max-metric-drop", type=float, default=None,
-              help="Fail (write nothing) when the task metric against fp32 drops by more than X (e.g. 0.01).")
-@click.option("--fallback", is_flag=True,
-              help="With --max-metric-drop: keep the layers that hurt most in higher precision until the drop is within X.")
+@_int8_options
 @click.option("--static-shapes", default=None, help="--target openvino: fix named dims, e.g. batch=1,sequence=128.")
 @click.option("--shapes", default=None, metavar="NAME=MIN,OPT,MAX;...",
               help="--target trt: optimization profile per dynamic input, e.g. 'input_ids=1x8,1x128,8x512' "
@@ -140,8 +159,7 @@ def export(task, model, reference, target, precision, out, opset, dynamo, calibr
                          extra=_extra_for(task, switches), shapes=shapes, workspace_mb=workspace_mb,
                          method=method, calibration_method=calibration_method, max_metric_drop=max_metric_drop,
                          fallback=fallback, static_shapes=_static_shapes(static_shapes))
-    if fallback and max_metric_drop is None:
-        raise click.UsageError("--fallback needs --max-metric-drop X (the drop to fall back to).")
+    _require_drop_for_fallback(fallback, max_metric_drop)
     path = run_export(opts)
     click.echo(f"Bundle written to {path}")
     from edgetool.runtime.bundle import Bundle
@@ -193,17 +211,7 @@ def _run_command():
 
         b = Bundle.load(bundle)
         spec = get_task(b.task)
-        allowed = {o.flag.lstrip("-").replace("-", "_"): o for o in spec.cli_options}
-        kwargs = {}
-        for param, value in task_options.items():
-            if value is None:
-                continue
-            if param not in allowed:
-                flag = "--" + param.replace("_", "-")
-                raise UsageError(f"{flag} does not apply to task '{spec.name}'. Its options: "
-                                 f"{', '.join(o.flag for o in spec.cli_options) or 'none'}.")
-            opt = allowed[param]
-            kwargs[opt.kwarg] = [v.strip() for v in value.split(",") if v.strip()] if opt.type == "csv" else value
+        kwargs = _task_kwargs(spec.cli_options, task_options, f"task '{spec.name}'", "options")
         items = [sys.stdin.read() if i == "-" else i for i in inputs]
         if spec.input_kind != "none" and not items:
             raise UsageError(f"Give an input to run task '{spec.name}' on, e.g. edgetool run {bundle} "
@@ -370,13 +378,7 @@ def inspect(bundle, as_json):
               help="Static INT8 calibration data: a text file (one sample per line) or a folder of images / WAVs. "
                    "Default: a small built-in demo set (recorded as such in the bundle).")
 @click.option("--calibration-size", type=int, default=None, help="Use at most N calibration samples (default 128).")
-@click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static "
-              "(default: dynamic; static when --calibration is given). OpenVINO INT8 is always static (NNCF).")
-@click.option("--calibration-method", default=None, help="Static INT8 on ONNX Runtime: minmax | entropy | percentile.")
-@click.option("--max-metric-drop", type=float, default=None,
-              help="Fail (write nothing) when the task metric against fp32 drops by more than X (e.g. 0.01).")
-@click.option("--fallback", is_flag=True,
-              help="With --max-metric-drop: keep the last weight layers in higher precision until the drop is within X.")
+@_int8_options
 @click.option("--static-shapes", default=None, help="OpenVINO: fix named dims, e.g. batch=1,sequence=128.")
 @click.option("--no-parity-check", is_flag=True, help="Keep the artifact even if it misses the registry's thresholds.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
@@ -390,8 +392,7 @@ def quantize(bundle, precision, target, calibration, calibration_size, method, c
     from edgetool.quantize import QuantizeOptions, format_table, quantize_bundle
     from edgetool.targets.openvino_target import parse_static_shapes
 
-    if fallback and max_metric_drop is None:
-        raise click.UsageError("--fallback needs --max-metric-drop X (the drop to fall back to).")
+    _require_drop_for_fallback(fallback, max_metric_drop)
     opts = QuantizeOptions(bundle=bundle, precision=precision, target=target, calibration=calibration,
                            calibration_size=calibration_size, method=method, calibration_method=calibration_method,
                            max_metric_drop=max_metric_drop, fallback=fallback,

@@ -8,7 +8,7 @@ without task-specific code here.
 
 Loaders form a registry keyed by the task's `input_kind` (text | image | audio) in the task registry;
 a new modality adds a loader, a new task adds nothing (unless its pipeline's call signature is unusual:
-see SAMPLE_ADAPTERS).
+see runtime/inputs.py SAMPLE_ADAPTERS, shared with `validate --inputs`).
 
 The contract for targets: `Target.build(..., calibration=CalibrationSet)` reads
 `calibration.feeds(graph)` -> list of {input name: array}, one per recorded engine call.
@@ -25,6 +25,7 @@ import numpy as np
 
 from edgetool.runtime.errors import UnsupportedError, UsageError
 from edgetool.runtime.golden import Sample
+from edgetool.runtime.inputs import SAMPLE_ADAPTERS  # the same per-task adapters as `validate --inputs`
 
 MIN_STATIC_SAMPLES = 100  # below this, INT8 ranges are unreliable (Ultralytics' 8-image INT8 lost half its mAP)
 DEFAULT_CALIBRATION_SIZE = 128
@@ -290,30 +291,6 @@ def _default_adapter(x, template: Sample | None, bundle) -> Sample:
     if template is None:
         return Sample([x])
     return Sample([x, *template.args[1:]], dict(template.kwargs))
-
-
-def _question_answering(x, template: Sample | None, bundle) -> Sample:
-    """A line 'question<TAB>context', or a context asked the template's question."""
-    kwargs = dict(template.kwargs) if template else {}
-    if isinstance(x, str) and "\t" in x:
-        q, c = x.split("\t", 1)
-        kwargs.update(question=q.strip(), context=c.strip())
-    else:
-        kwargs.update(question=kwargs.get("question", "What is it about?"), context=x)
-    return Sample([], kwargs)
-
-
-def _fill_mask(x, template: Sample | None, bundle) -> Sample:
-    """Lines without the mask token get one word masked (the middle one): the pipeline needs a mask."""
-    mask = bundle.processing.get("tokenizer", {}).get("mask_token") or "[MASK]"
-    if mask not in x:
-        words = x.split()
-        words[len(words) // 2] = mask
-        x = " ".join(words)
-    return _default_adapter(x, template, bundle)
-
-
-SAMPLE_ADAPTERS: dict[str, Callable] = {"question-answering": _question_answering, "fill-mask": _fill_mask}
 
 
 def to_samples(spec, bundle, raw: RawSet, templates: list[Sample] | None) -> list[Sample]:

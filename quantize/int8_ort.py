@@ -128,10 +128,9 @@ class _Reader:
         pass
 
 
-def quantize_static_onnx(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], method: str = "minmax",
-                         keep_fp32: int = 0, exclude: tuple[str, ...] = (), per_channel: bool = True) -> dict:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+def calibrate_method(method: str):
+    """ONNX Runtime's CalibrationMethod for a --calibration-method name; a one-line error for an unknown one."""
+    from onnxruntime.quantization import CalibrationMethod
 
     from edgetool.runtime.errors import UsageError
 
@@ -139,14 +138,33 @@ def quantize_static_onnx(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]
                "percentile": CalibrationMethod.Percentile}
     if method not in methods:
         raise UsageError(f"Unknown calibration method '{method}'; expected one of {', '.join(methods)}.")
-    if not feeds:
-        raise UsageError("INT8 static quantization needs calibration data; none was recorded.")
-    onnx = _onnx()
-    with _quiet(), tempfile.TemporaryDirectory(prefix="edgetool-q-") as tmp:
+    return methods[method]
+
+
+@contextmanager
+def preprocessed(src: Path, prefix: str):
+    """(path, ModelProto) of `src` without stale value_info, through ORT's quant_pre_process, in a temporary
+    folder that lives as long as the block; ORT's quantizer chatter is silenced meanwhile."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with _quiet(), tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         clean, prep = Path(tmp) / "clean.onnx", Path(tmp) / "prep.onnx"
         _clean(src, clean)
         quant_pre_process(str(clean), str(prep), skip_symbolic_shape=True)
-        model = onnx.load(str(prep), load_external_data=False)
+        yield prep, _onnx().load(str(prep), load_external_data=False)
+
+
+def quantize_static_onnx(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]], method: str = "minmax",
+                         keep_fp32: int = 0, exclude: tuple[str, ...] = (), per_channel: bool = True) -> dict:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    from edgetool.runtime.errors import UsageError
+
+    calibrate = calibrate_method(method)
+    if not feeds:
+        raise UsageError("INT8 static quantization needs calibration data; none was recorded.")
+    onnx = _onnx()
+    with preprocessed(src, "edgetool-q-") as (prep, model):
         names = weight_nodes(model)
         excluded = sorted(set(keep_last(names, keep_fp32)) | set(exclude))
         inputs = [i.name for i in model.graph.input]
@@ -161,7 +179,7 @@ def quantize_static_onnx(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]
             quantize_static(str(prep), str(dst), _Reader(feeds, inputs), quant_format=QuantFormat.QDQ,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=per_channel,
                             op_types_to_quantize=list(WEIGHT_OPS), nodes_to_exclude=skip,
-                            calibrate_method=methods[method], extra_options=extra)
+                            calibrate_method=calibrate, extra_options=extra)
     return {"method": "static", "format": "QDQ", "calibration_method": method, "activations": "uint8",
             "weights": "int8 per-channel" if per_channel else "int8", "calibration_calls": len(feeds),
             "candidates": len(names), "kept_fp32_nodes": excluded}

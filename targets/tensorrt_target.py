@@ -12,7 +12,6 @@ and are re-exported here.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 from edgetool.runtime.bundle import GraphSpec, TensorSpec
@@ -107,8 +106,7 @@ def quantize_qdq_for_tensorrt(src: Path, dst: Path, feeds: list, method: str = "
     quantization) and float biases (it has no int32 DequantizeLinear). ONNX Runtime's own INT8
     (uint8 activations, int32 biases) would not parse."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     # The traps of ONNX Runtime's quantizer are handled once, in quantize/int8_ort.py; reuse them.
     try:
@@ -118,17 +116,10 @@ def quantize_qdq_for_tensorrt(src: Path, dst: Path, feeds: list, method: str = "
                                f"this install lacks ({e}). Export --precision fp16 or fp32 for TensorRT, or install "
                                "'edgetool[quantize]'.") from None
 
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
-    if method not in methods:
-        raise UsageError(f"Unknown calibration method '{method}'; expected one of {', '.join(methods)}.")
+    calibrate = q.calibrate_method(method)
     if not feeds:
         raise UsageError("TensorRT INT8 needs calibration data; none was recorded.")
-    with q._quiet(), tempfile.TemporaryDirectory(prefix="edgetool-trt-q-") as tmp:
-        clean, prep = Path(tmp) / "clean.onnx", Path(tmp) / "prep.onnx"
-        q._clean(src, clean)
-        quant_pre_process(str(clean), str(prep), skip_symbolic_shape=True)
-        model = onnx.load(str(prep), load_external_data=False)
+    with q.preprocessed(src, "edgetool-trt-q-") as (prep, model):
         names = q.weight_nodes(model)
         excluded = sorted(set(q.keep_last(names, keep_fp32)) | set(exclude))
         inputs = [i.name for i in model.graph.input]
@@ -143,7 +134,7 @@ def quantize_qdq_for_tensorrt(src: Path, dst: Path, feeds: list, method: str = "
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
                             op_types_to_quantize=list(q.WEIGHT_OPS),
                             nodes_to_exclude=sorted(set(excluded) | set(q.activation_matmuls(model))),
-                            calibrate_method=methods[method], extra_options=extra)
+                            calibrate_method=calibrate, extra_options=extra)
     return {"method": "static", "format": "QDQ", "tool": "onnxruntime quantize_static (symmetric, for TensorRT)",
             "calibration_method": method, "activations": "int8 symmetric", "weights": "int8 per-channel symmetric",
             "calibration_calls": len(feeds), "candidates": len(names), "kept_fp32_nodes": excluded}

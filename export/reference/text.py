@@ -21,13 +21,21 @@ def tiny_bert_config(vocab_size: int, **overrides):
     return BertConfig(**base)
 
 
-@reference("bert-tiny-classifier", task="text-classification")
-def bert_tiny_classifier(out: Path, seed: int) -> None:
+def save_tiny_bert(out: Path, seed: int, model_class, labels: dict | None = None, **model_kwargs) -> None:
+    """Train a WordPiece tokenizer into `out`, then save a seeded `model_class` on tiny_bert_config beside it."""
     import torch
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import AutoTokenizer
 
     train_wordpiece(out)
     vocab = len(AutoTokenizer.from_pretrained(str(out)))
     torch.manual_seed(seed)
-    config = tiny_bert_config(vocab, id2label=SENTIMENT, label2id={v: k for k, v in SENTIMENT.items()})
-    BertForSequenceClassification(config).eval().save_pretrained(str(out), safe_serialization=True)
+    overrides = {"id2label": labels, "label2id": {v: k for k, v in labels.items()}} if labels else {}
+    model = model_class(tiny_bert_config(vocab, **overrides), **model_kwargs)
+    model.eval().save_pretrained(str(out), safe_serialization=True)
+
+
+@reference("bert-tiny-classifier", task="text-classification")
+def bert_tiny_classifier(out: Path, seed: int) -> None:
+    from transformers import BertForSequenceClassification
+
+    save_tiny_bert(out, seed, BertForSequenceClassification, SENTIMENT)

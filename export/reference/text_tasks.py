@@ -6,8 +6,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import reference
-from .text import tiny_bert_config
-from .tokenizers_train import train_wordpiece
+from .text import save_tiny_bert
+
+
+def _save_tiny_roberta(out: Path, seed: int, model_class, bos_eos: bool = False, **config_overrides) -> None:
+    """Train a byte-level BPE tokenizer into `out`, then save a seeded tiny RoBERTa `model_class` beside it
+    (bos_eos: take the tokenizer's bos/eos ids into the config)."""
+    import torch
+    from transformers import AutoTokenizer, RobertaConfig
+
+    from .tokenizers_train import train_byte_bpe
+
+    train_byte_bpe(out, vocab_size=600, model_max_length=128, kind="roberta")
+    tok = AutoTokenizer.from_pretrained(str(out))
+    torch.manual_seed(seed)
+    if bos_eos:
+        config_overrides.update(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, initializer_range=0.2,
+                        pad_token_id=tok.pad_token_id, **config_overrides)
+    model_class(cfg).eval().save_pretrained(str(out), safe_serialization=True)
 
 
 @reference("bert-tiny-encoder", task="feature-extraction")
@@ -15,13 +33,9 @@ def bert_tiny_encoder(out: Path, seed: int) -> None:
     """A sentence-transformers-style checkpoint: BertModel + 1_Pooling (mean) + Normalize."""
     import json
 
-    import torch
-    from transformers import AutoTokenizer, BertModel
+    from transformers import BertModel
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
-    torch.manual_seed(seed)
-    BertModel(tiny_bert_config(vocab), add_pooling_layer=False).eval().save_pretrained(str(out), safe_serialization=True)
+    save_tiny_bert(out, seed, BertModel, add_pooling_layer=False)
     (out / "1_Pooling").mkdir()
     (out / "1_Pooling" / "config.json").write_text(json.dumps(
         {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
@@ -35,30 +49,17 @@ def bert_tiny_encoder(out: Path, seed: int) -> None:
 
 @reference("bert-tiny-mlm", task="fill-mask")
 def bert_tiny_mlm(out: Path, seed: int) -> None:
-    import torch
-    from transformers import AutoTokenizer, BertForMaskedLM
+    from transformers import BertForMaskedLM
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
-    torch.manual_seed(seed)
-    BertForMaskedLM(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
+    save_tiny_bert(out, seed, BertForMaskedLM)
 
 
 @reference("roberta-tiny-mlm", task="fill-mask")
 def roberta_tiny_mlm(out: Path, seed: int) -> None:
     """Byte-level BPE ('Ġ' word prefix) family."""
-    import torch
-    from transformers import AutoTokenizer, RobertaConfig, RobertaForMaskedLM
+    from transformers import RobertaForMaskedLM
 
-    from .tokenizers_train import train_byte_bpe
-
-    train_byte_bpe(out, vocab_size=600, model_max_length=128, kind="roberta")
-    tok = AutoTokenizer.from_pretrained(str(out))
-    torch.manual_seed(seed)
-    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, initializer_range=0.2,
-                        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-    RobertaForMaskedLM(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+    _save_tiny_roberta(out, seed, RobertaForMaskedLM, bos_eos=True)
 
 
 NLI = {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}
@@ -66,25 +67,16 @@ NLI = {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}
 
 @reference("bert-tiny-nli", task="zero-shot-classification")
 def bert_tiny_nli(out: Path, seed: int) -> None:
-    import torch
-    from transformers import AutoTokenizer, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
-    torch.manual_seed(seed)
-    config = tiny_bert_config(vocab, id2label=NLI, label2id={v: k for k, v in NLI.items()})
-    BertForSequenceClassification(config).eval().save_pretrained(str(out), safe_serialization=True)
+    save_tiny_bert(out, seed, BertForSequenceClassification, NLI)
 
 
 @reference("bert-tiny-choice", task="multiple-choice")
 def bert_tiny_choice(out: Path, seed: int) -> None:
-    import torch
-    from transformers import AutoTokenizer, BertForMultipleChoice
+    from transformers import BertForMultipleChoice
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
-    torch.manual_seed(seed)
-    BertForMultipleChoice(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
+    save_tiny_bert(out, seed, BertForMultipleChoice)
 
 
 NER = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC", 5: "B-ORG", 6: "I-ORG"}
@@ -92,38 +84,21 @@ NER = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC", 5: "B-ORG", 6: "I
 
 @reference("bert-tiny-ner", task="token-classification")
 def bert_tiny_ner(out: Path, seed: int) -> None:
-    import torch
-    from transformers import AutoTokenizer, BertForTokenClassification
+    from transformers import BertForTokenClassification
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
-    torch.manual_seed(seed)
-    config = tiny_bert_config(vocab, id2label=NER, label2id={v: k for k, v in NER.items()})
-    BertForTokenClassification(config).eval().save_pretrained(str(out), safe_serialization=True)
+    save_tiny_bert(out, seed, BertForTokenClassification, NER)
 
 
 @reference("roberta-tiny-ner", task="token-classification")
 def roberta_tiny_ner(out: Path, seed: int) -> None:
-    import torch
-    from transformers import AutoTokenizer, RobertaConfig, RobertaForTokenClassification
+    from transformers import RobertaForTokenClassification
 
-    from .tokenizers_train import train_byte_bpe
-
-    train_byte_bpe(out, vocab_size=600, model_max_length=128, kind="roberta")
-    tok = AutoTokenizer.from_pretrained(str(out))
-    torch.manual_seed(seed)
-    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=130, type_vocab_size=1, initializer_range=0.2,
-                        pad_token_id=tok.pad_token_id, id2label=NER, label2id={v: k for k, v in NER.items()})
-    RobertaForTokenClassification(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+    _save_tiny_roberta(out, seed, RobertaForTokenClassification, id2label=NER,
+                       label2id={v: k for k, v in NER.items()})
 
 
 @reference("bert-tiny-qa", task="question-answering")
 def bert_tiny_qa(out: Path, seed: int) -> None:
-    import torch
-    from transformers import AutoTokenizer, BertForQuestionAnswering
+    from transformers import BertForQuestionAnswering
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
-    torch.manual_seed(seed)
-    BertForQuestionAnswering(tiny_bert_config(vocab)).eval().save_pretrained(str(out), safe_serialization=True)
+    save_tiny_bert(out, seed, BertForQuestionAnswering)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
-from .dense_image import IMAGENET_STANDARD, _rescale_normalize, shortest_edge_size
-from .image import PROCESSORS, _resize
+from .dense_image import IMAGENET_STANDARD, shortest_edge_size
+from .image import PROCESSORS, _resize, rescale_normalize
 
 
 def center_crop(img: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -45,7 +45,7 @@ class ConvNextProcessor:
                                       self.edge, self.edge)
                 else:
                     img = _resize(img, self.edge, self.edge, resample)
-            out.append(_rescale_normalize(img, c, IMAGENET_STANDARD, IMAGENET_STANDARD))
+            out.append(rescale_normalize(img, c, IMAGENET_STANDARD, IMAGENET_STANDARD))
         return {"pixel_values": np.stack(out).astype(np.float32)}
 
 

@@ -9,20 +9,10 @@ import math
 import numpy as np
 
 from ..errors import UsageError
-from .image import PROCESSORS, ResizeNormalize, _resize
+from .detr_image import IMAGENET_MEAN, IMAGENET_STD, pad_with_mask
+from .image import PROCESSORS, ResizeNormalize, rescale_normalize, resize_as_configured
 
 IMAGENET_STANDARD = [0.5, 0.5, 0.5]
-
-
-def _rescale_normalize(img: np.ndarray, cfg: dict, mean_default, std_default) -> np.ndarray:
-    x = img.astype(np.float32)
-    if cfg.get("do_rescale", True):
-        x = (img.astype(np.float64) * cfg.get("rescale_factor", 1 / 255)).astype(np.float32)
-    if cfg.get("do_normalize", mean_default is not None):
-        mean = np.asarray(cfg.get("image_mean") or mean_default, dtype=np.float32)
-        std = np.asarray(cfg.get("image_std") or std_default, dtype=np.float32)
-        x = ((x - mean) / std).astype(np.float32)
-    return x.transpose(2, 0, 1)
 
 
 def _stack(out: list[np.ndarray], name: str) -> dict[str, np.ndarray]:
@@ -45,11 +35,8 @@ class GlpnProcessor:
         return nh, nw
 
     def __call__(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
-        out = []
-        for img in images:
-            if self.cfg.get("do_resize", True):
-                img = _resize(img, *self.target_size(*img.shape[:2]), int(self.cfg.get("resample", 2)))
-            out.append(_rescale_normalize(img, {**self.cfg, "do_normalize": False}, None, None))
+        out = [rescale_normalize(resize_as_configured(img, self.cfg, self.target_size, 2),
+                                 {**self.cfg, "do_normalize": False}, None, None) for img in images]
         return _stack(out, "GLPN's size_divisor rounding")
 
 
@@ -91,9 +78,8 @@ class DptProcessor:
         c = self.cfg
         out = []
         for img in images:
-            if c.get("do_resize", True):
-                img = _resize(img, *self.target_size(*img.shape[:2]), int(c.get("resample", 3)))
-            x = _rescale_normalize(img, c, IMAGENET_STANDARD, IMAGENET_STANDARD)
+            x = rescale_normalize(resize_as_configured(img, c, self.target_size, 3), c, IMAGENET_STANDARD,
+                                  IMAGENET_STANDARD)
             if c.get("do_pad", False):
                 d = int(c["size_divisor"])
                 ph, pw = math.ceil(x.shape[1] / d) * d - x.shape[1], math.ceil(x.shape[2] / d) * d - x.shape[2]
@@ -106,7 +92,7 @@ class SegformerProcessor(ResizeNormalize):
     """SegformerImageProcessor: ViT-style fixed-size resize (do_reduce_labels only concerns labels)."""
 
     def __init__(self, cfg: dict):
-        super().__init__({"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225], **cfg})
+        super().__init__({"image_mean": IMAGENET_MEAN, "image_std": IMAGENET_STD, **cfg})
         if isinstance(cfg.get("size"), dict) and "shortest_edge" in cfg["size"]:
             raise UsageError("A SegFormer processor with size.shortest_edge is not supported; use height/width.")
 
@@ -151,19 +137,10 @@ class MaskFormerProcessor:
 
     def __call__(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
         c = self.cfg
-        out = []
-        for img in images:
-            if c.get("do_resize", True):
-                img = _resize(img, *self.target_size(*img.shape[:2]), int(c.get("resample", 2)))
-            out.append(_rescale_normalize(img, c, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
+        out = [rescale_normalize(resize_as_configured(img, c, self.target_size, 2), c, IMAGENET_MEAN, IMAGENET_STD)
+               for img in images]
         pad = c.get("pad_size")
-        hmax, wmax = (pad["height"], pad["width"]) if pad else (max(x.shape[1] for x in out), max(x.shape[2] for x in out))
-        pixels = np.zeros((len(out), 3, hmax, wmax), dtype=np.float32)
-        mask = np.zeros((len(out), hmax, wmax), dtype=np.int64)
-        for i, x in enumerate(out):
-            pixels[i, :, :x.shape[1], :x.shape[2]] = x
-            mask[i, :x.shape[1], :x.shape[2]] = 1
-        return {"pixel_values": pixels, "pixel_mask": mask}
+        return pad_with_mask(out, (pad["height"], pad["width"]) if pad else None)
 
 
 PROCESSORS.update({"MaskFormerImageProcessor": MaskFormerProcessor, "MaskFormerImageProcessorFast": MaskFormerProcessor})

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
-from .image import PROCESSORS, _resize
+from .image import PROCESSORS, rescale_normalize, resize_as_configured
+
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
 def size_with_aspect_ratio(h: int, w: int, size: int, max_size: int | None) -> tuple[int, int]:
@@ -21,6 +23,18 @@ def size_with_aspect_ratio(h: int, w: int, size: int, max_size: int | None) -> t
     if w < h:
         return (int(raw * h / w) if raw is not None else int(size * h / w)), size
     return size, (int(raw * w / h) if raw is not None else int(size * w / h))
+
+
+def pad_with_mask(out: list[np.ndarray], size: tuple[int, int] | None = None) -> dict[str, np.ndarray]:
+    """Zero-pad channels-first images bottom/right to `size` (default: the batch's largest), with
+    pixel_mask 1 on real pixels — DETR's and MaskFormer's batching."""
+    hmax, wmax = size or (max(x.shape[1] for x in out), max(x.shape[2] for x in out))
+    pixels = np.zeros((len(out), 3, hmax, wmax), dtype=np.float32)
+    mask = np.zeros((len(out), hmax, wmax), dtype=np.int64)
+    for i, x in enumerate(out):
+        pixels[i, :, :x.shape[1], :x.shape[2]] = x
+        mask[i, :x.shape[1], :x.shape[2]] = 1
+    return {"pixel_values": pixels, "pixel_mask": mask}
 
 
 class DetrProcessor:
@@ -43,25 +57,9 @@ class DetrProcessor:
         c = self.cfg
         if c.get("do_pad", True) is False and len({i.shape[:2] for i in images}) > 1:
             raise UsageError("Images of different sizes need do_pad=true in preprocessor_config.json.")
-        out = []
-        for img in images:
-            if c.get("do_resize", True):
-                img = _resize(img, *self.target_size(*img.shape[:2]), int(c.get("resample", 2)))
-            x = img.astype(np.float32)
-            if c.get("do_rescale", True):
-                x = (img.astype(np.float64) * c.get("rescale_factor", 1 / 255)).astype(np.float32)
-            if c.get("do_normalize", True):
-                mean = np.asarray(c.get("image_mean", [0.485, 0.456, 0.406]), dtype=np.float32)
-                std = np.asarray(c.get("image_std", [0.229, 0.224, 0.225]), dtype=np.float32)
-                x = ((x - mean) / std).astype(np.float32)
-            out.append(x.transpose(2, 0, 1))
-        hmax, wmax = max(x.shape[1] for x in out), max(x.shape[2] for x in out)
-        pixels = np.zeros((len(out), 3, hmax, wmax), dtype=np.float32)
-        mask = np.zeros((len(out), hmax, wmax), dtype=np.int64)
-        for i, x in enumerate(out):
-            pixels[i, :, :x.shape[1], :x.shape[2]] = x
-            mask[i, :x.shape[1], :x.shape[2]] = 1
-        return {"pixel_values": pixels, "pixel_mask": mask}
+        out = [rescale_normalize(resize_as_configured(img, c, self.target_size, 2), c, IMAGENET_MEAN, IMAGENET_STD)
+               for img in images]
+        return pad_with_mask(out)
 
 
 PROCESSORS.update({"DetrImageProcessor": DetrProcessor, "DetrImageProcessorFast": DetrProcessor,

@@ -100,6 +100,26 @@ def _resize(img: np.ndarray, height: int, width: int, resample: int) -> np.ndarr
     return np.asarray(Image.fromarray(img).resize((width, height), resample=resample))
 
 
+def resize_as_configured(img: np.ndarray, cfg: dict, target_size: Callable[[int, int], tuple[int, int]],
+                         default_resample: int) -> np.ndarray:
+    """transformers' do_resize step: to target_size(h, w) with the config's PIL filter (the processor's default)."""
+    if not cfg.get("do_resize", True):
+        return img
+    return _resize(img, *target_size(*img.shape[:2]), int(cfg.get("resample", default_resample)))
+
+
+def rescale_normalize(img: np.ndarray, cfg: dict, mean_default, std_default) -> np.ndarray:
+    """transformers' do_rescale (in float64, then float32) and do_normalize steps, channels first."""
+    x = img.astype(np.float32)
+    if cfg.get("do_rescale", True):
+        x = (img.astype(np.float64) * cfg.get("rescale_factor", 1 / 255)).astype(np.float32)
+    if cfg.get("do_normalize", mean_default is not None):
+        mean = np.asarray(cfg.get("image_mean") or mean_default, dtype=np.float32)
+        std = np.asarray(cfg.get("image_std") or std_default, dtype=np.float32)
+        x = ((x - mean) / std).astype(np.float32)
+    return x.transpose(2, 0, 1)
+
+
 def _target_size(h: int, w: int, size: dict) -> tuple[int, int]:
     if "height" in size and "width" in size:
         return size["height"], size["width"]
@@ -120,21 +140,12 @@ class ResizeNormalize:
         if isinstance(self.size, int):
             self.size = {"height": self.size, "width": self.size}
 
+    def target_size(self, h: int, w: int) -> tuple[int, int]:
+        return _target_size(h, w, self.size)
+
     def __call__(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
-        c = self.cfg
-        out = []
-        for img in images:
-            if c.get("do_resize", True):
-                h, w = _target_size(img.shape[0], img.shape[1], self.size)
-                img = _resize(img, h, w, int(c.get("resample", 2)))
-            x = img.astype(np.float32)
-            if c.get("do_rescale", True):
-                x = (img.astype(np.float64) * c.get("rescale_factor", 1 / 255)).astype(np.float32)
-            if c.get("do_normalize", True):
-                mean = np.asarray(c.get("image_mean", [0.5, 0.5, 0.5]), dtype=np.float32)
-                std = np.asarray(c.get("image_std", [0.5, 0.5, 0.5]), dtype=np.float32)
-                x = ((x - mean) / std).astype(np.float32)
-            out.append(x.transpose(2, 0, 1))
+        out = [rescale_normalize(resize_as_configured(img, self.cfg, self.target_size, 2), self.cfg,
+                                 [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]) for img in images]
         return {"pixel_values": np.stack(out).astype(np.float32)}
 
 

@@ -6,25 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from edgetool.cli import main
+from cli_invoke import invoke_cli as run
 
 TASK = "text-classification"
 ROW_KEYS = {"name", "backend", "precision", "size_mb", "cold_start_s", "import_s", "load_s", "first_s", "process_s",
             "peak_rss_mb", "latency_ms", "throughput_per_s", "engine_ms_p50", "overhead_pct", "latencies_ms",
             "speedup_vs_first"}
-
-
-def run(*argv):
-    import click
-
-    @click.command(context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def shim(args):
-        main([str(a) for a in args])
-
-    return CliRunner().invoke(shim, [str(a) for a in argv])
 
 
 @pytest.fixture(scope="module")

@@ -7,25 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
-
-from edgetool.cli import main
-
-
-def run(*argv, input=None):
-    """Invoke the real entry point (error handling included) and capture everything."""
-    return _invoke(list(argv), input)
-
-
-def _invoke(argv, input):
-    import click
-
-    @click.command(context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def shim(args):
-        main(list(args))
-
-    return CliRunner().invoke(shim, argv, input=input)
+from cli_invoke import invoke_cli as run
 
 
 def test_tasks_lists_all_with_status():

@@ -8,23 +8,11 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from click.testing import CliRunner
+from cli_invoke import invoke_cli as run
 
-from edgetool.cli import main
 from edgetool.runtime.tasks import REGISTRY
 
 IMPLEMENTED = sorted(name for name, spec in REGISTRY.items() if spec.implemented)
-
-
-def run(*argv):
-    import click
-
-    @click.command(context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def shim(args):
-        main([str(a) for a in args])
-
-    return CliRunner().invoke(shim, [str(a) for a in argv])
 
 
 @pytest.mark.parametrize("task", IMPLEMENTED)

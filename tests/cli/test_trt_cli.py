@@ -9,26 +9,14 @@ import importlib.util
 import json
 
 import pytest
-from click.testing import CliRunner
+from cli_invoke import invoke_cli as run
 
-from edgetool.cli import main
 from edgetool.runtime import trt_cache, trt_bundle
 from edgetool.runtime.bundle import Bundle
 from edgetool.runtime.errors import UsageError
 
 NO_TRT = pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None,
                             reason="TensorRT is installed here: the missing-TensorRT errors cannot happen")
-
-
-def run(*argv):
-    import click
-
-    @click.command(context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def shim(args):
-        main(list(args))
-
-    return CliRunner().invoke(shim, list(argv))
 
 
 def one_line_error(r, *needles):

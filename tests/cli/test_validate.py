@@ -8,23 +8,10 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from edgetool.cli import main
+from cli_invoke import invoke_cli as run
 
 TASK = "text-classification"
 PLANTED_NODE = "/model/bert/encoder/layer.1/attention/self/query/MatMul"
-
-
-def run(*argv):
-    import click
-
-    @click.command(context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def shim(args):
-        main([str(a) for a in args])
-
-    return CliRunner().invoke(shim, [str(a) for a in argv])
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,9 @@ UsageError or a correct result (equal to the same pipeline on the equivalent cle
 transformers reference where it accepts the input)."""
 from __future__ import annotations
 
-import io
-import wave
-
 import numpy as np
 import pytest
+from wav_writer import wav_bytes as _wav
 
 from edgetool.export.recipes.audio import sample_audio
 from edgetool.runtime import pipeline
@@ -23,16 +21,6 @@ KINDS = {"classification": ("audio-classification", None, {"top_k": 2}),
 def kind(request, bundle_dir):
     task, ref, kw = KINDS[request.param]
     return request.param, pipeline(bundle_dir(task, reference=ref)), kw
-
-
-def _wav(samples: np.ndarray, rate=16000, width=2, channels=1) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize("bad,match", [

@@ -3,10 +3,10 @@ same weights, on ONNX Runtime and OpenVINO; WAV decoding and bad audio inputs.""
 from __future__ import annotations
 
 import io
-import wave
 
 import numpy as np
 import pytest
+from wav_writer import wav_bytes as _wav
 
 from edgetool.export.recipes.audio import sample_audio
 from edgetool.runtime import pipeline
@@ -52,16 +52,6 @@ def test_features_match_wav2vec2_feature_extractor(reference_dir):
     ours = wav2vec2_features(waves, fe.to_dict())
     assert np.abs(ours["input_values"] - ref["input_values"]).max() < 1e-5
     assert (ours["attention_mask"] == ref["attention_mask"]).all()
-
-
-def _wav(samples: np.ndarray, rate=16000, width=2, channels=1) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(width)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-    return buf.getvalue()
 
 
 def test_wav_decoding_8_16_32_bit_and_stereo(tmp_path):

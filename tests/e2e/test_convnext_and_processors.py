@@ -99,17 +99,9 @@ def test_convnext_center_crop_pads_like_transformers():
 
 
 def test_validate_convnext_bundle(convnext, tmp_path):
-    import click
-    from click.testing import CliRunner
+    from cli_invoke import invoke_cli
 
-    from edgetool.cli import main
-
-    @click.command(context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def shim(args):
-        main(list(args))
-
-    r = CliRunner().invoke(shim, ["validate", str(convnext), "--json", str(tmp_path / "r.json")])
+    r = invoke_cli("validate", convnext, "--json", tmp_path / "r.json")
     assert r.exit_code == 0, r.output
     rows = json.loads((tmp_path / "r.json").read_text())
     assert [row["artifact"] for row in rows] == ["onnxruntime/fp32", "openvino/fp32"]

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_invoke import invoke_cli as _cli
 from PIL import Image
 
 from edgetool.export.recipes.dense import dense_images
@@ -282,17 +282,6 @@ def test_depth_metrics():
 
 
 # -- validate, --save, bad input ------------------------------------------------------------------
-def _cli(*argv):
-    import click
-
-    from edgetool.cli import main
-
-    @click.command(context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def shim(args):
-        main(list(args))
-
-    return CliRunner().invoke(shim, [str(a) for a in argv])
 
 
 @pytest.mark.parametrize("against", ["golden", "torch"])

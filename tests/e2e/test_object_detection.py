@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
+from cli_invoke import invoke_cli as _cli
 from PIL import Image
 
 from edgetool.export.recipes.vision import sample_images
@@ -194,17 +194,6 @@ def test_detr_processor_pixel_parity():
 
 
 # -- --save, metrics, bad input ---------------------------------------------------------------------
-def _cli(*argv):
-    import click
-
-    from edgetool.cli import main
-
-    @click.command(context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def shim(args):
-        main(list(args))
-
-    return CliRunner().invoke(shim, list(argv))
 
 
 @pytest.mark.parametrize("reference", ["yolo-tiny", "detr-tiny"])

@@ -3,10 +3,10 @@ folders and the wrong modality. No model needed."""
 from __future__ import annotations
 
 import hashlib
-import wave
 
 import numpy as np
 import pytest
+from wav_writer import wav_bytes
 
 from edgetool.quantize import calibration as cal
 from edgetool.runtime.errors import UnsupportedError, UsageError
@@ -26,11 +26,7 @@ def write_png(path, seed=0):
 
 def write_wav(path, seconds=0.2, rate=16000):
     x = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate) * 32767).astype(np.int16)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(x.tobytes())
+    path.write_bytes(wav_bytes(x, rate=rate))
 
 
 def test_text_file_lines_size_and_hash(tmp_path):

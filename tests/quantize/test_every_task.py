@@ -14,7 +14,7 @@ import json
 import shutil
 
 import pytest
-from click.testing import CliRunner
+from cli_invoke import invoke_cli as cli
 
 from edgetool.quantize import QuantizeOptions, quantize_bundle
 from edgetool.runtime.bundle import Bundle
@@ -68,19 +68,6 @@ def test_fp16_and_int8_for_onnxruntime_and_openvino(bundle_dir, tmp_path, task):
     fp32 = b.manifest["accuracy"]["rows"]["onnxruntime/fp32"]
     assert fp32["value"] == pytest.approx(1.0) and fp32["drop"] == pytest.approx(0.0, abs=1e-9)
     _validate_and_bench(path, task, spec_metric, tmp_path)
-
-
-def cli(*argv):
-    from edgetool.cli import main
-
-    import click
-
-    @click.command(context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def shim(args):
-        main([str(a) for a in args])
-
-    return CliRunner().invoke(shim, [str(a) for a in argv])
 
 
 def _validate_and_bench(path, task, metric, tmp_path):
