@@ -1,13 +1,20 @@
 """Which weight layers hurt most under INT8, measured — the order in which --fallback keeps layers in
 higher precision.
 
-For each graph, the fp32 ONNX is quantized once (static QDQ, MinMax, on feeds recorded through the
-bundle's own pipeline) and both models are run on the same feeds with every weight node's input and
-output exposed. A node's damage is the relative error it ADDS: error of its output minus error of its
-(pre-quantization) input, so a layer downstream of a bad one is not blamed for it. Node names are the
-ONNX node names, which ONNX Runtime's quantizers keep and OpenVINO keeps as friendly names, so one
-ranking serves every target (and fp16, where keeping a node means keeping it in fp32). Dynamic INT8 is
-ranked with a dynamic quantization (its error is in per-call activation ranges, not calibrated ones).
+A layer's damage is the error it causes at the graph's OUTPUT when it alone runs in INT8. A local
+measure (error a layer adds to its own output) ranks badly: attention query/key projections show the
+largest local error, yet softmax absorbs most of it, while a feed-forward layer with a smaller local
+error moves the output most (measured on the tiny BERT encoder: keeping the three locally-worst layers
+helped less than keeping the three locally-mildest).
+
+One graph measures every layer: the fp32 graph gets, for each weight layer, its INT8 inputs (the
+calibrated QuantizeLinear/DequantizeLinear pair and the dequantized weight, copied from a real static
+QDQ quantization; for dynamic INT8, a DynamicQuantizeLinear round trip and the per-channel int8
+weight) behind a `Where` switched by a boolean graph input. With all switches off it is the fp32
+model; turning one on runs that layer in INT8. One session, (layers + 1) x feeds runs — no
+re-quantization per layer. Node names are the ONNX node names, which ONNX Runtime's quantizers keep
+and OpenVINO keeps as friendly names, so one ranking serves every target (and fp16, where keeping a
+node means keeping it in fp32).
 """
 from __future__ import annotations
 
@@ -16,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_FEEDS = 8  # a ranking, not a calibration: a few calls are enough and keep --fallback fast
+MAX_FEEDS = 4  # a ranking, not a calibration: a few calls are enough and keep --fallback fast
+SWITCH = "edgetool_int8_switch_"
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -26,60 +34,145 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / (np.linalg.norm(b) + 1e-12))
 
 
-def _with_outputs(model, names: list[str]):
-    """A copy of `model` whose graph also outputs `names` (types left to ORT's inference)."""
+def _static_inputs(quant) -> dict[str, dict[int, list]]:
+    """{node: {input index: the quant graph's nodes computing that INT8 input}} for every node the QDQ
+    quantizer quantized: the DequantizeLinear feeding it and, for an activation, the QuantizeLinear before."""
+    producer = {o: n for n in quant.graph.node for o in n.output}
+    chains: dict[str, dict[int, list]] = {}
+    for node in quant.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        for idx, name in enumerate(node.input[:2]):
+            dq = producer.get(name)
+            if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            q = producer.get(dq.input[0])
+            chains.setdefault(node.name, {})[idx] = ([q] if q is not None and q.op_type == "QuantizeLinear" else []) + [dq]
+    return chains
+
+
+def _int8_weight(w: np.ndarray, axis: int) -> np.ndarray:
+    """Symmetric per-channel int8 round trip (ONNX Runtime's QInt8 per-channel weights)."""
+    reduce = tuple(a for a in range(w.ndim) if a != axis % w.ndim)
+    scale = np.maximum(np.abs(w).max(axis=reduce, keepdims=True), 1e-12) / 127.0
+    return (np.clip(np.round(w / scale), -127, 127) * scale).astype(w.dtype)
+
+
+def _switch_graph(fp32, quant, nodes: list[str]):
+    """`fp32` with one boolean input per node in `nodes` selecting that node's INT8 inputs."""
     import onnx
+    from onnx import helper, numpy_helper
 
     m = onnx.ModelProto()
-    m.CopyFrom(model)
-    have = {o.name for o in m.graph.output}
-    for n in names:
-        if n not in have:
-            m.graph.output.append(onnx.helper.make_empty_tensor_value_info(n))
-            have.add(n)
-    return m
+    m.CopyFrom(fp32)
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    consts = {o: n for n in g.node if n.op_type == "Constant" for o in n.output}
+    chains = _static_inputs(quant) if quant is not None else {}
+    qinits = {i.name: i for i in quant.graph.initializer} if quant is not None else {}
+    have = {o for n in g.node for o in n.output} | set(inits) | {i.name for i in g.input}
+    added, switched = [], []
+    by_name = {n.name: n for n in g.node}
+    for k, name in enumerate(nodes):
+        node = by_name[name]
+        swaps: dict[int, str] = {}
+        if quant is not None:
+            for idx, chain in chains.get(name, {}).items():
+                if any(t not in have and t not in qinits for c in chain for t in c.input if t):
+                    continue  # the quantizer saw a tensor this graph lacks: cannot rebuild, leave in fp32
+                for c in chain:
+                    if c.output[0] not in have:
+                        added.append(c)
+                        have.update(c.output)
+                        for t in c.input:
+                            if t in qinits and t not in inits:
+                                g.initializer.append(qinits[t])
+                                inits[t] = qinits[t]
+                swaps[idx] = chain[-1].output[0]
+        else:  # dynamic: activations quantized per call (uint8), weights int8 per output channel
+            w_name = node.input[1]
+            w = numpy_helper.to_array(inits[w_name]) if w_name in inits else (
+                numpy_helper.to_array(consts[w_name].attribute[0].t) if w_name in consts else None)
+            if w is None or node.op_type not in ("MatMul", "Gemm") or w.ndim != 2:
+                continue
+            trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+            q_w = f"{SWITCH}{k}_w"
+            g.initializer.append(numpy_helper.from_array(_int8_weight(w, 0 if trans_b else 1), q_w))
+            y, s, z, dq = (f"{SWITCH}{k}_{t}" for t in ("y", "s", "z", "x"))
+            added += [helper.make_node("DynamicQuantizeLinear", [node.input[0]], [y, s, z]),
+                      helper.make_node("DequantizeLinear", [y, s, z], [dq])]
+            swaps = {0: dq, 1: q_w}
+        if not swaps:
+            continue
+        sel = f"{SWITCH}{k}"
+        g.input.append(helper.make_tensor_value_info(sel, onnx.TensorProto.BOOL, []))
+        for idx, q_name in swaps.items():
+            out = f"{sel}_in{idx}"
+            added.append(helper.make_node("Where", [sel, q_name, node.input[idx]], [out]))
+            node.input[idx] = out
+        switched.append((name, sel))
+    # topological order: the new nodes only read graph inputs, initializers and fp32 tensors, and are read
+    # only by the switched nodes — putting them first breaks the order when they read computed tensors,
+    # so order the whole graph.
+    _toposort(g, added)
+    return m, switched
 
 
-def _run(model, feeds: list[dict], names: list[str]) -> list[dict[str, np.ndarray]]:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every named tensor
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(_with_outputs(model, names).SerializeToString(), so, providers=["CPUExecutionProvider"])
-    inputs = {i.name for i in sess.get_inputs()}
-    return [dict(zip(names, sess.run(names, {k: v for k, v in f.items() if k in inputs}))) for f in feeds]
+def _toposort(g, added) -> None:
+    ready = {i.name for i in g.input} | {i.name for i in g.initializer} | {""}
+    pending = list(g.node) + list(added)
+    ordered = []
+    while pending:
+        rest = []
+        for n in pending:
+            if all(t in ready for t in n.input):
+                ordered.append(n)
+                ready.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):
+            raise RuntimeError("sensitivity graph is not a DAG")  # cannot happen for a valid input graph
+        pending = rest
+    copies = [type(n)() for n in ordered]
+    for c, n in zip(copies, ordered):
+        c.CopyFrom(n)
+    del g.node[:]
+    g.node.extend(copies)
 
 
 def node_damage(fp32_onnx: Path, feeds: list[dict[str, np.ndarray]], method: str = "static") -> dict[str, float]:
-    """{weight node name: relative output error it adds under INT8 (`method`: static QDQ or dynamic)}."""
+    """{weight node name: relative error of the graph's first output when only that node runs in INT8
+    (`method`: static QDQ, calibrated on `feeds`, or dynamic)}."""
     import onnx
+    import onnxruntime as ort
 
-    from .int8_ort import _quiet, quantize_dynamic_onnx, quantize_static_onnx, weight_nodes
+    from .int8_ort import _quiet, preprocessed, quantize_static_onnx, weight_nodes
 
     feeds = feeds[:MAX_FEEDS]
     with tempfile.TemporaryDirectory(prefix="edgetool-sens-") as tmp:
-        qpath = Path(tmp) / "q.onnx"
-        with _quiet():
-            if method == "dynamic":
-                quantize_dynamic_onnx(Path(fp32_onnx), qpath)
-            else:
+        if method == "dynamic":
+            fp32, quant = onnx.load(str(fp32_onnx)), None
+        else:
+            qpath = Path(tmp) / "q.onnx"
+            with _quiet():
                 quantize_static_onnx(Path(fp32_onnx), qpath, feeds, "minmax", per_channel=True)
-        fp32 = onnx.load(str(fp32_onnx))
-        quant = onnx.load(str(qpath))
+            quant = onnx.load(str(qpath))
+            with preprocessed(Path(fp32_onnx), "edgetool-sens-") as (prep, _):
+                fp32 = onnx.load(str(prep))  # the graph the quantizer saw: same tensor names
     del fp32.graph.value_info[:]
-    del quant.graph.value_info[:]
-    nodes = {n.name: n for n in fp32.graph.node}
-    weights = [n for n in weight_nodes(fp32) if n in nodes]
-    quant_tensors = {o for n in quant.graph.node for o in n.output} | {i.name for i in quant.graph.input}
-    pairs = [(n, nodes[n].input[0], nodes[n].output[0]) for n in weights]
-    pairs = [p for p in pairs if p[1] in quant_tensors and p[2] in quant_tensors]
-    names = sorted({t for _, i, o in pairs for t in (i, o)})
-    ref, got = _run(fp32, feeds, names), _run(quant, feeds, names)
-    damage = {}
-    for node, i, o in pairs:
-        added = [_rel(g[o], r[o]) - _rel(g[i], r[i]) for g, r in zip(got, ref)]
-        damage[node] = float(np.mean(added))
+    nodes = weight_nodes(fp32)
+    model, switched = _switch_graph(fp32, quant, nodes)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    inputs = {i.name for i in sess.get_inputs()}
+    off = {sel: np.array(False) for _, sel in switched}
+    calls = [{k: v for k, v in f.items() if k in inputs} for f in feeds]
+    ref = [sess.run(None, {**c, **off})[0] for c in calls]
+    damage = {n: 0.0 for n in nodes}  # layers the quantizer left in float cost nothing
+    for name, sel in switched:
+        on = {**off, sel: np.array(True)}
+        damage[name] = float(np.mean([_rel(sess.run(None, {**c, **on})[0], r) for c, r in zip(calls, ref)]))
     return damage
 
 

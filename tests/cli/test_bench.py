@@ -98,5 +98,5 @@ def test_torch_baseline_takes_our_generation_options_for_image_to_text(bundle_di
     sample = Sample([picture], {"max_new_tokens": 6, "do_sample": False, "num_beams": 2})
     args, kwargs = transformers_call("image-to-text", sample)
     assert kwargs == {"max_new_tokens": 6, "generate_kwargs": {"do_sample": False, "num_beams": 2}}
-    theirs = make_pipeline("image-to-text", checkpoint_of(Bundle(path)))(*args, **kwargs)
+    theirs = make_pipeline("image-to-text", checkpoint_of(Bundle.load(path)))(*args, **kwargs)
     assert theirs == pipeline(path)(picture, **sample.kwargs)

@@ -337,13 +337,16 @@ def test_cli_max_metric_drop_exit_code(embed, tmp_path, capsys):
     assert code == 1 and "nothing was written" in err
 
 
-def test_sensitivity_ranks_layers_by_measured_damage(embed, tmp_path):
-    """The ranking --fallback uses: every weight layer scored by the INT8 error it adds; keeping the worst
-    layers in fp32 must reduce the output error more than keeping the same number of the mildest ones."""
+@pytest.mark.parametrize("method", ["static", "dynamic"])
+def test_sensitivity_ranks_layers_by_measured_damage(embed, tmp_path, method):
+    """The ranking --fallback uses: every weight layer scored by the output error it causes alone in INT8;
+    keeping the worst layers in fp32 must reduce the real quantized model's error more than keeping the
+    same number of the mildest ones (a local per-layer measure failed this: Q/K projections ranked worst)."""
     import onnx
+    import onnxruntime as ort
 
     from edgetool.quantize import calibration as cal
-    from edgetool.quantize.int8_ort import quantize_static_onnx, weight_nodes
+    from edgetool.quantize.int8_ort import quantize_dynamic_onnx, quantize_static_onnx, weight_nodes
     from edgetool.quantize.sensitivity import _rel, node_damage, rank
     from edgetool.runtime import golden
     from edgetool.runtime.tasks import get_task
@@ -353,20 +356,43 @@ def test_sensitivity_ranks_layers_by_measured_damage(embed, tmp_path):
     raw, _ = cal.load_raw(spec, None, 16)
     feeds = cal.build_calibration(b, spec, raw, golden.load(b).samples, static=True).feeds("model")
     src = embed / "onnx/fp32/model.onnx"
-    damage = node_damage(src, feeds)
+    damage = node_damage(src, feeds, method)
     assert set(damage) == set(weight_nodes(onnx.load(str(src), load_external_data=False)))
+    assert all(d > 0 for d in damage.values()), damage  # every layer was really switched to INT8
     order = rank({"model": damage})
     assert [damage[n] for n in order] == sorted(damage.values())
 
-    import onnxruntime as ort
-
-    ref = ort.InferenceSession(str(src)).run(None, feeds[0])[0]
+    refs = [ort.InferenceSession(str(src)).run(None, f)[0] for f in feeds]
     errs = {}
     for name, keep in (("worst", order[-3:]), ("mildest", order[:3])):
-        dst = tmp_path / f"sens-{name}.onnx"
-        quantize_static_onnx(src, dst, feeds, exclude=tuple(keep))
-        errs[name] = _rel(ort.InferenceSession(str(dst)).run(None, feeds[0])[0], ref)
-    assert errs["worst"] < errs["mildest"], errs
+        dst = tmp_path / f"sens-{method}-{name}.onnx"
+        if method == "static":
+            quantize_static_onnx(src, dst, feeds, exclude=tuple(keep))
+        else:
+            quantize_dynamic_onnx(src, dst, exclude=tuple(keep))
+        sess = ort.InferenceSession(str(dst))
+        errs[name] = float(np.mean([_rel(sess.run(None, f)[0], r) for f, r in zip(feeds, refs)]))
+    assert errs["worst"] < 0.9 * errs["mildest"], errs
+
+
+def test_sensitivity_switch_graph_is_the_fp32_model_with_every_switch_off(embed):
+    from edgetool.quantize.int8_ort import weight_nodes
+    from edgetool.quantize.sensitivity import _switch_graph
+    import onnx
+    import onnxruntime as ort
+
+    fp32 = onnx.load(str(embed / "onnx/fp32/model.onnx"))
+    model, switched = _switch_graph(fp32, None, weight_nodes(fp32))
+    assert len(switched) == len(weight_nodes(fp32))
+    feed = {"input_ids": np.array([[2, 7, 9, 11, 3]]), "attention_mask": np.ones((1, 5), np.int64),
+            "token_type_ids": np.zeros((1, 5), np.int64)}
+    plain = ort.InferenceSession(fp32.SerializeToString())
+    feed = {k: v.astype(np.int64) for k, v in feed.items() if k in {i.name for i in plain.get_inputs()}}
+    sess = ort.InferenceSession(model.SerializeToString())
+    off = {sel: np.array(False) for _, sel in switched}
+    np.testing.assert_allclose(sess.run(None, {**feed, **off})[0], plain.run(None, feed)[0], rtol=1e-5, atol=1e-6)
+    on = {**off, switched[0][1]: np.array(True)}
+    assert not np.allclose(sess.run(None, {**feed, **on})[0], plain.run(None, feed)[0], rtol=0, atol=1e-7)
 
 
 # -- `edgetool export --precision ...` through the CLI ---------------------------------------------------
