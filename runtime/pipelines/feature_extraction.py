@@ -72,7 +72,7 @@ class FeatureExtractionPipeline(Pipeline):
             tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), *([tok.normalizer] if tok.normalizer else [])])
 
     def _hidden(self, feeds: dict) -> np.ndarray:
-        return self.run_graph("model", feeds)["last_hidden_state"].astype(np.float32)
+        return self.run_graph("model", feeds)["last_hidden_state"].astype(np.float32, copy=False)
 
     def sentence_embeddings(self, texts, pooling=None, normalize: bool | None = None,
                             batch_size: int = 32) -> np.ndarray:
@@ -96,9 +96,10 @@ class FeatureExtractionPipeline(Pipeline):
         tok = self.tokenizer
         if truncation:
             return self._hidden(tok.encode([text]).arrays)
-        enc = tok.encode([text], truncation=False).encodings[0]
+        encoded = tok.encode([text], truncation=False)
+        enc = encoded.encodings[0]
         if len(enc.ids) <= tok.max_length:
-            return self._hidden(tok.pad([enc]))
+            return self._hidden(encoded.arrays)
         windows = sliding_windows(enc, tok.max_length, tok.max_length // 4 if stride is None else stride)
         outs: list = [None] * len(windows)
         for group in batches([len(w) for w in windows], batch_size, tok.padding_side):

@@ -10,7 +10,7 @@ from cli_invoke import invoke_cli as run
 
 TASK = "text-classification"
 ROW_KEYS = {"name", "backend", "precision", "size_mb", "cold_start_s", "import_s", "load_s", "first_s", "process_s",
-            "peak_rss_mb", "latency_ms", "throughput_per_s", "engine_ms_p50", "overhead_pct", "latencies_ms",
+            "peak_rss_mb", "latency_ms", "throughput_per_s", "engine_ms_p50", "overhead_pct", "overhead_ms_p50", "latencies_ms",
             "speedup_vs_first"}
 
 
@@ -37,6 +37,9 @@ def test_bench_side_by_side_json(bundle, tmp_path):
         assert row["size_mb"] > 0 and row["peak_rss_mb"] > 10 and row["cold_start_s"] > 0
         assert row["cold_start_s"] == pytest.approx(row["import_s"] + row["load_s"] + row["first_s"])
         assert row["process_s"] > row["cold_start_s"]
+        # overhead is paired per call: never negative (a call contains its engine calls)
+        assert 0 <= row["overhead_ms_p50"] <= lat["max"]
+        assert row["overhead_pct"] == pytest.approx(100 * row["overhead_ms_p50"] / row["engine_ms_p50"])
     assert rep["results"][0]["speedup_vs_first"] == 1.0
     assert (tmp_path / "lat.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
