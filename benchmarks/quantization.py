@@ -126,12 +126,16 @@ def size_mb(bundle: Path, backend: str, precision: str) -> float:
     return sz(Bundle.load(bundle), backend, precision)
 
 
-def bench(model_dir: Path, variants: dict, feeds: dict, runs: int) -> dict[str, list[float]]:
+def bench(model_dir: Path, variants: dict, feeds: dict, runs: int, threads: int | None = None) -> dict[str, list[float]]:
     import torch
     from transformers import AutoModel
 
+    from edgetool.runtime.backends.base import BackendOptions
     from edgetool.runtime.pipelines.base import open_engines
 
+    if threads:
+        torch.set_num_threads(threads)
+    options = BackendOptions(threads=threads)
     engines = {}
     model = AutoModel.from_pretrained(str(model_dir)).eval()
     tfeeds = {k: torch.from_numpy(v) for k, v in feeds.items()}
@@ -143,7 +147,7 @@ def bench(model_dir: Path, variants: dict, feeds: dict, runs: int) -> dict[str, 
     engines["pytorch eager fp32"] = torch_run
     for label, (bundle, backend, precision, _) in variants.items():
         eng = open_engines(__import__("edgetool.runtime.bundle", fromlist=["Bundle"]).Bundle.load(bundle),
-                           backend, precision)["model"]
+                           backend, precision, options)["model"]
         engines[label] = (lambda e: (lambda: e.run(feeds)))(eng)
     for fn in engines.values():
         for _ in range(3):
@@ -206,10 +210,13 @@ def main() -> None:
     ap.add_argument("--static-methods", default=",".join(ORT_STATIC_METHODS))
     ap.add_argument("--fallback-drop", type=float, default=0.01,
                     help="MiniLM: also build ORT int8 dynamic with --max-metric-drop X --fallback")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="intra-op threads of every engine and of torch (default: each one's own default). On "
+                         "this shared 2-core machine ORT int8 on 2 threads swings 9-15 ms run to run; 1 is steadier")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edgetool-qbench-"))
     out = [f"# quantization benchmark, {time.strftime('%Y-%m-%d')}, batch 1, sequence 128, "
-           f"{args.runs} runs per variant (round-robin blocks of {BLOCK})\n"]
+           f"{args.runs} runs per variant (round-robin blocks of {BLOCK}), threads: {args.threads or 'engine default'}\n"]
     try:
         for name in args.models.split(","):
             model_dir = bert_base_dir(work) if name == "base" else minilm_dir()
@@ -220,7 +227,7 @@ def main() -> None:
             bundle, built = build(model_dir, work, name, static, args.fallback_drop if name == "minilm" else None)
             held_out = texts(64, 99, (1, 10))
             cos = sentence_cosines(built["variants"], held_out)
-            times = bench(model_dir, built["variants"], feeds_128(bundle), args.runs)
+            times = bench(model_dir, built["variants"], feeds_128(bundle), args.runs, args.threads)
             out.append(report(title, model_dir, built, times, cos) + "\n")
             print(out[-1], flush=True)
     finally:
