@@ -63,21 +63,29 @@ class TextTokenizer:
                return_overflowing: bool = False) -> Encoded:
         """Tokenize a batch and pad it to its longest member (like `padding=True`)."""
         limit = min(max_length or self.max_length, self.max_length)
-        if truncation:
+        if truncation:  # the tokenizer is kept without truncation between calls: set only when asked
             strategy = truncation if isinstance(truncation, str) else "longest_first"
             self.tok.enable_truncation(limit, stride=stride, strategy=strategy)
-        else:
-            self.tok.no_truncation()
         try:
-            batch = list(zip(texts, pairs)) if pairs is not None else list(texts)
-            encs = self.tok.encode_batch(batch, add_special_tokens=add_special_tokens)
+            if len(texts) == 1:  # encode_batch would wake the tokenizer's thread pool for one text
+                encs = [self.tok.encode(texts[0], pairs[0] if pairs is not None else None,
+                                        add_special_tokens=add_special_tokens)]
+            else:
+                batch = list(zip(texts, pairs)) if pairs is not None else list(texts)
+                encs = self.tok.encode_batch(batch, add_special_tokens=add_special_tokens)
         finally:
-            self.tok.no_truncation()
+            if truncation:
+                self.tok.no_truncation()
         if return_overflowing:
             encs = [e for enc in encs for e in [enc, *enc.overflowing]]
         return Encoded(self.pad(encs), encs)
 
     def pad(self, encs) -> dict[str, np.ndarray]:
+        if len(encs) == 1:  # the batch-1 hot path: nothing to pad
+            e = encs[0]
+            arrays = {"input_ids": np.array([e.ids], np.int64), "attention_mask": np.array([e.attention_mask], np.int64),
+                      "token_type_ids": np.array([e.type_ids], np.int64)}
+            return {k: v for k, v in arrays.items() if k in self.input_names}
         n = max(len(e.ids) for e in encs)
         ids = np.full((len(encs), n), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(encs), n), dtype=np.int64)
