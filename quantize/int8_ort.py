@@ -38,14 +38,19 @@ def _clean(src: Path, dst: Path) -> None:
     onnx.save(model, str(dst))
 
 
-def weight_nodes(model) -> list[str]:
+def weight_nodes(model, gathers: bool = False) -> list[str]:
     """Names of weight-bearing nodes (a constant initializer among their inputs), in graph order —
-    the candidates a fallback keeps in higher precision, last layers first."""
-    inits = {i.name for i in model.graph.initializer}
+    the candidates a fallback keeps in higher precision, last layers first. `gathers`: also the
+    embedding lookups (Gather from a float table), which dynamic INT8 quantizes too — without them a
+    fallback that kept every layer could still not undo the embeddings' error."""
+    inits = {i.name: i for i in model.graph.initializer}
     consts = {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
     out = []
     for n in model.graph.node:
         if n.op_type in WEIGHT_OPS and len(n.input) > 1 and (n.input[1] in inits or n.input[1] in consts):
+            out.append(n.name)
+        elif gathers and n.op_type == "Gather" and n.input[0] in inits and \
+                inits[n.input[0]].data_type == _onnx().TensorProto.FLOAT and len(inits[n.input[0]].dims) == 2:
             out.append(n.name)
     return out
 
@@ -103,7 +108,7 @@ def quantize_dynamic_onnx(src: Path, dst: Path, keep_fp32: int = 0, exclude: tup
     with _quiet(), tempfile.TemporaryDirectory(prefix="edgetool-q-") as tmp:
         clean = Path(tmp) / "clean.onnx"
         _clean(src, clean)
-        names = weight_nodes(onnx.load(str(clean), load_external_data=False))
+        names = weight_nodes(onnx.load(str(clean), load_external_data=False), gathers=True)
         excluded = sorted(set(keep_last(names, keep_fp32)) | set(exclude))
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
         # per-channel weight scales: real all-MiniLM-L6-v2 sentence cosine worst 0.925 per-tensor, 0.988 per-channel

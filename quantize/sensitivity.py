@@ -58,6 +58,33 @@ def _int8_weight(w: np.ndarray, axis: int) -> np.ndarray:
     return (np.clip(np.round(w / scale), -127, 127) * scale).astype(w.dtype)
 
 
+def _uint8_table(t: np.ndarray) -> np.ndarray:
+    """Asymmetric per-tensor uint8 round trip (what ONNX Runtime's dynamic INT8 does to a Gather table)."""
+    lo, hi = min(float(t.min()), 0.0), max(float(t.max()), 0.0)
+    scale = max(hi - lo, 1e-12) / 255.0
+    zero = np.round(-lo / scale)
+    return ((np.clip(np.round(t / scale) + zero, 0, 255) - zero) * scale).astype(t.dtype)
+
+
+def _dynamic_matmul(g, node, k: int, inits: dict, consts: dict, added: list) -> dict[int, str]:
+    """A MatMul/Gemm's dynamic-INT8 inputs: activation through DynamicQuantizeLinear and back, weight
+    int8 per output channel. {} for nodes dynamic INT8 leaves alone (Conv, Attention)."""
+    from onnx import helper, numpy_helper
+
+    w_name = node.input[1]
+    w = numpy_helper.to_array(inits[w_name]) if w_name in inits else (
+        numpy_helper.to_array(consts[w_name].attribute[0].t) if w_name in consts else None)
+    if w is None or node.op_type not in ("MatMul", "Gemm") or w.ndim != 2:
+        return {}
+    trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+    q_w = f"{SWITCH}{k}_w"
+    g.initializer.append(numpy_helper.from_array(_int8_weight(w, 0 if trans_b else 1), q_w))
+    y, s, z, dq = (f"{SWITCH}{k}_{t}" for t in ("y", "s", "z", "x"))
+    added += [helper.make_node("DynamicQuantizeLinear", [node.input[0]], [y, s, z]),
+              helper.make_node("DequantizeLinear", [y, s, z], [dq])]
+    return {0: dq, 1: q_w}
+
+
 def _switch_graph(fp32, quant, nodes: list[str]):
     """`fp32` with one boolean input per node in `nodes` selecting that node's INT8 inputs."""
     import onnx
@@ -90,18 +117,13 @@ def _switch_graph(fp32, quant, nodes: list[str]):
                                 inits[t] = qinits[t]
                 swaps[idx] = chain[-1].output[0]
         else:  # dynamic: activations quantized per call (uint8), weights int8 per output channel
-            w_name = node.input[1]
-            w = numpy_helper.to_array(inits[w_name]) if w_name in inits else (
-                numpy_helper.to_array(consts[w_name].attribute[0].t) if w_name in consts else None)
-            if w is None or node.op_type not in ("MatMul", "Gemm") or w.ndim != 2:
-                continue
-            trans_b = any(a.name == "transB" and a.i for a in node.attribute)
-            q_w = f"{SWITCH}{k}_w"
-            g.initializer.append(numpy_helper.from_array(_int8_weight(w, 0 if trans_b else 1), q_w))
-            y, s, z, dq = (f"{SWITCH}{k}_{t}" for t in ("y", "s", "z", "x"))
-            added += [helper.make_node("DynamicQuantizeLinear", [node.input[0]], [y, s, z]),
-                      helper.make_node("DequantizeLinear", [y, s, z], [dq])]
-            swaps = {0: dq, 1: q_w}
+            if node.op_type == "Gather":  # an embedding table: ORT quantizes it per tensor, uint8
+                table = numpy_helper.to_array(inits[node.input[0]])
+                q_t = f"{SWITCH}{k}_table"
+                g.initializer.append(numpy_helper.from_array(_uint8_table(table), q_t))
+                swaps = {0: q_t}
+            else:
+                swaps = _dynamic_matmul(g, node, k, inits, consts, added)
         if not swaps:
             continue
         sel = f"{SWITCH}{k}"
@@ -160,7 +182,7 @@ def node_damage(fp32_onnx: Path, feeds: list[dict[str, np.ndarray]], method: str
             with preprocessed(Path(fp32_onnx), "edgetool-sens-") as (prep, _):
                 fp32 = onnx.load(str(prep))  # the graph the quantizer saw: same tensor names
     del fp32.graph.value_info[:]
-    nodes = weight_nodes(fp32)
+    nodes = weight_nodes(fp32, gathers=method == "dynamic")  # dynamic INT8 quantizes embedding tables too
     model, switched = _switch_graph(fp32, quant, nodes)
     so = ort.SessionOptions()
     so.log_severity_level = 3

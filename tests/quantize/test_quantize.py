@@ -357,7 +357,8 @@ def test_sensitivity_ranks_layers_by_measured_damage(embed, tmp_path, method):
     feeds = cal.build_calibration(b, spec, raw, golden.load(b).samples, static=True).feeds("model")
     src = embed / "onnx/fp32/model.onnx"
     damage = node_damage(src, feeds, method)
-    assert set(damage) == set(weight_nodes(onnx.load(str(src), load_external_data=False)))
+    # dynamic INT8 also quantizes the embedding tables (Gather), so they are ranked too
+    assert set(damage) == set(weight_nodes(onnx.load(str(src), load_external_data=False), gathers=method == "dynamic"))
     assert all(d > 0 for d in damage.values()), damage  # every layer was really switched to INT8
     order = rank({"model": damage})
     assert [damage[n] for n in order] == sorted(damage.values())
@@ -373,6 +374,28 @@ def test_sensitivity_ranks_layers_by_measured_damage(embed, tmp_path, method):
         sess = ort.InferenceSession(str(dst))
         errs[name] = float(np.mean([_rel(sess.run(None, f)[0], r) for f, r in zip(feeds, refs)]))
     assert errs["worst"] < 0.9 * errs["mildest"], errs
+
+
+def test_dynamic_int8_keeping_every_candidate_is_the_fp32_model(embed, tmp_path):
+    """What --fallback can keep must cover everything dynamic INT8 quantizes (embedding Gathers included):
+    excluding every candidate leaves the graph's arithmetic in fp32."""
+    import onnx
+    import onnxruntime as ort
+
+    from edgetool.quantize.int8_ort import quantize_dynamic_onnx, weight_nodes
+
+    src = embed / "onnx/fp32/model.onnx"
+    names = weight_nodes(onnx.load(str(src), load_external_data=False), gathers=True)
+    assert any("embeddings" in n and "Gather" in n for n in names), names
+    dst = tmp_path / "all-kept.onnx"
+    quantize_dynamic_onnx(src, dst, exclude=tuple(names))
+    assert not any(n.op_type in ("DynamicQuantizeLinear", "MatMulInteger", "DequantizeLinear")
+                   for n in onnx.load(str(dst)).graph.node)
+    feed = {"input_ids": np.array([[2, 7, 9, 11, 3]], np.int64), "attention_mask": np.ones((1, 5), np.int64),
+            "token_type_ids": np.zeros((1, 5), np.int64)}
+    a, b = ort.InferenceSession(str(src)), ort.InferenceSession(str(dst))
+    feed = {k: v for k, v in feed.items() if k in {i.name for i in a.get_inputs()}}
+    np.testing.assert_allclose(b.run(None, feed)[0], a.run(None, feed)[0], rtol=1e-5, atol=1e-6)
 
 
 def test_sensitivity_switch_graph_is_the_fp32_model_with_every_switch_off(embed):
