@@ -98,10 +98,12 @@ def _switch_graph(fp32, quant, nodes: list[str]):
     chains = _static_inputs(quant) if quant is not None else {}
     qinits = {i.name: i for i in quant.graph.initializer} if quant is not None else {}
     have = {o for n in g.node for o in n.output} | set(inits) | {i.name for i in g.input}
-    added, switched = [], []
+    before: dict[str, list] = {}  # node name -> the new nodes that go right before it
+    switched = []
     by_name = {n.name: n for n in g.node}
     for k, name in enumerate(nodes):
         node = by_name[name]
+        added = before.setdefault(name, [])
         swaps: dict[int, str] = {}
         if quant is not None:
             for idx, chain in chains.get(name, {}).items():
@@ -133,33 +135,15 @@ def _switch_graph(fp32, quant, nodes: list[str]):
             added.append(helper.make_node("Where", [sel, q_name, node.input[idx]], [out]))
             node.input[idx] = out
         switched.append((name, sel))
-    # topological order: the new nodes only read graph inputs, initializers and fp32 tensors, and are read
-    # only by the switched nodes — putting them first breaks the order when they read computed tensors,
-    # so order the whole graph.
-    _toposort(g, added)
-    return m, switched
-
-
-def _toposort(g, added) -> None:
-    ready = {i.name for i in g.input} | {i.name for i in g.initializer} | {""}
-    pending = list(g.node) + list(added)
-    ordered = []
-    while pending:
-        rest = []
-        for n in pending:
-            if all(t in ready for t in n.input):
-                ordered.append(n)
-                ready.update(n.output)
-            else:
-                rest.append(n)
-        if len(rest) == len(pending):
-            raise RuntimeError("sensitivity graph is not a DAG")  # cannot happen for a valid input graph
-        pending = rest
-    copies = [type(n)() for n in ordered]
-    for c, n in zip(copies, ordered):
-        c.CopyFrom(n)
+    # The new nodes read only what the switched node's own inputs read (tensors computed before it, and
+    # initializers), and `nodes` is in graph order, so right before the node keeps the graph sorted.
+    ordered = [c for n in g.node for c in (*before.get(n.name, ()), n)]
+    rebuilt = [type(n)() for n in ordered]
+    for copy, n in zip(rebuilt, ordered):
+        copy.CopyFrom(n)
     del g.node[:]
-    g.node.extend(copies)
+    g.node.extend(rebuilt)
+    return m, switched
 
 
 def node_damage(fp32_onnx: Path, feeds: list[dict[str, np.ndarray]], method: str = "static") -> dict[str, float]:

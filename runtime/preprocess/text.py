@@ -82,20 +82,18 @@ class TextTokenizer:
 
     def pad(self, encs) -> dict[str, np.ndarray]:
         if len(encs) == 1:  # the batch-1 hot path: nothing to pad
-            e = encs[0]
-            arrays = {"input_ids": np.array([e.ids], np.int64), "attention_mask": np.array([e.attention_mask], np.int64),
-                      "token_type_ids": np.array([e.type_ids], np.int64)}
-            return {k: v for k, v in arrays.items() if k in self.input_names}
-        n = max(len(e.ids) for e in encs)
-        ids = np.full((len(encs), n), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(encs), n), dtype=np.int64)
-        types = np.zeros((len(encs), n), dtype=np.int64)
-        for i, e in enumerate(encs):
-            k = len(e.ids)
-            sl = slice(0, k) if self.padding_side == "right" else slice(n - k, n)
-            ids[i, sl] = e.ids
-            mask[i, sl] = e.attention_mask
-            types[i, sl] = e.type_ids
+            ids, mask, types = (np.array([v], np.int64) for v in (encs[0].ids, encs[0].attention_mask, encs[0].type_ids))
+        else:
+            n = max(len(e.ids) for e in encs)
+            ids = np.full((len(encs), n), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(encs), n), dtype=np.int64)
+            types = np.zeros((len(encs), n), dtype=np.int64)
+            for i, e in enumerate(encs):
+                k = len(e.ids)
+                sl = slice(0, k) if self.padding_side == "right" else slice(n - k, n)
+                ids[i, sl] = e.ids
+                mask[i, sl] = e.attention_mask
+                types[i, sl] = e.type_ids
         arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return {k: v for k, v in arrays.items() if k in self.input_names}
 
