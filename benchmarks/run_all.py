@@ -261,7 +261,7 @@ def main() -> None:
     started = time.time()
     load = os.getloadavg()
     JSON_DIR.mkdir(parents=True, exist_ok=True)
-    from edgetool.runtime.bench import machine_info
+    from edgetool.bench.measure import machine_info
 
     machine = machine_info()
     tasks = args.tasks.split(",") if args.tasks else implemented_tasks()

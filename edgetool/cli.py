@@ -221,7 +221,7 @@ def _run_command():
                                                extra={"build": True} if build_engine else {}))
         args = [] if spec.input_kind == "none" else [items[0] if len(items) == 1 else items]
         result = pipe(*args, **kwargs)
-        from edgetool.runtime.golden import to_jsonable
+        from edgetool.check.golden import to_jsonable
 
         click.echo(json.dumps(to_jsonable(result), indent=2, ensure_ascii=False) if as_json else pipe.format(result))
 
@@ -292,8 +292,8 @@ def validate(bundle, against, backend, precision, model, inputs, limit, atol, rt
     """
     from edgetool.runtime.bundle import Bundle
     from edgetool.runtime.errors import UsageError
-    from edgetool.runtime.junit import junit_xml
-    from edgetool.runtime.validate import ValidateOptions, format_report, reports_json, validate_bundle
+    from edgetool.check.junit import junit_xml
+    from edgetool.check.validate import ValidateOptions, format_report, reports_json, validate_bundle
 
     atol_all, atol_out = _tolerance_overrides(atol, "--atol")
     rtol_all, rtol_out = _tolerance_overrides(rtol, "--rtol")
@@ -434,7 +434,7 @@ def bench(bundle, backends, precisions, against, model, batch, runs, warmup, thr
       edgetool bench bundles/text-classification-openvino-fp32 --against torch --plot lat.png
       edgetool bench B --backend onnxruntime --precision fp32 --precision int8 --batch 8 --json bench.json
     """
-    from edgetool.runtime.bench import BenchOptions, bench_json, format_bench, run_bench
+    from edgetool.bench.measure import BenchOptions, bench_json, format_bench, run_bench
     from edgetool.runtime.errors import UsageError
 
     torch_factory = None
@@ -457,7 +457,7 @@ def bench(bundle, backends, precisions, against, model, batch, runs, warmup, thr
     if json_file:
         Path(json_file).write_text(bench_json(report), encoding="utf-8")
     if plot_file:
-        from edgetool.runtime.bench_plot import plot_latencies
+        from edgetool.bench.plot import plot_latencies
 
         drawer = plot_latencies(report, plot_file)
         click.echo(f"latency plot ({drawer}) written to {plot_file}")
@@ -479,7 +479,7 @@ def build(bundle, precision, shapes, workspace_mb, cache_dir, force):
     the cache key names GPU, compute capability, TensorRT version, precision, profiles and the ONNX's sha256.
     """
     from edgetool.runtime.bundle import Bundle
-    from edgetool.runtime.trt_bundle import TrtBuildOptions, build_bundle
+    from edgetool.runtime.backends.tensorrt.bundle_build import TrtBuildOptions, build_bundle
 
     opts = TrtBuildOptions(precision=precision, shapes=shapes, workspace_mb=workspace_mb, cache_dir=cache_dir,
                            force=force)
@@ -492,7 +492,7 @@ def build(bundle, precision, shapes, workspace_mb, cache_dir, force):
 def doctor(as_json):
     """What this machine can run: ONNX Runtime providers, OpenVINO devices, TensorRT / CUDA, Jetson / L4T,
     and how to install what is missing."""
-    from edgetool.runtime.doctor import doctor as probe, format_doctor, summary
+    from edgetool.doctor import doctor as probe, format_doctor, summary
 
     rows = probe()
     click.echo(json.dumps({"components": rows, **summary(rows)}, indent=2) if as_json else format_doctor(rows))

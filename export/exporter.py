@@ -6,12 +6,12 @@ from pathlib import Path
 from edgetool.runtime.backends import TARGET_BACKEND
 from edgetool.runtime.bundle import Artifact, Bundle
 from edgetool.runtime.errors import EngineMissingError, ParityError, UnsupportedError, UsageError
-from edgetool.runtime.golden import Golden, run_samples, save as save_golden
+from edgetool.check.golden import Golden, run_samples, save as save_golden
 from edgetool.runtime.pipelines import pipeline_class
 from edgetool.runtime.pipelines.base import open_engines
-from edgetool.runtime.progress import Steps
+from edgetool.progress import Steps
 from edgetool.runtime.tasks import get_task
-from edgetool.runtime.validate import compare, thresholds_for
+from edgetool.check.validate import compare, thresholds_for
 from edgetool.targets import get_target
 
 from .bundle_writer import StagedBundle
@@ -65,7 +65,7 @@ def export(opts: ExportOptions) -> Path:
         raise UsageError(f"--shapes and --workspace set engine build profiles (TensorRT); they do not apply to "
                          f"--target {target.name}. Use --target trt, or drop them.")
     if isinstance(opts.shapes, str):
-        from edgetool.runtime.trt_cache import parse_shapes
+        from edgetool.runtime.backends.tensorrt.profiles import parse_shapes
 
         opts.shapes = parse_shapes(opts.shapes)  # a bad string fails here, before anything is written
     if opts.static_shapes and not getattr(target, "takes_static_shapes", False):
@@ -105,7 +105,7 @@ def export(opts: ExportOptions) -> Path:
         m["parity"] = reports
         failed = [k for k, r in reports.items() if r.get("passed") is False]
         if failed and opts.check_parity:
-            from edgetool.runtime.validate import format_report
+            from edgetool.check.validate import format_report
 
             detail = "\n".join(format_report(reports[k]) for k in failed)
             raise ParityError(f"Export does not match PyTorch for {', '.join(failed)}; no bundle written.\n{detail}",

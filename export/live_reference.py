@@ -5,7 +5,7 @@ from pathlib import Path
 
 from edgetool.runtime.bundle import Bundle
 from edgetool.runtime.errors import UsageError
-from edgetool.runtime.golden import Golden, load as load_golden
+from edgetool.check.golden import Golden, load as load_golden
 
 from .exporter import load_for, record_golden
 from .options import ExportOptions

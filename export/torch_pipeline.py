@@ -76,7 +76,7 @@ def torch_factory(bundle, sample, opts):
     size = sum(p.stat().st_size for p in weights) / 1e6
 
     def cold(sample_path) -> dict:
-        from edgetool.runtime.bench import child_env, run_child
+        from edgetool.bench.measure import child_env, run_child
 
         spec = {"task": bundle.task, "ckpt": str(ckpt), "threads": opts.threads, "sample": str(sample_path)}
         return run_child([sys.executable, "-c", _CHILD, json.dumps(spec)], child_env(opts.threads))
@@ -90,7 +90,7 @@ t0 = time.perf_counter()
 import json, sys
 from transformers import pipeline
 t_import = time.perf_counter()
-from edgetool.runtime.bench import peak_rss_mb, read_sample
+from edgetool.bench.measure import peak_rss_mb, read_sample
 from edgetool.export.torch_pipeline import transformers_call
 spec = json.loads(sys.argv[1])
 sample = read_sample(spec["sample"])

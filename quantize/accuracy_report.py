@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 
 from edgetool.runtime.errors import EngineMissingError, ParityError
-from edgetool.runtime.golden import Golden, Sample, run_samples
+from edgetool.check.golden import Golden, Sample, run_samples
 from edgetool.runtime.pipelines import pipeline_class
 from edgetool.runtime.pipelines.base import open_engines
 from edgetool.runtime.tasks import get_task
-from edgetool.runtime.validate import compare, thresholds_for
+from edgetool.check.validate import compare, thresholds_for
 
 REFERENCE = ("onnxruntime", "fp32")
 

@@ -8,7 +8,7 @@ without task-specific code here.
 
 Loaders form a registry keyed by the task's `input_kind` (text | image | audio) in the task registry;
 a new modality adds a loader, a new task adds nothing (unless its pipeline's call signature is unusual:
-see runtime/inputs.py SAMPLE_ADAPTERS, shared with `validate --inputs`).
+see edgetool/check/inputs.py SAMPLE_ADAPTERS, shared with `validate --inputs`).
 
 The contract for targets: `Target.build(..., calibration=CalibrationSet)` reads
 `calibration.feeds(graph)` -> list of {input name: array}, one per recorded engine call.
@@ -24,8 +24,8 @@ from typing import Any, Callable
 import numpy as np
 
 from edgetool.runtime.errors import UnsupportedError, UsageError
-from edgetool.runtime.golden import Sample
-from edgetool.runtime.inputs import SAMPLE_ADAPTERS  # the same per-task adapters as `validate --inputs`
+from edgetool.check.golden import Sample
+from edgetool.check.inputs import SAMPLE_ADAPTERS  # the same per-task adapters as `validate --inputs`
 
 MIN_STATIC_SAMPLES = 100  # below this, INT8 ranges are unreliable (Ultralytics' 8-image INT8 lost half its mAP)
 DEFAULT_CALIBRATION_SIZE = 128
@@ -301,7 +301,7 @@ def to_samples(spec, bundle, raw: RawSet, templates: list[Sample] | None) -> lis
 
 def record_feeds(bundle, engines: dict, samples: list[Sample], names: list[str], limit: int | None = None) -> dict:
     """Run the bundle's pipeline over the samples on `engines`, keeping each graph's feeds."""
-    from edgetool.runtime.golden import Recorder
+    from edgetool.check.golden import Recorder
     from edgetool.runtime.pipelines import pipeline_class
     from edgetool.runtime.tasks import get_task
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from edgetool.runtime.bundle import Artifact, Bundle
 from edgetool.runtime.errors import UsageError
-from edgetool.runtime.golden import Sample
+from edgetool.check.golden import Sample
 from edgetool.runtime.tasks import get_task
 from edgetool.targets import BuildOptions
 
@@ -59,7 +59,7 @@ def _warn(msg: str, quiet: bool) -> None:
 
 
 def _golden_samples(bundle: Bundle) -> list[Sample]:
-    from edgetool.runtime import golden
+    from edgetool.check import golden
 
     try:
         return golden.load(bundle).samples
@@ -191,11 +191,11 @@ def _build_all(staged, target, precision, rel_dir, static_shapes, extra, calibra
 
 def quantize_bundle(opts) -> tuple[Path, dict]:
     """`edgetool quantize`: add a precision to an existing bundle; (bundle path, accuracy section)."""
-    from edgetool.runtime import golden as golden_io
+    from edgetool.check import golden as golden_io
     from edgetool.runtime.errors import ParityError
     from edgetool.runtime.pipelines import pipeline_class
     from edgetool.runtime.pipelines.base import open_engines
-    from edgetool.runtime.validate import compare, format_report, thresholds_for
+    from edgetool.check.validate import compare, format_report, thresholds_for
     from edgetool.targets import get_target
 
     from .editor import BundleEditor

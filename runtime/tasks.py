@@ -46,7 +46,7 @@ class TaskSpec:
     summary: str
     # "module:Class" under edgetool.runtime.pipelines; None while the task is not implemented.
     pipeline: str | None = None
-    # Metric (name in runtime/metrics.py) comparing pipeline results with reference results.
+    # Metric (name in edgetool/check/metrics.py) comparing pipeline results with reference results.
     metric: str = "tensor"
     # Minimum value of the metric for validation to pass, per precision.
     metric_floor: dict[str, float] = field(default_factory=lambda: {"fp32": 1.0, "fp16": 0.9, "int8": 0.8})
@@ -58,7 +58,7 @@ class TaskSpec:
     input_kind: str = "text"  # text | image | audio | none
     # `edgetool export` switches of this task, passed to the recipe as ExportOptions.extra[kwarg].
     export_options: tuple[CliOption, ...] = ()
-    # TensorRT optimization profiles: (min, opt, max) per named dim, over trt_cache.TYPICAL_DIMS.
+    # TensorRT optimization profiles: (min, opt, max) per named dim, over backends/tensorrt/profiles.py TYPICAL_DIMS.
     typical_dims: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     @property

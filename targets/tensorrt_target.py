@@ -6,8 +6,8 @@ stores the recipe — precision, one min/opt/max optimization profile per dynami
 limit — as the artifact's options. `build_engine` (also run by the TensorRT backend on first use and
 by `edgetool build BUNDLE`) turns it into a cached plain plan file on the device.
 
-The engine-side helpers live in edgetool.runtime.trt_cache (the device builds without this package)
-and are re-exported here.
+The engine-side helpers live in edgetool.runtime.backends.tensorrt (the device builds without this
+package).
 """
 from __future__ import annotations
 
@@ -16,15 +16,12 @@ from pathlib import Path
 
 from edgetool.runtime.bundle import GraphSpec, TensorSpec
 from edgetool.runtime.errors import UnsupportedError, UsageError
-from edgetool.runtime.trt_cache import (TYPICAL_DIMS, build_engine, check_engine_environment, check_shapes_cover,
-                                        derive_profiles, engine_cache_key, find_cached_engine, make_recipe, parse_shapes,
-                                        typical_from_processing)
+from edgetool.runtime.backends.tensorrt.profiles import (check_shapes_cover, make_recipe,
+                                                         parse_shapes, typical_from_processing)
 
 from .base import BuildOptions, BuiltArtifact, Target
 
-__all__ = ["TensorRTTarget", "TYPICAL_DIMS", "build_engine", "check_engine_environment", "derive_profiles",
-           "engine_cache_key", "find_cached_engine", "make_recipe", "parse_shapes", "quantize_qdq_for_tensorrt",
-           "typical_from_processing"]
+__all__ = ["TensorRTTarget", "quantize_qdq_for_tensorrt"]
 
 
 class TensorRTTarget(Target):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgetool.runtime.errors import UnsupportedError
-from edgetool.runtime.golden import Sample
+from edgetool.check.golden import Sample
 from edgetool.runtime.tasks import get_task
 
 

@@ -10,7 +10,7 @@ from .base import Backend, BackendOptions
 BACKENDS: dict[str, tuple[str, str]] = {
     "onnxruntime": ("onnxruntime_backend", "OnnxRuntimeBackend"),
     "openvino": ("openvino_backend", "OpenVINOBackend"),
-    "tensorrt": ("tensorrt_backend", "TensorRTBackend"),
+    "tensorrt": ("tensorrt.backend", "TensorRTBackend"),
 }
 ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "ov": "openvino", "trt": "tensorrt"}
 # The backend that runs each build target's artifacts by default.

@@ -73,8 +73,8 @@ def test_bench_usage_errors(bundle, argv, needle):
 
 def test_task_extras_hooks():
     """Generation and audio extras come from the engine-call log and the input, not from the task's code."""
-    from edgetool.runtime.bench import BENCH_METRICS, CallLog
-    from edgetool.runtime.golden import Sample
+    from edgetool.bench.measure import BENCH_METRICS, CallLog
+    from edgetool.check.golden import Sample
 
     hooks = {h.name: h for h in BENCH_METRICS}
     log = CallLog(0.0, [("encoder", 0.0, 0.010), ("decoder", 0.010, 0.020), ("decoder", 0.020, 0.025),
@@ -94,7 +94,7 @@ def test_torch_baseline_takes_our_generation_options_for_image_to_text(bundle_di
     from edgetool.export.torch_pipeline import checkpoint_of, make_pipeline, transformers_call
     from edgetool.runtime import pipeline
     from edgetool.runtime.bundle import Bundle
-    from edgetool.runtime.golden import Sample
+    from edgetool.check.golden import Sample
 
     path = bundle_dir("image-to-text", target="openvino")
     picture = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)

@@ -11,7 +11,8 @@ import json
 import pytest
 from cli_invoke import invoke_cli as run
 
-from edgetool.runtime import trt_cache, trt_bundle
+from edgetool.runtime.backends.tensorrt import build as trt_build, bundle_build as trt_bundle, cuda as trt_cuda, profiles as trt_profiles
+from edgetool.runtime.errors import EngineMissingError
 from edgetool.runtime.bundle import Bundle
 from edgetool.runtime.errors import UsageError
 
@@ -42,8 +43,8 @@ def test_export_trt_default_recipe_from_the_task_registry(bundle_dir):
     art = trt[0]
     assert art.path == "onnx/fp32/model.onnx" and art.files == next(a for a in b.artifacts if a.target == "onnx").files
     limit = b.processing["tokenizer"]["model_max_length"]
-    batch = trt_cache.TYPICAL_DIMS["batch"]
-    seq = (1, min(trt_cache.TYPICAL_DIMS["sequence"][1], limit), min(trt_cache.TYPICAL_DIMS["sequence"][2], limit))
+    batch = trt_profiles.TYPICAL_DIMS["batch"]
+    seq = (1, min(trt_profiles.TYPICAL_DIMS["sequence"][1], limit), min(trt_profiles.TYPICAL_DIMS["sequence"][2], limit))
     expected = {"min": [batch[0], seq[0]], "opt": [batch[1], seq[1]], "max": [batch[2], seq[2]]}
     assert art.options["profiles"] == {t.name: expected for t in b.graphs["model"].inputs}
     assert art.options["precision"] == "fp32" and art.options["workspace_mb"] is None
@@ -136,19 +137,19 @@ def test_build_bundle_caches_with_a_stand_in_tensorrt(bundle_dir, tmp_path, monk
     """build -> engine written under the key; the second build is a cache hit (no TensorRT, no GPU here)."""
     import types
 
-    gpu = trt_cache.Gpu(0, "NVIDIA Jetson Orin Nano", "8.7")
-    monkeypatch.setattr(trt_cache, "probe_cuda", lambda: trt_cache.CudaProbe(driver="12.6", gpus=[gpu], runtime="x"))
+    gpu = trt_cuda.Gpu(0, "NVIDIA Jetson Orin Nano", "8.7")
+    monkeypatch.setattr(trt_cuda, "probe_cuda", lambda: trt_cuda.CudaProbe(driver="12.6", gpus=[gpu], runtime="x"))
     fake_trt = types.SimpleNamespace(__version__="10.3.0")
-    monkeypatch.setattr(trt_cache, "check_engine_environment", lambda probe=None: fake_trt)
+    monkeypatch.setattr(trt_build, "check_engine_environment", lambda probe=None: fake_trt)
     builds = []
 
     def fake_build(onnx, recipe, cache_dir, onnx_sha256=None, force=False):
         builds.append(recipe)
-        key, _ = trt_cache.engine_key_here(fake_trt, recipe, onnx, onnx_sha256)
+        key, _ = trt_build.engine_key_here(fake_trt, recipe, onnx, onnx_sha256)
         path = tmp_path / f"{key}.plan"
         path.write_bytes(b"engine")
         return path
-    monkeypatch.setattr(trt_cache, "build_engine", fake_build)
+    monkeypatch.setattr(trt_build, "build_engine", fake_build)
     path = bundle_dir("text-classification", target="trt")
     r = run("build", str(path), "--cache-dir", str(tmp_path))
     assert r.exit_code == 0, r.output
@@ -182,8 +183,8 @@ def test_real_trt_bundle_matches_onnxruntime_on_a_gpu(bundle_dir, tmp_path):
     """Only where TensorRT and an NVIDIA GPU exist: build the bundle's engine, run it, compare with ONNX Runtime."""
     pytest.importorskip("tensorrt", reason="TensorRT needs an NVIDIA GPU and NVIDIA's package index; CI has neither")
     try:
-        trt_cache.check_engine_environment()
-    except trt_cache.EngineMissingError as e:
+        trt_build.check_engine_environment()
+    except EngineMissingError as e:
         pytest.skip(str(e))
     from edgetool.runtime import pipeline
     from edgetool.runtime.backends import BackendOptions

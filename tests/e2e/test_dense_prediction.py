@@ -196,8 +196,8 @@ def test_depth_upsampling_memory_follows_the_output():
 
 
 def test_mean_iou_metric():
-    from edgetool.runtime.golden import to_jsonable
-    from edgetool.runtime.metrics import METRICS
+    from edgetool.check.golden import to_jsonable
+    from edgetool.check.metrics import METRICS
     from edgetool.runtime.tasks import get_task
 
     miou = METRICS[get_task(SEG).metric]
@@ -261,8 +261,8 @@ def test_bicubic_and_bilinear_match_torch():
 
 
 def test_depth_metrics():
-    from edgetool.runtime.golden import to_jsonable
-    from edgetool.runtime.metrics import METRICS, depth_stats
+    from edgetool.check.golden import to_jsonable
+    from edgetool.check.metrics import METRICS, depth_stats
     from edgetool.runtime.tasks import get_task
 
     d = np.linspace(1, 5, 20, dtype=np.float32).reshape(4, 5)
@@ -297,8 +297,8 @@ def test_validate_reports_dense_metrics(seg, maskformer, depth, tmp_path, agains
 def test_validate_fails_on_a_wrong_mask(seg, tmp_path):
     """The golden results carry the masks (PNG): a candidate whose masks differ fails mean_iou."""
     from edgetool.runtime.bundle import Bundle
-    from edgetool.runtime.golden import load
-    from edgetool.runtime.metrics import mean_iou
+    from edgetool.check.golden import load
+    from edgetool.check.metrics import mean_iou
 
     golden = load(Bundle.load(seg))
     assert all("png" in d["mask"] for r in golden.results for d in (r if isinstance(r[0], dict) else r[0]))

@@ -169,7 +169,7 @@ def test_sampling_is_reproducible(bundle_dir):
 
 def test_golden_tokens_recorded_and_validated(bundle_dir):
     from edgetool.runtime.bundle import Bundle
-    from edgetool.runtime.validate import ValidateOptions, validate_bundle
+    from edgetool.check.validate import ValidateOptions, validate_bundle
 
     b = Bundle.load(bundle_dir("summarization", target="openvino"))
     assert {"encoder", "cross_kv", "decoder"} == set(b.graphs)

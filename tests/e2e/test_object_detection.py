@@ -237,7 +237,7 @@ def test_save_errors_are_clear(yolo, tmp_path):
 
 
 def test_detection_metrics():
-    from edgetool.runtime.metrics import METRICS, detection_stats
+    from edgetool.check.metrics import METRICS, detection_stats
     from edgetool.runtime.tasks import get_task
 
     assert get_task(TASK).metric in METRICS

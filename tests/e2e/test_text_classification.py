@@ -131,7 +131,7 @@ def test_golden_records_torch_outputs(bundle, reference_dir):
     from transformers import AutoModelForSequenceClassification
 
     from edgetool.runtime.bundle import Bundle
-    from edgetool.runtime.golden import load
+    from edgetool.check.golden import load
 
     model = AutoModelForSequenceClassification.from_pretrained(str(reference_dir("bert-tiny-classifier"))).eval()
     golden = load(Bundle.load(bundle))

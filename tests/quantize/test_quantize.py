@@ -95,7 +95,7 @@ def test_several_precisions_side_by_side(copy):
     assert set(m["accuracy"]["rows"]) == {"onnxruntime/fp32", "onnxruntime/fp16", "onnxruntime/int8", "openvino/int8"}
     assert Bundle.load(copy).precisions == ["fp32", "fp16", "int8"]
     Bundle.load(copy).verify_all()  # every new file's sha256 is in the manifest
-    from edgetool.runtime.validate import ValidateOptions, validate_bundle
+    from edgetool.check.validate import ValidateOptions, validate_bundle
 
     reports = validate_bundle(Bundle.load(copy), ValidateOptions())
     assert {r["artifact"] for r in reports} >= {"onnxruntime/fp16", "onnxruntime/int8", "openvino/int8"}
@@ -348,7 +348,7 @@ def test_sensitivity_ranks_layers_by_measured_damage(embed, tmp_path, method):
     from edgetool.quantize import calibration as cal
     from edgetool.quantize.int8_ort import quantize_dynamic_onnx, quantize_static_onnx, weight_nodes
     from edgetool.quantize.sensitivity import _rel, node_damage, rank
-    from edgetool.runtime import golden
+    from edgetool.check import golden
     from edgetool.runtime.tasks import get_task
 
     b = Bundle.load(embed)

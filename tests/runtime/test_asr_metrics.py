@@ -1,11 +1,11 @@
-"""CER / WER / edit distance (runtime/metrics.py) on hand-computable cases, and the ASR validate metric."""
+"""CER / WER / edit distance (edgetool/check/metrics.py) on hand-computable cases, and the ASR validate metric."""
 from __future__ import annotations
 
 import random
 
 import pytest
 
-from edgetool.runtime.metrics import METRICS, asr_details, edit_distance, error_rate
+from edgetool.check.metrics import METRICS, asr_details, edit_distance, error_rate
 from edgetool.runtime.tasks import get_task
 
 

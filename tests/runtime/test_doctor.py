@@ -5,8 +5,8 @@ import importlib.util
 
 import pytest
 
-from edgetool.runtime import doctor as doc
-from edgetool.runtime import trt_cache
+from edgetool import doctor as doc
+from edgetool.runtime.backends.tensorrt import cuda as trt_cuda
 
 
 def by_component(rows):
@@ -32,8 +32,8 @@ def test_doctor_reports_this_machine():
 
 
 def test_doctor_without_cuda_or_with_a_broken_probe(monkeypatch):
-    monkeypatch.setattr(trt_cache, "_load_first", lambda names: None)
-    monkeypatch.setattr(trt_cache, "cuda_python_runtime", lambda: None)
+    monkeypatch.setattr(trt_cuda, "_load_first", lambda names: None)
+    monkeypatch.setattr(trt_cuda, "cuda_python_runtime", lambda: None)
 
     def broken():
         raise RuntimeError("plugin crashed")
@@ -45,11 +45,11 @@ def test_doctor_without_cuda_or_with_a_broken_probe(monkeypatch):
 
 
 def test_gpu_rows_from_a_probe():
-    probe = trt_cache.CudaProbe(driver="12.6", gpus=[trt_cache.Gpu(0, "Orin", "8.7", 62_000)], runtime="cuda-python")
+    probe = trt_cuda.CudaProbe(driver="12.6", gpus=[trt_cuda.Gpu(0, "Orin", "8.7", 62_000)], runtime="cuda-python")
     got = by_component(doc._cuda_rows(probe))
     assert got["NVIDIA GPU"] == {"component": "NVIDIA GPU", "status": "ok", "detail": "0: Orin (sm 8.7, 61 GiB)", "fix": ""}
     assert got["CUDA driver"]["detail"] == "supports CUDA 12.6"
-    partial = by_component(doc._cuda_rows(trt_cache.CudaProbe(driver="12.6", driver_error="cuInit failed")))
+    partial = by_component(doc._cuda_rows(trt_cuda.CudaProbe(driver="12.6", driver_error="cuInit failed")))
     assert partial["CUDA driver"]["status"] == "partial"
 
 

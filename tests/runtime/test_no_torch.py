@@ -15,7 +15,7 @@ for backend in ("onnxruntime", "openvino"):
     clf = pipeline(sys.argv[1], backend=backend)
     out[backend] = clf("I love this")
 from edgetool.runtime.bundle import Bundle
-from edgetool.runtime.validate import ValidateOptions, validate_bundle
+from edgetool.check.validate import ValidateOptions, validate_bundle
 out["validate"] = all(r["passed"] for r in validate_bundle(Bundle.load(sys.argv[1]), ValidateOptions()))
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "onnx", "onnxscript", "nncf"))
 print(json.dumps({"heavy": heavy, "out": out}))
@@ -35,8 +35,10 @@ def test_runtime_never_imports_torch(bundle_dir, task):
 
 TRT_SCRIPT = """
 import sys, json
-from edgetool.runtime import pipeline, doctor, trt_bundle
-from edgetool.runtime.backends.tensorrt_backend import TensorRTBackend
+from edgetool import doctor
+from edgetool.runtime import pipeline
+from edgetool.runtime.backends.tensorrt import bundle_build as trt_bundle
+from edgetool.runtime.backends.tensorrt.backend import TensorRTBackend
 from edgetool.runtime.bundle import Bundle
 from edgetool.runtime.errors import EngineMissingError
 b = Bundle.load(sys.argv[1])

@@ -13,14 +13,16 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from edgetool.runtime import trt_cache
+from edgetool.runtime.backends.tensorrt import build as trt_build, cache as trt_cache, cuda as trt_cuda, profiles as trt_profiles
 from edgetool.runtime.backends import BackendOptions, backend_class
-from edgetool.runtime.backends.tensorrt_backend import TensorRTBackend
+from edgetool.runtime.backends.tensorrt.backend import TensorRTBackend
 from edgetool.runtime.bundle import Artifact, GraphSpec, TensorSpec
 from edgetool.runtime.errors import EngineMissingError, UsageError
 from edgetool.targets import BuildOptions, get_target
-from edgetool.targets.tensorrt_target import (build_engine, derive_profiles, engine_cache_key, find_cached_engine,
-                                              parse_shapes)
+from edgetool.runtime.backends.tensorrt.build import build_engine
+from edgetool.runtime.backends.tensorrt.cache import engine_cache_key, find_cached_engine
+from edgetool.runtime.backends.tensorrt.profiles import derive_profiles, parse_shapes
+from edgetool.runtime.bundle import sha256_file
 
 TEXT = GraphSpec("model", (TensorSpec("input_ids", "int64", ("batch", "sequence")),
                            TensorSpec("attention_mask", "int64", ("batch", "sequence")),
@@ -78,11 +80,11 @@ def test_profiles_from_named_dims_and_typical_ranges():
 
 
 def test_sequence_ranges_follow_the_tokenizer_limit():
-    typical = trt_cache.typical_from_processing({"tokenizer": {"model_max_length": 64}})
+    typical = trt_profiles.typical_from_processing({"tokenizer": {"model_max_length": 64}})
     assert derive_profiles(TEXT, typical)["input_ids"] == {"min": [1, 1], "opt": [1, 64], "max": [16, 64]}
     assert "past_sequence" not in typical  # an encoder task: only the sequences are capped
-    assert trt_cache.typical_from_processing({"tokenizer": {"model_max_length": 10**30}}) == {}
-    assert trt_cache.typical_from_processing(None, {"sequence": (1, 8, 16)}) == {"sequence": (1, 8, 16)}
+    assert trt_profiles.typical_from_processing({"tokenizer": {"model_max_length": 10**30}}) == {}
+    assert trt_profiles.typical_from_processing(None, {"sequence": (1, 8, 16)}) == {"sequence": (1, 8, 16)}
 
 
 def _sums(t):
@@ -98,7 +100,7 @@ def test_decoder_ranges_keep_total_equal_past_plus_sequence(limit):
     decoders = [s for s in all_tasks() if "past_sequence" in s.typical_dims]
     assert {"text-generation", "summarization", "automatic-speech-recognition"} <= {s.name for s in decoders}
     for spec in decoders:
-        t = {**trt_cache.TYPICAL_DIMS, **trt_cache.typical_from_processing(processing, spec.typical_dims)}
+        t = {**trt_profiles.TYPICAL_DIMS, **trt_profiles.typical_from_processing(processing, spec.typical_dims)}
         assert _sums(t) == [0, 0, 0], (spec.name, t)
         for dim in ("sequence", "past_sequence", "total_sequence"):
             lo, opt, hi = t[dim]
@@ -106,7 +108,7 @@ def test_decoder_ranges_keep_total_equal_past_plus_sequence(limit):
         assert t["sequence"][1] == 1  # opt is a decode step
         if limit and limit >= 64:
             assert t["past_sequence"][2] >= t["total_sequence"][2] // 2  # most of the window is the cache
-    assert _sums(trt_cache.TYPICAL_DIMS) == [0, 0, 0]
+    assert _sums(trt_profiles.TYPICAL_DIMS) == [0, 0, 0]
 
 
 def test_profiles_of_a_task_come_from_the_registry():
@@ -115,7 +117,7 @@ def test_profiles_of_a_task_come_from_the_registry():
     gen = GraphSpec("model", (TensorSpec("input_ids", "int64", ("batch", "sequence")),
                               TensorSpec("attention_mask", "int64", ("batch", "total_sequence")),
                               TensorSpec("past_key_values.0.key", "float32", ("batch", 2, "past_sequence", 16))), ())
-    typical = trt_cache.typical_from_processing({"tokenizer": {"model_max_length": 1024}},
+    typical = trt_profiles.typical_from_processing({"tokenizer": {"model_max_length": 1024}},
                                                 get_task("generate").typical_dims)
     p = derive_profiles(gen, typical)
     assert p["input_ids"]["opt"] == [1, 1] and p["attention_mask"]["opt"] == [1, 128]
@@ -136,8 +138,8 @@ def test_dynamo_symbols_fall_back_by_position_and_stay_consistent():
                               TensorSpec("past_key_values.0.key", "float32", ("s21", 2, "s57", 16)),
                               TensorSpec("pixel_values", "float32", ("?", 3, 32, 32))), ())
     p = derive_profiles(g)
-    batch, seq, past = trt_cache.TYPICAL_DIMS["batch"], trt_cache.TYPICAL_DIMS["sequence"], \
-        trt_cache.TYPICAL_DIMS["past_sequence"]
+    batch, seq, past = trt_profiles.TYPICAL_DIMS["batch"], trt_profiles.TYPICAL_DIMS["sequence"], \
+        trt_profiles.TYPICAL_DIMS["past_sequence"]
     assert p["input_ids"] == {"min": [batch[0], seq[0]], "opt": [batch[1], seq[1]], "max": [batch[2], seq[2]]}
     assert p["past_key_values.0.key"] == {"min": [batch[0], 2, 0, 16], "opt": [batch[1], 2, past[1], 16],
                                           "max": [batch[2], 2, past[2], 16]}
@@ -146,7 +148,7 @@ def test_dynamo_symbols_fall_back_by_position_and_stay_consistent():
     from edgetool.runtime.tasks import get_task
 
     for limit in (128, 1024):
-        typical = trt_cache.typical_from_processing({"tokenizer": {"model_max_length": limit}},
+        typical = trt_profiles.typical_from_processing({"tokenizer": {"model_max_length": limit}},
                                                     get_task("text-generation").typical_dims)
         q = derive_profiles(g, typical)
         for point in ("min", "opt", "max"):
@@ -169,9 +171,9 @@ def test_dynamo_symbols_fall_back_by_position_and_stay_consistent():
                                 TensorSpec("input_features", "float32", ("s0", 80, "s3")),
                                 TensorSpec("input_values", "float32", ("s0", "s4"))), ())
     q = derive_profiles(img)
-    assert q["pixel_values"]["max"] == [batch[2], 3, *(trt_cache.TYPICAL_DIMS[d][2] for d in ("height", "width"))]
-    assert q["input_features"]["opt"][2] == trt_cache.TYPICAL_DIMS["frames"][1]
-    assert q["input_values"]["min"][1] == trt_cache.TYPICAL_DIMS["samples"][0]
+    assert q["pixel_values"]["max"] == [batch[2], 3, *(trt_profiles.TYPICAL_DIMS[d][2] for d in ("height", "width"))]
+    assert q["input_features"]["opt"][2] == trt_profiles.TYPICAL_DIMS["frames"][1]
+    assert q["input_values"]["min"][1] == trt_profiles.TYPICAL_DIMS["samples"][0]
     enc = GraphSpec("encoder", (TensorSpec("input_ids", "int64", ("batch", "sequence")),
                                 TensorSpec("attention_mask", "int64", ("s0", "s1"))), ())
     q = derive_profiles(enc, typical)
@@ -227,31 +229,31 @@ def test_cached_engine_hit_miss_and_last_built_recipe(tmp_path, fake_gpu):
     """The lookup the runtime does before it may build: key from this GPU + TensorRT + recipe + ONNX hash."""
     fake_gpu(types.SimpleNamespace(__version__="10.3.0"))
     onnx_path = tiny_onnx(tmp_path / "m.onnx")
-    sha = trt_cache.sha256_file(onnx_path)
+    sha = sha256_file(onnx_path)
     recipe = {"precision": "fp16", "workspace_mb": None, "profiles": {"x": {"min": [1, 8], "opt": [2, 8], "max": [4, 8]}}}
     with pytest.raises(EngineMissingError, match=r"No TensorRT engine for m.onnx \(fp16\) on this NVIDIA Orin "
                                                  r"with TensorRT 10.3.0 in .*edgetool build BUNDLE.*--build-engine"):
-        trt_cache.cached_engine(onnx_path, recipe, tmp_path)
+        trt_build.cached_engine(onnx_path, recipe, tmp_path)
     key = engine_cache_key("NVIDIA Orin", "8.7", "10.3.0", "fp16", recipe["profiles"], sha)
     (tmp_path / f"{key}.plan").write_bytes(b"fake engine")
-    assert trt_cache.cached_engine(onnx_path, recipe, tmp_path) == tmp_path / f"{key}.plan"
-    assert trt_cache.cached_engine(onnx_path, recipe, tmp_path, onnx_sha256=sha) == tmp_path / f"{key}.plan"
+    assert trt_build.cached_engine(onnx_path, recipe, tmp_path) == tmp_path / f"{key}.plan"
+    assert trt_build.cached_engine(onnx_path, recipe, tmp_path, onnx_sha256=sha) == tmp_path / f"{key}.plan"
     for changed in (dict(recipe, precision="fp32"), dict(recipe, profiles={"x": {"min": [1, 8], "opt": [1, 8], "max": [4, 8]}})):
         with pytest.raises(EngineMissingError):
-            trt_cache.cached_engine(onnx_path, changed, tmp_path)
+            trt_build.cached_engine(onnx_path, changed, tmp_path)
     with pytest.raises(EngineMissingError):  # another ONNX (its hash) is another engine
-        trt_cache.cached_engine(onnx_path, recipe, tmp_path, onnx_sha256="cd" * 32)
+        trt_build.cached_engine(onnx_path, recipe, tmp_path, onnx_sha256="cd" * 32)
     # `edgetool build --shapes` built other profiles than the manifest's: the note it leaves points the runtime there
     other = dict(recipe, profiles={"x": {"min": [1, 8], "opt": [8, 8], "max": [32, 8]}})
     other_key = engine_cache_key("NVIDIA Orin", "8.7", "10.3.0", "fp16", other["profiles"], sha)
     (tmp_path / f"{other_key}.plan").write_bytes(b"other engine")
     (tmp_path / f"{key}.plan").unlink()
     with pytest.raises(EngineMissingError):
-        trt_cache.cached_engine(onnx_path, recipe, tmp_path)
+        trt_build.cached_engine(onnx_path, recipe, tmp_path)
     trt_cache._atomic_write(trt_cache._recipe_note(tmp_path, sha, "fp16"), json.dumps(other).encode())
-    assert trt_cache.cached_engine(onnx_path, recipe, tmp_path) == tmp_path / f"{other_key}.plan"
+    assert trt_build.cached_engine(onnx_path, recipe, tmp_path) == tmp_path / f"{other_key}.plan"
     with pytest.raises(EngineMissingError):  # the note is per precision
-        trt_cache.cached_engine(onnx_path, dict(recipe, precision="fp32"), tmp_path)
+        trt_build.cached_engine(onnx_path, dict(recipe, precision="fp32"), tmp_path)
 
 
 def test_recipe_round_trips_through_the_manifest(tmp_path):
@@ -261,13 +263,13 @@ def test_recipe_round_trips_through_the_manifest(tmp_path):
     built = get_target("trt").build(src, tmp_path / "b/trt/fp16", "model",
                                     BuildOptions(precision="fp16", shapes=parse_shapes("x=1x8,2x8,4x8"), workspace_mb=64))
     art = Artifact("model", "trt", "fp16", built.format, f"trt/fp16/{built.path}",
-                   {f"trt/fp16/{built.path}": trt_cache.sha256_file(tmp_path / "b/trt/fp16/model.onnx")}, built.options)
+                   {f"trt/fp16/{built.path}": sha256_file(tmp_path / "b/trt/fp16/model.onnx")}, built.options)
     graph = GraphSpec("model", (TensorSpec("x", "float32", ("batch", 8)),), (TensorSpec("y", "float32", ("batch", 4)),))
     manifest = {"schema_version": 1, "task": "text-classification", "graphs": {"model": graph.to_json()},
                 "artifacts": [art.to_json()]}
     (tmp_path / "b/edgetool.json").write_text(json.dumps(manifest))
     loaded = Bundle.load(tmp_path / "b").artifacts[0]
-    recipe = trt_cache.recipe_from_options(loaded.options, graph, "fp16")
+    recipe = trt_profiles.recipe_from_options(loaded.options, graph, "fp16")
     assert recipe == {"precision": "fp16", "workspace_mb": 64,
                       "profiles": {"x": {"min": [1, 8], "opt": [2, 8], "max": [4, 8]}}}
     assert loaded.options["backends"] == ["tensorrt"]  # fp16 happens in the engine build only
@@ -329,12 +331,12 @@ def test_int8_is_a_symmetric_qdq_onnx_tensorrt_can_parse(tmp_path):
 # -- no TensorRT here -------------------------------------------------------------------------------
 def test_missing_tensorrt_names_what_is_missing_and_the_fix(tmp_path):
     with pytest.raises(EngineMissingError) as e:
-        trt_cache.check_engine_environment(trt_cache.CudaProbe(driver_error="libcuda not found"))
+        trt_build.check_engine_environment(trt_cuda.CudaProbe(driver_error="libcuda not found"))
     msg = str(e.value)
     for part in ("tensorrt Python package", "CUDA driver (libcuda)", "CUDA runtime", "edgetool build BUNDLE"):
         assert part in msg
     with pytest.raises(EngineMissingError, match="an NVIDIA GPU .cuInit failed"):
-        trt_cache.check_engine_environment(trt_cache.CudaProbe(driver="12.4", driver_error="cuInit failed",
+        trt_build.check_engine_environment(trt_cuda.CudaProbe(driver="12.4", driver_error="cuInit failed",
                                                                runtime="libcudart 12.4"))
 
 
@@ -353,12 +355,12 @@ def test_backend_imports_everywhere_and_fails_clearly_on_instantiation(tmp_path)
 # -- the build and the run, against stand-ins for tensorrt and CUDA --------------------------------
 @pytest.fixture
 def fake_gpu(monkeypatch):
-    probe = trt_cache.CudaProbe(driver="12.6", gpus=[trt_cache.Gpu(0, "NVIDIA Orin", "8.7")], runtime="fake")
-    monkeypatch.setattr(trt_cache, "probe_cuda", lambda: probe)
-    monkeypatch.setattr(trt_cache, "_LOGGER", None)
+    probe = trt_cuda.CudaProbe(driver="12.6", gpus=[trt_cuda.Gpu(0, "NVIDIA Orin", "8.7")], runtime="fake")
+    monkeypatch.setattr(trt_cuda, "probe_cuda", lambda: probe)
+    monkeypatch.setattr(trt_build, "_LOGGER", None)
 
     def use(trt):
-        monkeypatch.setattr(trt_cache, "check_engine_environment", lambda probe=None: trt)
+        monkeypatch.setattr(trt_build, "check_engine_environment", lambda probe=None: trt)
     return use
 
 
@@ -472,14 +474,14 @@ def test_backend_runs_an_engine_through_the_named_tensor_api(tmp_path, fake_gpu,
                                     deserialize_cuda_engine=lambda data: FakeEngine() if data == b"PLAN" else None))
     fake_gpu(trt)
     cuda = FakeCuda()
-    monkeypatch.setattr("edgetool.runtime.backends.tensorrt_backend.cuda_api", lambda: cuda)
+    monkeypatch.setattr("edgetool.runtime.backends.tensorrt.cuda.cuda_api", lambda: cuda)
     (tmp_path / "m.plan").write_bytes(b"PLAN")
     built = []
 
     def fake_build(onnx_path, recipe, cache_dir, onnx_sha256=None, force=False):
         built.append((recipe, onnx_sha256))
         return tmp_path / "m.plan"
-    monkeypatch.setattr(trt_cache, "build_engine", fake_build)
+    monkeypatch.setattr(trt_build, "build_engine", fake_build)
     graph = GraphSpec("model", (TensorSpec("x", "int64", ("batch", 3)),), (TensorSpec("y", "float32", ("batch", 3)),))
     recipe = {"precision": "fp16", "workspace_mb": None, "profiles": {"x": {"min": [1, 3], "opt": [2, 3], "max": [4, 3]}}}
     artifact = Artifact("model", "trt", "fp16", "onnx", "trt/fp16/model.onnx",
@@ -509,7 +511,7 @@ def test_backend_runs_an_engine_through_the_named_tensor_api(tmp_path, fake_gpu,
 def test_real_engine_matches_onnxruntime(tmp_path, precision, atol):
     pytest.importorskip("tensorrt", reason="TensorRT needs an NVIDIA GPU and NVIDIA's package index; CI has neither")
     try:
-        trt_cache.check_engine_environment()
+        trt_build.check_engine_environment()
     except EngineMissingError as e:
         pytest.skip(str(e))
     import onnxruntime as ort
@@ -531,14 +533,14 @@ def test_real_engine_matches_onnxruntime(tmp_path, precision, atol):
 def test_ctypes_cuda_runtime_on_this_machine():
     """The libcudart signatures for real: a round trip through device memory where a GPU is visible,
     otherwise CUDA's own error as one EdgetoolError (no crash, no raw ctypes failure)."""
-    from edgetool.runtime.backends.tensorrt_backend import D2H, H2D, _CudaCtypes
+    from edgetool.runtime.backends.tensorrt.cuda import D2H, H2D, _CudaCtypes
     from edgetool.runtime.errors import EdgetoolError
 
-    lib = trt_cache.load_cudart()
+    lib = trt_cuda.load_cudart()
     if lib is None:
         pytest.skip("no libcudart on this machine (CUDA toolkit / JetPack / nvidia-cuda-runtime wheel)")
     cuda = _CudaCtypes(lib)
-    if not trt_cache.probe_cuda().gpus:
+    if not trt_cuda.probe_cuda().gpus:
         with pytest.raises(EdgetoolError, match=r"CUDA cudaMalloc failed: .+ \(error \d+\)"):
             cuda.malloc(16)
         return

@@ -1,100 +1,24 @@
 """TensorRT backend: runs a plan with the named I/O-tensor API (TensorRT 8.5+ / 10).
 
 Given an ONNX artifact it takes the engine from the device's cache, building it on first use from
-the artifact's recipe (see runtime/trt_cache.py). Host buffers are NumPy; device memory goes through
+the artifact's recipe (see build.py and profiles.py beside this file). Host buffers are NumPy; device memory goes through
 cuda-python or, when that is absent, ctypes to libcudart — no torch, no pycuda. Importing this module
 needs nothing; instantiating checks the machine and raises EngineMissingError naming what is missing.
 """
 from __future__ import annotations
 
-import ctypes
 from pathlib import Path
 
 import numpy as np
 
-from .. import trt_cache
-from ..errors import EdgetoolError, EngineMissingError, UnsupportedError, UsageError
-from .base import Backend
+from edgetool.runtime.errors import EdgetoolError, EngineMissingError, UnsupportedError, UsageError
 
-H2D, D2H = 1, 2  # cudaMemcpyKind
+from ..base import Backend
+from . import build, cuda
+from .cuda import D2H, H2D
+from .cache import default_cache_dir
+from .profiles import SHAPES_EXAMPLE, recipe_from_options
 
-
-class _CudaPython:
-    """Device memory through cuda-python (every call returns (error, *values))."""
-
-    def __init__(self, rt):
-        self.rt = rt
-
-    def _call(self, fn, *args):
-        err, *values = getattr(self.rt, fn)(*args)
-        if int(err) != 0:
-            text = self.rt.cudaGetErrorString(err)[1]
-            raise EdgetoolError(f"CUDA {fn} failed: {text.decode() if isinstance(text, bytes) else text} (error {int(err)}).")
-        return values[0] if values else None
-
-    def malloc(self, nbytes: int) -> int:
-        return int(self._call("cudaMalloc", nbytes))
-
-    def free(self, ptr: int) -> None:
-        self._call("cudaFree", ptr)
-
-    def copy(self, dst: int, src: int, nbytes: int, kind: int, stream: int) -> None:
-        self._call("cudaMemcpyAsync", dst, src, nbytes, self.rt.cudaMemcpyKind(kind), stream)
-
-    def stream_create(self) -> int:
-        return int(self._call("cudaStreamCreate"))
-
-    def stream_sync(self, stream: int) -> None:
-        self._call("cudaStreamSynchronize", stream)
-
-    def stream_destroy(self, stream: int) -> None:
-        self._call("cudaStreamDestroy", stream)
-
-
-class _CudaCtypes:
-    """The same calls through ctypes to libcudart (C signatures: error code returned, values by pointer)."""
-
-    def __init__(self, lib):
-        self.lib = lib
-        lib.cudaGetErrorString.restype = ctypes.c_char_p
-
-    def _check(self, fn, *args):
-        err = getattr(self.lib, fn)(*args)
-        if err != 0:
-            raise EdgetoolError(f"CUDA {fn} failed: {self.lib.cudaGetErrorString(err).decode()} (error {err}).")
-
-    def malloc(self, nbytes: int) -> int:
-        ptr = ctypes.c_void_p()
-        self._check("cudaMalloc", ctypes.byref(ptr), ctypes.c_size_t(nbytes))
-        return ptr.value
-
-    def free(self, ptr: int) -> None:
-        self._check("cudaFree", ctypes.c_void_p(ptr))
-
-    def copy(self, dst: int, src: int, nbytes: int, kind: int, stream: int) -> None:
-        self._check("cudaMemcpyAsync", ctypes.c_void_p(dst), ctypes.c_void_p(src), ctypes.c_size_t(nbytes),
-                    ctypes.c_int(kind), ctypes.c_void_p(stream))
-
-    def stream_create(self) -> int:
-        stream = ctypes.c_void_p()
-        self._check("cudaStreamCreate", ctypes.byref(stream))
-        return stream.value or 0
-
-    def stream_sync(self, stream: int) -> None:
-        self._check("cudaStreamSynchronize", ctypes.c_void_p(stream))
-
-    def stream_destroy(self, stream: int) -> None:
-        self._check("cudaStreamDestroy", ctypes.c_void_p(stream))
-
-
-def cuda_api():
-    rt = trt_cache.cuda_python_runtime()
-    if rt is not None:
-        return _CudaPython(rt)
-    lib = trt_cache.load_cudart()
-    if lib is None:  # check_engine_environment reports this first; kept for direct callers
-        raise EngineMissingError("No CUDA runtime: pip install 'edgetool[tensorrt]' (cuda-python), or install libcudart.")
-    return _CudaCtypes(lib)
 
 
 class TensorRTBackend(Backend):
@@ -105,12 +29,12 @@ class TensorRTBackend(Backend):
         self.engine = None
         self._buffers: dict[str, tuple[int, int]] = {}  # tensor -> (device pointer, capacity in bytes)
         self._stream = None
-        self.trt = trt_cache.check_engine_environment()
+        self.trt = build.check_engine_environment()
         if (self.options.device or "0") not in ("0", "cuda", "cuda:0", "GPU", "gpu"):
             raise UsageError(f"--device {self.options.device!r}: TensorRT runs on the current CUDA device; pick "
                              "the GPU with CUDA_VISIBLE_DEVICES=N instead.")
-        self.cuda = cuda_api()
-        self.cache_dir = Path(self.options.cache_dir) if self.options.cache_dir else trt_cache.default_cache_dir()
+        self.cuda = cuda.cuda_api()
+        self.cache_dir = Path(self.options.cache_dir) if self.options.cache_dir else default_cache_dir()
         self.engine_path: Path | None = None
         if self.path.suffix in (".plan", ".engine"):
             self._open(self.path)
@@ -125,21 +49,21 @@ class TensorRTBackend(Backend):
             art = getattr(self, "artifact", None)
             if recipe is None:
                 precision = art.precision if art else "fp32"
-                recipe = trt_cache.recipe_from_options(art.options if art and art.target == "trt" else None,
+                recipe = recipe_from_options(art.options if art and art.target == "trt" else None,
                                                        self.graph, precision)
             sha = art.files.get(art.path) if art else None  # the bundle already verified it
             may_build = bool(self.options.extra.get("build"))
             if may_build:
-                path = trt_cache.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha)
+                path = build.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha)
             else:
-                path = trt_cache.cached_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha)
+                path = build.cached_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha)
             if not self._open(path, rebuildable=may_build):  # a corrupt cache entry: build it again once
-                self._open(trt_cache.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha, force=True))
+                self._open(build.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha, force=True))
         return self.engine_path
 
     def _open(self, path: Path, rebuildable: bool = False) -> bool:
         trt = self.trt
-        runtime = trt.Runtime(trt_cache.trt_logger(trt))
+        runtime = trt.Runtime(build.trt_logger(trt))
         engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
         if engine is None:
             if rebuildable:
@@ -179,7 +103,7 @@ class TensorRTBackend(Backend):
                 raise UsageError(
                     f"Input '{name}' has shape {list(arr.shape)}, outside the engine's profile (min {list(lo)}, "
                     f"max {list(hi)}). Rebuild with a wider range: edgetool build BUNDLE --shapes "
-                    f"'{name}=MIN,OPT,MAX' (e.g. {trt_cache.SHAPES_EXAMPLE}).")
+                    f"'{name}=MIN,OPT,MAX' (e.g. {SHAPES_EXAMPLE}).")
             ptr = self._buffer(name, arr.nbytes)
             self.cuda.copy(ptr, arr.ctypes.data, arr.nbytes, H2D, stream)
             ctx.set_tensor_address(name, ptr)

@@ -14,7 +14,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from . import trt_cache
+from edgetool.runtime.backends.tensorrt import cuda
 
 OK, MISSING, PARTIAL = "ok", "missing", "partial"
 TRT_FIX = ("JetPack ships TensorRT on Jetsons; elsewhere pip install tensorrt --extra-index-url "
@@ -61,7 +61,7 @@ def _openvino() -> dict:
     return _row("OpenVINO", OK, f"{ov.__version__}; devices: {', '.join(ov.Core().available_devices) or 'none'}")
 
 
-def _tensorrt(probe: trt_cache.CudaProbe) -> dict:
+def _tensorrt(probe: cuda.CudaProbe) -> dict:
     v = _version("tensorrt")
     if v is None:
         return _row("TensorRT", MISSING, "not installed", TRT_FIX)
@@ -71,7 +71,7 @@ def _tensorrt(probe: trt_cache.CudaProbe) -> dict:
     return _row("TensorRT", OK, v)
 
 
-def _cuda_rows(probe: trt_cache.CudaProbe) -> list[dict]:
+def _cuda_rows(probe: cuda.CudaProbe) -> list[dict]:
     rows = []
     if probe.runtime:
         rows.append(_row("CUDA runtime", OK, probe.runtime))
@@ -138,7 +138,7 @@ def _guard(component: str, probe_fn, *args) -> list[dict]:
 
 def doctor() -> list[dict]:
     """One row per component: {component, status ok|missing|partial, detail, fix}."""
-    probe = trt_cache.probe_cuda()
+    probe = cuda.probe_cuda()
     export_fix = "pip install 'edgetool[export]' (only to export; devices never need it)"
     return [
         _row("Python", OK, f"{platform.python_version()} ({sys.executable}, {platform.machine()})"),

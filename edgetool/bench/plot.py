@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError, engine_missing
+from edgetool.runtime.errors import UsageError, engine_missing
 
 
 def plot_latencies(report: dict, path: Path) -> str:

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import UsageError
-from .golden import Sample
+from edgetool.runtime.errors import UsageError
+from edgetool.check.golden import Sample
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 AUDIO_SUFFIXES = {".wav", ".wave"}
@@ -80,7 +80,7 @@ def load_text(path: Path) -> list[tuple[str, Any]]:
 
 @loader("image")
 def load_images(path: Path) -> list[tuple[str, Any]]:
-    from .preprocess.image import load_image
+    from edgetool.runtime.preprocess.image import load_image
 
     out = []
     for f in _files(path, IMAGE_SUFFIXES, "images (PNG, JPEG, BMP, WebP)"):
@@ -93,7 +93,7 @@ def load_images(path: Path) -> list[tuple[str, Any]]:
 
 @loader("audio")
 def load_audio_files(path: Path) -> list[tuple[str, Any]]:
-    from .preprocess.audio import load_audio
+    from edgetool.runtime.preprocess.audio import load_audio
 
     out = []
     for f in _files(path, AUDIO_SUFFIXES, "WAV files"):
@@ -163,7 +163,7 @@ def template_sample(templates: list[Sample] | None) -> Sample | None:
 def load_samples(bundle, path: Path, templates: list[Sample] | None = None, limit: int | None = None
                  ) -> tuple[list[Sample], list[str]]:
     """(samples, names) for the bundle's task from a user file or folder."""
-    from .tasks import get_task
+    from edgetool.runtime.tasks import get_task
 
     spec = get_task(bundle.task)
     raw = LOADERS[input_kind(spec)](Path(path))

@@ -28,8 +28,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import UsageError
-from .golden import Sample
+from edgetool.runtime.errors import UsageError
+from edgetool.check.golden import Sample
 
 TORCH_GROUP = "torch/eager"
 
@@ -78,9 +78,9 @@ BENCH_INPUTS: dict[str, Callable[[Sample, list | None, int], Sample]] = {
 
 def bench_sample(bundle, opts: BenchOptions) -> tuple[Sample, str]:
     """(the pipeline call to time, a description of it)."""
-    from . import golden as golden_io
-    from .inputs import load_samples, template_sample
-    from .tasks import get_task
+    from edgetool.check import golden as golden_io
+    from edgetool.check.inputs import load_samples, template_sample
+    from edgetool.runtime.tasks import get_task
 
     spec = get_task(bundle.task)
     golden = golden_io.load(bundle)
@@ -200,12 +200,12 @@ class _Group:
 
 
 def select_groups(bundle, opts: BenchOptions) -> list[tuple[str, str]]:
-    from .validate import candidate_groups
+    from edgetool.check.validate import candidate_groups
 
     available = candidate_groups(bundle)
     if not opts.backends and not opts.precisions:
         return available
-    from .validate import backend_name
+    from edgetool.check.validate import backend_name
 
     wanted_b = [backend_name(b) for b in opts.backends] or list(dict.fromkeys(g[0] for g in available))
     wanted_p = list(opts.precisions) or list(dict.fromkeys(g[1] for g in available))
@@ -225,7 +225,7 @@ def select_groups(bundle, opts: BenchOptions) -> list[tuple[str, str]]:
 
 
 def artifact_size_mb(bundle, backend: str, precision: str) -> float:
-    from .backends import backend_class
+    from edgetool.runtime.backends import backend_class
 
     cls = backend_class(backend)
     chosen = bundle.select(cls.formats, precision, cls.name)
@@ -264,7 +264,7 @@ t0 = time.perf_counter()
 import json, sys
 from edgetool.runtime import BackendOptions, pipeline
 t_import = time.perf_counter()
-from edgetool.runtime.bench import peak_rss_mb, read_sample
+from edgetool.bench.measure import peak_rss_mb, read_sample
 spec = json.loads(sys.argv[1])
 sample = read_sample(spec["sample"])
 t1 = time.perf_counter()
@@ -298,7 +298,7 @@ def peak_rss_mb() -> float:
 
 def write_sample(sample: Sample, path: Path) -> Path:
     """A sample on disk for child processes: JSON + .npz (no pickle)."""
-    from .golden import _encode
+    from edgetool.check.golden import _encode
 
     arrays: dict[str, np.ndarray] = {}
     doc = {"args": _encode(list(sample.args), arrays, "a"), "kwargs": _encode(dict(sample.kwargs), arrays, "k")}
@@ -308,7 +308,7 @@ def write_sample(sample: Sample, path: Path) -> Path:
 
 
 def read_sample(path) -> Sample:
-    from .golden import _decode
+    from edgetool.check.golden import _decode
 
     doc = json.loads(Path(str(path) + ".json").read_text(encoding="utf-8"))
     with np.load(str(path) + ".npz", allow_pickle=False) as npz:
@@ -394,12 +394,12 @@ def _median_dict(rows: list[dict]) -> dict:
 def run_bench(opts: BenchOptions, torch_factory=None) -> dict:
     """Measure every selected group. torch_factory(bundle, sample, opts) -> (call, cold_start_fn, size_mb) is
     the transformers baseline (edgetool.export.torch_pipeline; the runtime never imports torch)."""
-    from .backends import BackendOptions
-    from .bundle import Bundle
-    from .errors import EdgetoolError
-    from .pipelines import pipeline_class
-    from .pipelines.base import open_engines
-    from .tasks import get_task
+    from edgetool.runtime.backends import BackendOptions
+    from edgetool.runtime.bundle import Bundle
+    from edgetool.runtime.errors import EdgetoolError
+    from edgetool.runtime.pipelines import pipeline_class
+    from edgetool.runtime.pipelines.base import open_engines
+    from edgetool.runtime.tasks import get_task
 
     for name, value, low in (("--batch", opts.batch, 1), ("--runs", opts.runs, 1), ("--warmup", opts.warmup, 0),
                              ("--block", opts.block, 1)):
@@ -577,6 +577,6 @@ def format_bench(report: dict) -> str:
 
 
 def bench_json(report: dict) -> str:
-    from .validate import reports_json
+    from edgetool.check.validate import reports_json
 
     return reports_json(report)  # type: ignore[arg-type]

@@ -189,7 +189,7 @@ def _images(ref: list, got: list):
 
 def _match(ref_dets: list[dict], got_dets: list[dict], iou_min: float) -> list[tuple[int, int, float]]:
     """Greedy COCO-style matching, highest-scored candidate first, same label only: (ref i, got j, IoU)."""
-    from .postprocess.nms import box_iou
+    from edgetool.runtime.postprocess.nms import box_iou
 
     if not ref_dets or not got_dets:
         return []

@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import trt_cache
-from .bundle import Artifact, Bundle
-from .errors import UsageError
-from .tasks import get_task
+from edgetool.runtime.bundle import Artifact, Bundle
+from edgetool.runtime.errors import EngineMissingError, UsageError
+from edgetool.runtime.tasks import get_task
+
+from . import build
+from .profiles import check_shapes_cover, make_recipe, parse_shapes, recipe_from_options, typical_from_processing
 
 
 @dataclass
@@ -36,9 +38,9 @@ def plan_builds(bundle: Bundle, opts: TrtBuildOptions) -> list[PlannedBuild]:
     """One (artifact, recipe) per graph; GPU-free, so it is checked before TensorRT is even looked for."""
     trt_arts = [a for a in bundle.artifacts if a.target == "trt"]
     precision = opts.precision or (trt_arts[0].precision if trt_arts else "fp32")
-    shapes = trt_cache.parse_shapes(opts.shapes) if isinstance(opts.shapes, str) else opts.shapes
-    trt_cache.check_shapes_cover(shapes, bundle.graphs.values())
-    typical = trt_cache.typical_from_processing(bundle.processing, get_task(bundle.task).typical_dims)
+    shapes = parse_shapes(opts.shapes) if isinstance(opts.shapes, str) else opts.shapes
+    check_shapes_cover(shapes, bundle.graphs.values())
+    typical = typical_from_processing(bundle.processing, get_task(bundle.task).typical_dims)
     plans = []
     for name, graph in bundle.graphs.items():
         own = [a for a in trt_arts if a.graph == name and a.precision == precision]
@@ -46,9 +48,9 @@ def plan_builds(bundle: Bundle, opts: TrtBuildOptions) -> list[PlannedBuild]:
         plain = [a for a in bundle.artifacts if a.graph == name and a.target == "onnx" and a.format == "onnx"
                  and a.precision == "fp32"]
         if own:
-            art, recipe = own[0], trt_cache.recipe_from_options(own[0].options, graph, precision)
+            art, recipe = own[0], recipe_from_options(own[0].options, graph, precision)
         elif plain and precision in ("fp32", "fp16"):
-            art, recipe = plain[0], trt_cache.recipe_from_options(None, graph, precision, typical)
+            art, recipe = plain[0], recipe_from_options(None, graph, precision, typical)
             recipe["precision"] = precision
         else:
             have = sorted({f"{a.target}/{a.precision}" for a in bundle.artifacts})
@@ -57,9 +59,9 @@ def plan_builds(bundle: Bundle, opts: TrtBuildOptions) -> list[PlannedBuild]:
                 f"{', '.join(have)}). Export it with: edgetool export --task {bundle.task} --target trt "
                 f"--precision {precision}.")
         if shapes:
-            recipe["profiles"] = trt_cache.make_recipe(graph, precision, typical, shapes)["profiles"]
+            recipe["profiles"] = make_recipe(graph, precision, typical, shapes)["profiles"]
         if opts.workspace_mb is not None:
-            recipe["workspace_mb"] = trt_cache.make_recipe(graph, precision, typical,
+            recipe["workspace_mb"] = make_recipe(graph, precision, typical,
                                                            workspace_mb=opts.workspace_mb)["workspace_mb"]
         plans.append(PlannedBuild(name, art, recipe))
     return plans
@@ -68,17 +70,17 @@ def plan_builds(bundle: Bundle, opts: TrtBuildOptions) -> list[PlannedBuild]:
 def build_bundle(bundle: Bundle, opts: TrtBuildOptions) -> list[dict]:
     """Build every graph's engine into the cache; returns {graph, precision, engine, cached} per graph."""
     plans = plan_builds(bundle, opts)
-    trt_cache.check_engine_environment()  # one clear error naming everything missing, before any work
+    build.check_engine_environment()  # one clear error naming everything missing, before any work
     out = []
     for p in plans:
         onnx = bundle.file(p.artifact.path)  # hash-checked: the cache key trusts the manifest's sha256
         sha = p.artifact.files[p.artifact.path]
         try:
-            path = trt_cache.cached_engine(onnx, p.recipe, opts.cache_dir, onnx_sha256=sha) if not opts.force else None
-        except trt_cache.EngineMissingError:
+            path = build.cached_engine(onnx, p.recipe, opts.cache_dir, onnx_sha256=sha) if not opts.force else None
+        except EngineMissingError:
             path = None
         cached = path is not None
         if path is None:
-            path = trt_cache.build_engine(onnx, p.recipe, opts.cache_dir, onnx_sha256=sha, force=opts.force)
+            path = build.build_engine(onnx, p.recipe, opts.cache_dir, onnx_sha256=sha, force=opts.force)
         out.append({"graph": p.graph, "precision": p.recipe["precision"], "engine": str(path), "cached": cached})
     return out

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics
-from .errors import UsageError, did_you_mean
-from .golden import Golden, Sample, run_samples
-from .tasks import Tolerance, get_task
+from edgetool.check import metrics
+from edgetool.runtime.errors import UsageError, did_you_mean
+from edgetool.check.golden import Golden, Sample, run_samples
+from edgetool.runtime.tasks import Tolerance, get_task
 
 STATS = ("max", "mean", "median", "p99")
 _QUANTILE_KEEP = 1 << 20  # elements per call kept for median / p99 (strided beyond); max and mean stay exact
@@ -309,7 +309,7 @@ class Against:
 
 
 def parse_against(text: str, bundle) -> Against:
-    from .bundle import MANIFEST, PRECISIONS, Bundle
+    from edgetool.runtime.bundle import MANIFEST, PRECISIONS, Bundle
 
     raw = (text or "golden").strip()
     if raw.lower() in ("golden", "torch", "pytorch"):
@@ -341,7 +341,7 @@ def parse_against(text: str, bundle) -> Against:
 
 def backend_name(name: str) -> str:
     """Canonical backend name ("onnx"/"ort" -> onnxruntime, "ov" -> openvino) without importing the engine."""
-    from .backends import ALIASES, BACKENDS
+    from edgetool.runtime.backends import ALIASES, BACKENDS
 
     key = ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in BACKENDS:
@@ -360,7 +360,7 @@ def _parse_group(text: str, precisions) -> tuple[str, str]:
 
 def candidate_groups(bundle, backend: str | None = None, precision: str | None = None) -> list[tuple[str, str]]:
     """(backend, precision) pairs the bundle can run, ONNX artifacts on ONNX Runtime first."""
-    from .backends import TARGET_BACKEND
+    from edgetool.runtime.backends import TARGET_BACKEND
 
     groups = set()
     for a in bundle.artifacts:
@@ -381,12 +381,12 @@ def candidate_groups(bundle, backend: str | None = None, precision: str | None =
 
 def resolve_samples(bundle, opts: ValidateOptions, golden: Golden | None = None) -> tuple[list[Sample], str]:
     """(samples, description): the golden samples, or the user's --inputs."""
-    from . import golden as golden_io
+    from edgetool.check import golden as golden_io
 
     golden = golden if golden is not None else golden_io.load(bundle)
     if opts.inputs is None:
         return golden.samples, "golden"
-    from .inputs import load_samples
+    from edgetool.check.inputs import load_samples
 
     samples, _ = load_samples(bundle, Path(opts.inputs), golden.samples, opts.limit)
     return samples, str(opts.inputs)
@@ -399,10 +399,10 @@ def validate_bundle(bundle, opts: ValidateOptions, reference: Golden | None = No
     torch_reference(samples) -> Golden is called for --against torch (it lives in edgetool.export: the
     runtime never imports torch). localizer(context) -> dict is called for each failed report when
     opts.localize is set (edgetool.export.localize: it needs the onnx package)."""
-    from . import golden as golden_io
-    from .errors import EngineMissingError
-    from .pipelines import pipeline_class
-    from .pipelines.base import open_engines
+    from edgetool.check import golden as golden_io
+    from edgetool.runtime.errors import EngineMissingError
+    from edgetool.runtime.pipelines import pipeline_class
+    from edgetool.runtime.pipelines.base import open_engines
 
     bundle.verify_all()
     against = parse_against(opts.against, bundle)
@@ -456,7 +456,7 @@ def validate_bundle(bundle, opts: ValidateOptions, reference: Golden | None = No
 
 
 def _localize(localizer, bundle, backend, precision, against: Against, ref: Golden, report: dict, th, opts) -> dict:
-    from .errors import EdgetoolError
+    from edgetool.runtime.errors import EdgetoolError
 
     if localizer is None:
         return {"error": "localization needs the onnx package (pip install 'edgetool[export]')"}
