@@ -220,10 +220,23 @@ def _run_command():
                         options=BackendOptions(threads=threads, cache_dir=cache_dir,
                                                extra={"build": True} if build_engine else {}))
         args = [] if spec.input_kind == "none" else [items[0] if len(items) == 1 else items]
-        result = pipe(*args, **kwargs)
-        from edgetool.check.golden import to_jsonable
+        save, stream = kwargs.pop("save", None), kwargs.pop("stream", False)
+        if stream:
+            from edgetool.render import print_stream
 
-        click.echo(json.dumps(to_jsonable(result), indent=2, ensure_ascii=False) if as_json else pipe.format(result))
+            result = print_stream(iter(pipe.stream(*args, **kwargs)), click.echo)
+        else:
+            result = pipe(*args, **kwargs)
+        if save:
+            from edgetool.pictures import save_pictures
+            from edgetool.runtime.preprocess.image import as_image_list
+
+            images, single = as_image_list(args[0])
+            save_pictures(spec.name, images, [result] if single else result, save)
+        from edgetool.check.golden import to_jsonable
+        from edgetool.render import render
+
+        click.echo(json.dumps(to_jsonable(result), indent=2, ensure_ascii=False) if as_json else render(spec.name, result))
 
     for opt in table.values():
         run = _click_option(opt)(run)

@@ -395,8 +395,10 @@ def test_dense_bad_and_odd_images(seg, maskformer, depth, hf, backend, tmp_path)
         s(one, threshold=2)
     with pytest.raises(UsageError, match="empty"):
         dpt(b"")
+    from edgetool.pictures import save_pictures
+
     with pytest.raises(UsageError, match="PNG"):
-        s(one, save=str(tmp_path / "x.jpg"))
+        save_pictures("image-segmentation", [one], [s(one)], str(tmp_path / "x.jpg"))
 
 
 # -- processors: pixels equal transformers' ---------------------------------------------------------

@@ -226,13 +226,16 @@ def test_run_save_draws_boxes(request, reference, tmp_path):
 
 
 def test_save_errors_are_clear(yolo, tmp_path):
+    from edgetool.pictures import save_pictures
+
     pipe = pipeline(yolo)
+    one, two = sample_images()[:1], sample_images()[:2]
     with pytest.raises(UsageError, match="does not exist"):
-        pipe(sample_images()[0], save=str(tmp_path / "no" / "x.png"))
+        save_pictures(TASK, one, [pipe(one[0])], str(tmp_path / "no" / "x.png"))
     with pytest.raises(UsageError, match="PNG"):
-        pipe(sample_images()[0], save=str(tmp_path / "x.jpg"))
+        save_pictures(TASK, one, [pipe(one[0])], str(tmp_path / "x.jpg"))
     assert not list(tmp_path.iterdir())
-    pipe(sample_images()[:2], save=str(tmp_path / "many.png"))
+    save_pictures(TASK, two, pipe(two), str(tmp_path / "many.png"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["many-0.png", "many-1.png"]
 
 

@@ -1,7 +1,8 @@
-"""Pictures of results for `edgetool run ... --save out.png`, one renderer per task.
+"""Pictures of results for `edgetool run ... --save out.png`, one renderer per task (CLI side: the
+runtime returns results; drawing them is the tool's job).
 
 A renderer takes the decoded input image (HxWx3 uint8) and the pipeline's result for it and returns
-the picture to write; tasks add theirs to RENDERERS (segmentation overlay, depth colour map, ...).
+the picture to write; tasks add theirs to PICTURES (segmentation overlay, depth colour map, ...).
 """
 from __future__ import annotations
 
@@ -11,16 +12,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import UsageError
+from edgetool.runtime.errors import UsageError
+from edgetool.runtime.registry import Registry
 
-RENDERERS: dict[str, Callable[[np.ndarray, object], np.ndarray]] = {}
-
-
-def renderer(task: str):
-    def register(fn):
-        RENDERERS[task] = fn
-        return fn
-    return register
+# task -> (decoded image HxWx3 uint8, the pipeline's result for it) -> picture HxWx3 uint8
+PICTURES: Registry[Callable[[np.ndarray, object], np.ndarray]] = Registry("picture renderer")
 
 
 # Distinct, readable colours (tab10), cycled by label.
@@ -28,7 +24,7 @@ PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 1
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 
-@renderer("object-detection")
+@PICTURES.register("object-detection")
 def draw_boxes(image: np.ndarray, detections: list) -> np.ndarray:
     from PIL import Image, ImageDraw
 
@@ -46,8 +42,8 @@ def draw_boxes(image: np.ndarray, detections: list) -> np.ndarray:
 def save_pictures(task: str, images: list[np.ndarray], results: list, path) -> list[Path]:
     """Render each (image, result) and write PNGs: `path` for one image, path-0.png, path-1.png... for several.
     Each file is written to a temporary name and renamed, so no half-written picture is left behind."""
-    if task not in RENDERERS:
-        raise UsageError(f"--save is not available for task '{task}' (pictures: {', '.join(sorted(RENDERERS))}).")
+    if task not in PICTURES:
+        raise UsageError(f"--save is not available for task '{task}' (pictures: {', '.join(sorted(PICTURES.keys()))}).")
     from PIL import Image
 
     path = Path(path)
@@ -59,7 +55,7 @@ def save_pictures(task: str, images: list[np.ndarray], results: list, path) -> l
     for target, img, res in zip(targets, images, results):
         tmp = target.with_name(f".{target.name}.tmp")
         try:
-            Image.fromarray(RENDERERS[task](img, res)).save(tmp, format="PNG")
+            Image.fromarray(PICTURES.get(task)(img, res)).save(tmp, format="PNG")
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -70,7 +66,7 @@ def _mask_array(mask) -> np.ndarray:
     return np.asarray(mask) > 0
 
 
-@renderer("image-segmentation")
+@PICTURES.register("image-segmentation")
 def overlay_masks(image: np.ndarray, segments: list) -> np.ndarray:
     """Each segment's mask tinted with its label's colour (half transparent) over the image."""
     out = image.astype(np.float32)
@@ -95,6 +91,6 @@ def colour_map(gray: np.ndarray) -> np.ndarray:
     return (_VIRIDIS[lo] * (1 - t) + _VIRIDIS[lo + 1] * t + 0.5).astype(np.uint8)
 
 
-@renderer("depth-estimation")
+@PICTURES.register("depth-estimation")
 def draw_depth(image: np.ndarray, result: dict) -> np.ndarray:
     return colour_map(np.asarray(result["depth"], np.uint8))
