@@ -14,12 +14,20 @@ from pathlib import Path
 
 from edgetool.runtime.bundle import Artifact, Bundle
 from edgetool.runtime.errors import UsageError
-from edgetool.check.golden import Sample
 from edgetool.runtime.tasks import get_task
 from edgetool.targets import BuildOptions
 
+from edgetool.check.golden import Sample
+
 from . import calibration as cal
-from .accuracy_report import REFERENCE, AccuracyDropError, evaluate, format_table, reference
+from .accuracy_report import (
+    REFERENCE,
+    AccuracyDropError,
+    evaluate,
+    format_table,
+    reference,
+)
+from .builds import build
 
 # How many of the most damaging weight layers --fallback keeps in higher precision, step by step (fine at
 # first: each kept layer costs speed, and a few usually recover most of the drop).
@@ -175,9 +183,9 @@ def _describe(method, extra, precision, details: dict) -> str:
 def _build_all(staged, target, precision, rel_dir, static_shapes, extra, calibration) -> dict[str, dict]:
     details = {}
     for graph in list(staged.manifest["graphs"]):
-        built = target.build(staged.dir / f"onnx/fp32/{graph}.onnx", staged.dir / rel_dir, graph,
-                             BuildOptions(precision=precision, static_shapes=static_shapes, extra=dict(extra)),
-                             calibration)
+        built = build(target, staged.dir / f"onnx/fp32/{graph}.onnx", staged.dir / rel_dir, graph,
+                      BuildOptions(precision=precision, static_shapes=static_shapes, extra=dict(extra)),
+                      calibration)
         files = [f"{rel_dir}/{f}" for f in built.files]
         options = dict(built.options)
         if calibration is not None:
@@ -191,12 +199,13 @@ def _build_all(staged, target, precision, rel_dir, static_shapes, extra, calibra
 
 def quantize_bundle(opts) -> tuple[Path, dict]:
     """`edgetool quantize`: add a precision to an existing bundle; (bundle path, accuracy section)."""
-    from edgetool.check import golden as golden_io
     from edgetool.runtime.errors import ParityError
     from edgetool.runtime.pipelines import pipeline_class
     from edgetool.runtime.pipelines.base import open_engines
-    from edgetool.check.validate import compare, format_report, thresholds_for
     from edgetool.targets import get_target
+
+    from edgetool.check import golden as golden_io
+    from edgetool.check.validate import compare, format_report, thresholds_for
 
     from .editor import BundleEditor
 

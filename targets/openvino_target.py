@@ -32,34 +32,33 @@ class OpenVINOTarget(Target):
     def check_environment(self) -> None:
         import_openvino()
 
-    def build(self, onnx_path: Path, out_dir: Path, graph: str, options: BuildOptions, calibration=None) -> BuiltArtifact:
+    def convert(self, onnx_path: Path, options: BuildOptions):
+        """(OpenVINO model, ONNX input dims, artifact options): the ONNX converted, static shapes applied."""
         ov = import_openvino()
-        self.check_precision(options.precision)
-        out_dir.mkdir(parents=True, exist_ok=True)
         model = ov.convert_model(str(onnx_path))
         dims = onnx_input_dims(onnx_path)
         opts: dict = {}
         if options.static_shapes:
             model.reshape(static_partial_shapes(dims, options.static_shapes))
             opts["static_shapes"] = dict(options.static_shapes)
-        if options.precision == "int8":
-            if calibration is None:
-                raise UsageError("OpenVINO INT8 needs calibration data (NNCF post-training quantization); "
-                                 "pass --calibration PATH, or let edgetool use its built-in demo set.")
-            from edgetool.quantize.openvino_nncf import quantize_ov
-            from edgetool.runtime.backends.static_shapes import fit
+        return model, dims, opts
 
-            feeds = calibration.feeds(graph)
-            if options.static_shapes:
-                feeds = [f for feed in feeds for f in fit(feed, dims, options.static_shapes)[0]]
-            model, details = quantize_ov(model, feeds, keep_fp32=int(options.extra.get("keep_fp32", 0)),
-                                         exclude=tuple(options.extra.get("exclude", ())))
-            opts.update(details)
-        elif options.precision == "fp16":
-            opts["weights"] = "fp16 (compressed)"
+    def save(self, model, out_dir: Path, graph: str, precision: str, opts: dict) -> BuiltArtifact:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if precision == "fp16":
+            opts = {**opts, "weights": "fp16 (compressed)"}
         xml = out_dir / f"{graph}.xml"
-        ov.save_model(model, str(xml), compress_to_fp16=options.precision == "fp16")
+        import_openvino().save_model(model, str(xml), compress_to_fp16=precision == "fp16")
         return BuiltArtifact(self.format, xml.name, [xml.name, xml.with_suffix(".bin").name], opts)
+
+    def build(self, onnx_path: Path, out_dir: Path, graph: str, options: BuildOptions, calibration=None) -> BuiltArtifact:
+        """fp32 and fp16 (compressed weights); int8 is NNCF's, in quantize/builds.py (convert -> quantize -> save)."""
+        self.check_precision(options.precision)
+        if options.precision == "int8":
+            raise UsageError("OpenVINO INT8 is made by edgetool's quantizer (NNCF): "
+                             "edgetool quantize BUNDLE --target openvino --precision int8.")
+        model, _, opts = self.convert(onnx_path, options)
+        return self.save(model, out_dir, graph, options.precision, opts)
 
 
 def onnx_input_dims(onnx_path: Path) -> dict[str, tuple]:

@@ -15,13 +15,13 @@ import shutil
 from pathlib import Path
 
 from edgetool.runtime.bundle import GraphSpec, TensorSpec
-from edgetool.runtime.errors import UnsupportedError, UsageError
+from edgetool.runtime.errors import UsageError
 from edgetool.runtime.backends.tensorrt.profiles import (check_shapes_cover, make_recipe,
                                                          parse_shapes, typical_from_processing)
 
 from .base import BuildOptions, BuiltArtifact, Target
 
-__all__ = ["TensorRTTarget", "quantize_qdq_for_tensorrt"]
+__all__ = ["TensorRTTarget", "has_qdq", "read_graph_spec"]
 
 
 class TensorRTTarget(Target):
@@ -50,16 +50,11 @@ class TensorRTTarget(Target):
         self.check_precision(options.precision)
         out_dir.mkdir(parents=True, exist_ok=True)
         dest = out_dir / f"{graph}.onnx"
-        details: dict = {}
         if options.precision == "int8" and not has_qdq(onnx_path):
-            if calibration is None:
-                raise UsageError("TensorRT INT8 needs a QDQ ONNX (explicit quantization): pass --calibration PATH "
-                                 "so edgetool can calibrate, or export from an already quantized (QDQ) model.")
-            extra = options.extra
-            details = quantize_qdq_for_tensorrt(onnx_path, dest, calibration.feeds(graph),
-                                                extra.get("calibration_method", "minmax"),
-                                                int(extra.get("keep_fp32", 0)), tuple(extra.get("exclude", ())))
-        elif Path(onnx_path).resolve() != dest.resolve():
+            raise UsageError("TensorRT INT8 needs a QDQ ONNX (explicit quantization): quantize it first "
+                             "(edgetool quantize BUNDLE --target trt --precision int8 --calibration PATH), "
+                             "or export from an already quantized (QDQ) model.")
+        if Path(onnx_path).resolve() != dest.resolve():
             # fp16 stays an fp32 ONNX: TensorRT picks fp16 kernels per layer, which keeps more accuracy
             # than converting the graph first.
             shutil.copyfile(onnx_path, dest)
@@ -70,7 +65,7 @@ class TensorRTTarget(Target):
                              options.workspace_mb)
         if options.precision == "fp16":  # the file is the fp32 graph: only TensorRT's build makes it fp16
             recipe["backends"] = [self.backend]
-        return BuiltArtifact("onnx", dest.name, [dest.name], {**details, **recipe})
+        return BuiltArtifact("onnx", dest.name, [dest.name], recipe)
 
 
 def read_graph_spec(onnx_path: Path, graph: str) -> GraphSpec:
@@ -95,43 +90,3 @@ def has_qdq(onnx_path: Path) -> bool:
 
     model = onnx.load(str(onnx_path), load_external_data=False)
     return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
-
-
-def quantize_qdq_for_tensorrt(src: Path, dst: Path, feeds: list, method: str = "minmax", keep_fp32: int = 0,
-                              exclude: tuple[str, ...] = ()) -> dict:
-    """Static QDQ the way TensorRT reads it: signed int8 with zero points 0 (TensorRT only does symmetric
-    quantization) and float biases (it has no int32 DequantizeLinear). ONNX Runtime's own INT8
-    (uint8 activations, int32 biases) would not parse."""
-    import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
-    # The traps of ONNX Runtime's quantizer are handled once, in quantize/int8_ort.py; reuse them.
-    try:
-        from edgetool.quantize import int8_ort as q
-    except ImportError as e:
-        raise UnsupportedError(f"TensorRT INT8 needs edgetool's INT8 quantizer (edgetool.quantize.int8_ort), which "
-                               f"this install lacks ({e}). Export --precision fp16 or fp32 for TensorRT, or install "
-                               "'edgetool[quantize]'.") from None
-
-    calibrate = q.calibrate_method(method)
-    if not feeds:
-        raise UsageError("TensorRT INT8 needs calibration data; none was recorded.")
-    with q.preprocessed(src, "edgetool-trt-q-") as (prep, model):
-        names = q.weight_nodes(model)
-        excluded = sorted(set(q.keep_last(names, keep_fp32)) | set(exclude))
-        inputs = [i.name for i in model.graph.input]
-        extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
-                 "DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True,
-                 "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1}}
-        if method == "percentile":
-            extra["CalibPercentile"] = 99.999
-        Path(dst).parent.mkdir(parents=True, exist_ok=True)
-        with q._ragged_histograms():
-            quantize_static(str(prep), str(dst), q._Reader(feeds, inputs), quant_format=QuantFormat.QDQ,
-                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
-                            op_types_to_quantize=list(q.WEIGHT_OPS),
-                            nodes_to_exclude=sorted(set(excluded) | set(q.activation_matmuls(model))),
-                            calibrate_method=calibrate, extra_options=extra)
-    return {"method": "static", "format": "QDQ", "tool": "onnxruntime quantize_static (symmetric, for TensorRT)",
-            "calibration_method": method, "activations": "int8 symmetric", "weights": "int8 per-channel symmetric",
-            "calibration_calls": len(feeds), "candidates": len(names), "kept_fp32_nodes": excluded}

@@ -296,8 +296,6 @@ def test_target_writes_the_onnx_and_the_recipe(tmp_path):
 
 
 def test_int8_is_a_symmetric_qdq_onnx_tensorrt_can_parse(tmp_path):
-    pytest.importorskip("edgetool.quantize.int8_ort", reason="TensorRT INT8 reuses quantize/int8_ort.py (ORT "
-                        "quantizer traps), which lands with the quantization branch; reconnected after the merge")
     import onnx
     import onnxruntime as ort
     from onnx import numpy_helper
@@ -305,10 +303,12 @@ def test_int8_is_a_symmetric_qdq_onnx_tensorrt_can_parse(tmp_path):
     src = tiny_onnx(tmp_path / "src.onnx")
     feeds = [{"x": np.random.default_rng(i).normal(size=(2, 8)).astype(np.float32)} for i in range(16)]
     calibration = types.SimpleNamespace(feeds=lambda graph: feeds)
+    from edgetool.quantize.builds import build
+
     target = get_target("trt")
     with pytest.raises(UsageError, match="--calibration"):
-        target.build(src, tmp_path / "no-calib", "model", BuildOptions(precision="int8"))
-    built = target.build(src, tmp_path / "trt/int8", "model", BuildOptions(precision="int8"), calibration)
+        build(target, src, tmp_path / "no-calib", "model", BuildOptions(precision="int8"))
+    built = build(target, src, tmp_path / "trt/int8", "model", BuildOptions(precision="int8"), calibration)
     assert built.options["quantization"].startswith("explicit") and built.options["method"] == "static"
     model = onnx.load(str(tmp_path / "trt/int8/model.onnx"))
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
@@ -323,7 +323,7 @@ def test_int8_is_a_symmetric_qdq_onnx_tensorrt_can_parse(tmp_path):
     got = ort.InferenceSession(str(tmp_path / "trt/int8/model.onnx")).run(None, {"x": x})[0]
     assert np.abs(got - ref).max() < 0.1 * np.abs(ref).max()
     # an already-quantized (QDQ) source is used as it is
-    again = target.build(tmp_path / "trt/int8/model.onnx", tmp_path / "again", "model", BuildOptions(precision="int8"))
+    again = build(target, tmp_path / "trt/int8/model.onnx", tmp_path / "again", "model", BuildOptions(precision="int8"))
     assert (tmp_path / "again/model.onnx").read_bytes() == (tmp_path / "trt/int8/model.onnx").read_bytes()
     assert again.options["profiles"] == built.options["profiles"]
 
