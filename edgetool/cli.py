@@ -29,7 +29,8 @@ def _click_option(opt: CliOption):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="edgetool")
-def cli():
+@click.option("--debug", is_flag=True, help="Show the stack trace of an error (also: EDGETOOL_DEBUG=1).")
+def cli(debug):
     """edgetool: export models to ONNX / OpenVINO / TensorRT bundles and run them with a torch-free runtime.
 
     \b
@@ -91,6 +92,32 @@ def _task_kwargs(options, values: dict, not_for: str, listed: str) -> dict:
         opt = allowed[param]
         kwargs[opt.kwarg] = [v.strip() for v in value.split(",") if v.strip()] if opt.type == "csv" else value
     return kwargs
+
+
+def _check_output_file(path, flag: str) -> None:
+    """A report path is checked before any work: a directory or a missing folder fails at once."""
+    from edgetool.runtime.errors import UsageError
+
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: that is a directory; give a file name, e.g. {path / 'report'}.")
+    if not path.parent.is_dir():
+        raise UsageError(f"{flag} {path}: folder '{path.parent}' does not exist; create it or pick another path.")
+
+
+def _write_text(path, text: str) -> None:
+    """Write then rename: a report is either complete or absent."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _extra_for(task: str, switches: dict) -> dict:
@@ -212,7 +239,7 @@ def _run_command():
         b = Bundle.load(bundle)
         spec = get_task(b.task)
         kwargs = _task_kwargs(spec.cli_options, task_options, f"task '{spec.name}'", "options")
-        items = [sys.stdin.read() if i == "-" else i for i in inputs]
+        items = [_read_stdin() if i == "-" else i for i in inputs]
         if spec.input_kind != "none" and not items:
             raise UsageError(f"Give an input to run task '{spec.name}' on, e.g. edgetool run {bundle} "
                              f"{'IMAGE' if spec.input_kind == 'image' else 'AUDIO.wav' if spec.input_kind == 'audio' else repr('some text')}")
@@ -306,6 +333,9 @@ def validate(bundle, against, backend, precision, model, inputs, limit, atol, rt
     from edgetool.runtime.bundle import Bundle
     from edgetool.runtime.errors import UsageError
     from edgetool.check.junit import junit_xml
+
+    _check_output_file(json_file, "--json")
+    _check_output_file(junit_file, "--junit")
     from edgetool.check.validate import ValidateOptions, format_report, reports_json, validate_bundle
 
     atol_all, atol_out = _tolerance_overrides(atol, "--atol")
@@ -334,9 +364,9 @@ def validate(bundle, against, backend, precision, model, inputs, limit, atol, rt
     for r in reports:
         click.echo(format_report(r))
     if json_file:
-        Path(json_file).write_text(reports_json(reports), encoding="utf-8")
+        _write_text(json_file, reports_json(reports))
     if junit_file:
-        Path(junit_file).write_text(junit_xml(reports, bundle=str(bundle)), encoding="utf-8")
+        _write_text(junit_file, junit_xml(reports, bundle=str(bundle)))
     checked = [r for r in reports if not r.get("skipped")]
     passed = bool(checked) and all(r["passed"] for r in checked)
     if not checked:
@@ -465,10 +495,12 @@ def bench(bundle, backends, precisions, against, model, batch, runs, warmup, thr
                         cold_start=not no_cold_start, quiet=quiet)
     if plot_file is not None and Path(plot_file).suffix.lower() != ".png":
         raise UsageError(f"--plot writes a PNG; give a file name ending in .png (got '{plot_file}').")
+    _check_output_file(json_file, "--json")
+    _check_output_file(plot_file, "--plot")
     report = run_bench(opts, torch_factory)
     click.echo(format_bench(report))
     if json_file:
-        Path(json_file).write_text(bench_json(report), encoding="utf-8")
+        _write_text(json_file, bench_json(report))
     if plot_file:
         from edgetool.bench.plot import plot_latencies
 
@@ -511,10 +543,46 @@ def doctor(as_json):
     click.echo(json.dumps({"components": rows, **summary(rows)}, indent=2) if as_json else format_doctor(rows))
 
 
-def main(argv=None):
-    """Entry point: EdgetoolErrors become one clear line and an exit code, never a stack trace."""
+def _read_stdin() -> str:
+    """stdin as text: UTF-8 (a BOM is dropped); anything else is a usage error naming the byte."""
+    from edgetool.runtime.errors import UsageError
+
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
     try:
-        cli.main(args=argv, prog_name="edgetool", standalone_mode=False)
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"stdin is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}). Convert it first, "
+                         "e.g. iconv -f latin1 -t utf-8, or pass the text as an argument.") from None
+
+
+def _os_error_line(e: OSError) -> str:
+    """One line for a failed file operation: what, where, and what to do."""
+    import errno
+
+    where = f" '{e.filename}'" if e.filename else ""
+    fixes = {errno.ENOSPC: "free some space or write somewhere else (--out)",
+             errno.EACCES: "check the permissions, or choose another path",
+             errno.EPERM: "check the permissions, or choose another path",
+             errno.EROFS: "the file system is read-only: choose a writable path (--out)",
+             errno.ENOENT: "check the path",
+             errno.ELOOP: "the path is a symbolic link loop: point it at a real file",
+             errno.EISDIR: "give a file, not a directory",
+             errno.ENOTDIR: "a part of the path is a file, not a directory: choose another path",
+             errno.EEXIST: "a file is in the way: a part of the path is a file, not a directory"}
+    return f"error: {e.strerror or e}{where}: {fixes.get(e.errno, 'check the path and try again')}."
+
+
+def main(argv=None):
+    """Entry point: never a stack trace. Exit 2: bad usage or input (one line saying what and what to do);
+    1: a check failed; 3: an unexpected internal error (`--debug` or EDGETOOL_DEBUG=1 shows the stack);
+    130: interrupted (nothing half-written is left: bundles are staged and renamed at the end)."""
+    import os
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("EDGETOOL_DEBUG", "") not in ("", "0")
+    args = [a for a in args if a != "--debug"]
+    try:
+        cli.main(args=args, prog_name="edgetool", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -522,11 +590,25 @@ def main(argv=None):
         e.show()
         sys.exit(2)
     except EdgetoolError as e:
+        if debug:
+            raise
         click.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted; nothing half-written was left behind.", err=True)
         sys.exit(130)
+    except OSError as e:
+        if debug:
+            raise
+        click.echo(_os_error_line(e), err=True)
+        sys.exit(2)
+    except Exception as e:  # noqa: BLE001 — the last line of defence: one line, exit 3
+        if debug:
+            raise
+        click.echo(f"internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} — this is a bug "
+                   "in edgetool. Re-run with --debug (or EDGETOOL_DEBUG=1) to see the stack trace, and report it.",
+                   err=True)
+        sys.exit(3)
 
 
 if __name__ == "__main__":
