@@ -70,6 +70,8 @@ class Registry(Generic[T]):
             value = self._entries[k] = resolve(value)
         return value  # type: ignore[return-value]
 
+    __getitem__ = get
+
     def __contains__(self, key: Hashable) -> bool:
         return self._normalize(key) in self._aliases
 

@@ -9,14 +9,11 @@ from typing import Callable
 
 import numpy as np
 
-METRICS: dict[str, Callable[[list, list], float]] = {}
+from edgetool.runtime.registry import Registry
 
-
-def metric(name: str):
-    def register(fn):
-        METRICS[name] = fn
-        return fn
-    return register
+# An unknown name is an error, never a default: a metric that cannot fail would make the gate useless.
+METRICS: Registry[Callable[[list, list], float]] = Registry("metric")
+metric = METRICS.register
 
 
 def _top_labels(result) -> list:
@@ -39,14 +36,8 @@ def label_agreement(ref: list, got: list) -> float:
     return float(np.mean([x == y for x, y in zip(a, b)]))
 
 
-@metric("tensor")
-def tensor_only(ref: list, got: list) -> float:
-    """For tasks whose parity is judged on tensors alone."""
-    return 1.0
-
-
 def compute(name: str, ref: list, got: list) -> float:
-    return METRICS.get(name, tensor_only)(ref, got)
+    return METRICS.get(name)(ref, got)
 
 
 @metric("token_equality")
