@@ -113,7 +113,8 @@ def export(opts: ExportOptions) -> Path:
             reports = parity_reports(bundle, golden, groups)
         recorded = {k: v for k, v in writer.manifest.provenance.to_json().items() if v is not None} \
             if writer.manifest.provenance else {}
-        writer.manifest = writer.manifest.merged({"provenance": {**provenance(source, opts), **recorded},  # keeps calibration records
+        # the recorded part (calibration sets of added precisions) wins over the fresh provenance
+        writer.manifest = writer.manifest.merged({"provenance": {**provenance(source, opts), **recorded},
                                                   "parity": reports})
         failed = [k for k, r in reports.items() if r.get("passed") is False]
         if failed and opts.check_parity:

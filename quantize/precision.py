@@ -3,7 +3,8 @@ calibrate through the bundle's pipeline, build, measure the accuracy against fp3
 --max-metric-drop — fail or fall back until the drop is acceptable.
 
 Used by `edgetool export --precision` (on the staging bundle) and `edgetool quantize` (on an existing
-bundle): both through edgetool.bundle_writer.BundleWriter, building with targets.produce.build_artifacts. Nothing here is task-specific: the registry gives the input kind, metric
+bundle): both write through edgetool.bundle_writer.BundleWriter and build with
+targets.produce.build_artifacts. Nothing here is task-specific: the registry gives the input kind, metric
 and thresholds, the recipe or golden file gives the example calls, the target does the conversion.
 """
 from __future__ import annotations
@@ -142,13 +143,11 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
     acc["rows"][label] = row
     if max_drop is not None:
         row["max_metric_drop"] = max_drop
-    prov = m.provenance or Provenance()
     if calibration is not None:
-        prov = prov.with_calibration(label, dict(calibration.info))
+        staged.update(provenance=(m.provenance or Provenance()).with_calibration(label, dict(calibration.info)))
     elif method == "dynamic":
-        prov = prov.with_calibration(label, {
-            "size": 0, "note": "dynamic INT8: activation ranges are computed at run time, no calibration set"})
-    staged.update(provenance=prov if (calibration is not None or method == "dynamic") else m.provenance)
+        staged.update(provenance=(m.provenance or Provenance()).with_calibration(label, {
+            "size": 0, "note": "dynamic INT8: activation ranges are computed at run time, no calibration set"}))
     staged.manifest = staged.manifest.merged({"accuracy": acc})
     if not quiet and _opt(opts, "show_table", False):  # the CLI prints it on stdout itself
         print("\n" + format_table(acc), file=sys.stderr, flush=True)
