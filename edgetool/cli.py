@@ -191,13 +191,13 @@ def export(task, model, reference, target, precision, out, opset, dynamo, calibr
     click.echo(f"Bundle written to {path}")
     from edgetool.runtime.bundle import Bundle
 
-    accuracy = Bundle.load(path).manifest.get("accuracy")
-    if accuracy and not quiet:
+    manifest = Bundle.load(path).manifest
+    if manifest.accuracy is not None and not quiet:
         from edgetool.quantize import format_table
 
-        click.echo(format_table(accuracy))
+        click.echo(format_table(manifest.accuracy.to_json()))
 
-    for label, report in Bundle.load(path).manifest.get("parity", {}).items():
+    for label, report in {k: v.to_json() for k, v in (manifest.parity or {}).items()}.items():
         if report.get("skipped"):
             click.echo(f"  {label}: not checked here ({report['skipped'].splitlines()[0]})")
         else:
@@ -384,7 +384,7 @@ def inspect(bundle, as_json):
     from edgetool.runtime.bundle import Bundle
 
     b = Bundle.load(bundle)
-    m = b.manifest
+    m = b.manifest.to_json()
     if as_json:
         click.echo(json.dumps(m, indent=2, ensure_ascii=False))
         return

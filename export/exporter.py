@@ -3,18 +3,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgetool.bundle_writer import BundleWriter
+from edgetool.check import parity
+from edgetool.check.golden import Golden, run_samples, save as save_golden
+from edgetool.progress import Steps
 from edgetool.runtime.backends import TARGET_BACKEND
 from edgetool.runtime.bundle import Artifact, Bundle
-from edgetool.runtime.errors import EngineMissingError, ParityError, UnsupportedError, UsageError
-from edgetool.check.golden import Golden, run_samples, save as save_golden
+from edgetool.runtime.errors import ParityError, UnsupportedError, UsageError
 from edgetool.runtime.pipelines import pipeline_class
-from edgetool.runtime.pipelines.base import open_engines
-from edgetool.progress import Steps
 from edgetool.runtime.tasks import get_task
-from edgetool.check.validate import compare, thresholds_for
 from edgetool.targets import get_target
-
-from .bundle_writer import StagedBundle
+from edgetool.targets.produce import build_artifacts, source_onnx
 from .onnx_export import export_graph
 from .options import ExportOptions
 from .provenance import provenance
@@ -38,20 +37,30 @@ def record_golden(bundle: Bundle, graphs, samples) -> Golden:
 
 def parity_reports(bundle: Bundle, golden: Golden, groups: list[tuple[str, str]]) -> dict[str, dict]:
     """Compare each (backend, precision) of the bundle with the golden (PyTorch) reference."""
-    cls = pipeline_class(get_task(bundle.task))
-    reports = {}
-    for backend, precision in groups:
-        label = f"{backend}/{precision}"
-        try:
-            engines = open_engines(bundle, backend, precision)
-        except EngineMissingError as e:  # e.g. TensorRT: built and checked on the device
-            reports[label] = {"artifact": label, "skipped": str(e), "passed": None}
-            continue
-        report = compare(golden, engines, lambda e: cls(bundle, engines=e), bundle.task, precision,
-                         thresholds_for(bundle.task, precision), label)
-        report["reference"] = "torch"
-        reports[label] = report
-    return reports
+    return parity.check_groups(bundle, golden, groups, reference_label="torch")
+
+
+# Placeholder until the export-side family registry (export/families) lands: it names the family the
+# manifest's top-level "family" field carries (COMMON families table). Replaced at merge by the
+# registry's own lookup, which refuses unknown model types instead of falling back.
+_TASK_FAMILY = {
+    **dict.fromkeys(("text-classification", "token-classification", "question-answering", "fill-mask",
+                     "feature-extraction", "zero-shot-classification", "multiple-choice"), "encoder"),
+    "text-generation": "decoder",
+    **dict.fromkeys(("text2text-generation", "summarization", "translation"), "seq2seq"),
+    "image-to-text": "vision-encoder-decoder",
+}
+_MODEL_TYPE_FAMILY = {"edgetool-yolo": "yolo", "depth_anything": "depth-anything", "hubert": "wav2vec2",
+                      "wavlm": "wav2vec2", "data2vec-audio": "wav2vec2"}
+
+
+def family_of(recipe, source) -> str:
+    model_type = getattr(source.config, "model_type", None) or "unknown"
+    if recipe.task in _TASK_FAMILY:
+        return _TASK_FAMILY[recipe.task]
+    if recipe.task == "automatic-speech-recognition":
+        return "whisper" if model_type == "whisper" else "ctc"
+    return _MODEL_TYPE_FAMILY.get(model_type, model_type)
 
 
 def export(opts: ExportOptions) -> Path:
@@ -75,34 +84,38 @@ def export(opts: ExportOptions) -> Path:
         check_checkpoint_dir(Path(opts.model))  # before anything is created
     out = Path(opts.out) if opts.out else opts.default_out(spec.name)
     steps = Steps(6, quiet=opts.quiet)
-    staged = StagedBundle(out, force=opts.force)
+    writer = BundleWriter.create(out, force=opts.force, task=spec.name)
     try:
         with steps.step(f"load model ({opts.model or 'reference ' + (opts.reference or recipe.references[0])})"):
             recipe, source, graphs = load_for(opts)
-        m = staged.manifest
-        m.update(task=spec.name, default_target=target.name, **recipe.manifest(source))
+        writer.update(family=family_of(recipe, source), default_target=target.name)
+        writer.manifest = writer.manifest.merged(recipe.manifest(source))
         with steps.step(f"trace {len(graphs)} graph(s) to ONNX (opset {opts.opset})"):
             for g in graphs:
-                rel = f"onnx/fp32/{g.name}.onnx"
-                m["graphs"][g.name] = export_graph(g, staged.dir / rel, opts.opset, opts.dynamo).to_json()
-                staged.add_artifact(Artifact(g.name, "onnx", "fp32", "onnx", rel, staged.hashes([rel])))
+                rel = source_onnx(g.name)
+                spec_g = export_graph(g, writer.dir / rel, opts.opset, opts.dynamo)
+                writer.update(graphs={**writer.manifest.graphs, g.name: spec_g})
+                writer.add_artifact(Artifact(g.name, "onnx", "fp32", "onnx", rel, writer.hashes([rel])))
         with steps.step("write tokenizer / processor files"):
-            for rel in recipe.files(source, staged.dir):
-                staged.add_file(rel)
+            for rel in recipe.files(source, writer.dir):
+                writer.add_file(rel)
         with steps.step(f"compile for {target.name} ({opts.precision})"):
-            build_target(staged, target, opts, recipe.samples(source))
+            build_target(writer, target, opts, recipe.samples(source))
         with steps.step("record golden I/O from PyTorch"):
-            golden = record_golden(staged.bundle(), graphs, recipe.samples(source))
-            for rel in save_golden(golden, staged.dir):
-                staged.add_file(rel)
+            golden = record_golden(writer.bundle(), graphs, recipe.samples(source))
+            for rel in save_golden(golden, writer.dir):
+                writer.add_file(rel)
         with steps.step("check parity against PyTorch"):
-            bundle = staged.bundle()
+            bundle = writer.bundle()
             groups = sorted({(TARGET_BACKEND[a.target] if a.target != "onnx" else "onnxruntime", a.precision)
                              for a in bundle.artifacts})
             groups = sorted(set(groups) | {("onnxruntime", "fp32")})
             reports = parity_reports(bundle, golden, groups)
-        m["provenance"] = {**provenance(source, opts), **m.get("provenance", {})}  # keeps calibration records
-        m["parity"] = reports
+        recorded = {k: v for k, v in writer.manifest.provenance.to_json().items() if v is not None} \
+            if writer.manifest.provenance else {}
+        # the recorded part (calibration sets of added precisions) wins over the fresh provenance
+        writer.manifest = writer.manifest.merged({"provenance": {**provenance(source, opts), **recorded},
+                                                  "parity": reports})
         failed = [k for k, r in reports.items() if r.get("passed") is False]
         if failed and opts.check_parity:
             from edgetool.check.validate import format_report
@@ -110,12 +123,12 @@ def export(opts: ExportOptions) -> Path:
             detail = "\n".join(format_report(reports[k]) for k in failed)
             raise ParityError(f"Export does not match PyTorch for {', '.join(failed)}; no bundle written.\n{detail}",
                               reports)
-        return staged.commit()
+        return writer.commit()
     finally:
-        staged.abort()  # no-op after commit (the staging dir was renamed)
+        writer.abort()  # no-op after commit (the staging dir was renamed)
 
 
-def build_target(staged: StagedBundle, target, opts: ExportOptions, samples=None) -> None:
+def build_target(writer: BundleWriter, target, opts: ExportOptions, samples=None) -> None:
     """Compile every fp32 ONNX graph for the target (and precision). ONNX fp32 is always kept:
     it is the source for quantization, TensorRT builds on the device, and --localize."""
     if target.name == "onnx" and opts.precision == "fp32":
@@ -126,18 +139,6 @@ def build_target(staged: StagedBundle, target, opts: ExportOptions, samples=None
         except ImportError as e:
             raise UnsupportedError(f"--target {target.name} --precision {opts.precision} needs edgetool's quantizer, "
                                    f"which this install lacks ({e}). Export fp32 (or fp16 for --target trt).") from None
-        add_precision(staged, target, opts, samples)  # also measures accuracy vs fp32 (golden + held-out)
+        add_precision(writer, target, opts, samples)  # also measures accuracy vs fp32 (golden + held-out)
         return
-    build_options = target.build_options(staged.manifest, opts)
-    for graph in list(staged.manifest["graphs"]):
-        rel_dir = f"{target.name}/{opts.precision}"
-        built = target.build(staged.dir / f"onnx/fp32/{graph}.onnx", staged.dir / rel_dir, graph, build_options)
-        files = [f"{rel_dir}/{f}" for f in built.files]
-        hashes, path = staged.hashes(files), f"{rel_dir}/{built.path}"
-        source = f"onnx/fp32/{graph}.onnx"
-        if files == [path] and hashes[path] == staged.hashes([source])[source]:
-            # e.g. TensorRT fp32/fp16: the artifact is the fp32 ONNX plus a recipe; keep one copy of the file
-            (staged.dir / path).unlink()
-            hashes, path = staged.hashes([source]), source
-        staged.add_artifact(Artifact(graph, target.name, opts.precision, built.format, path, hashes, built.options))
-
+    build_artifacts(writer, target, target.build_options(writer.manifest, opts))

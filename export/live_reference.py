@@ -13,7 +13,7 @@ from .options import ExportOptions
 
 def source_options(bundle: Bundle, model_dir: str | None = None) -> ExportOptions:
     """The export options that reload the bundle's source model (recorded in its provenance)."""
-    prov = bundle.manifest.get("provenance", {})
+    prov = bundle.manifest.provenance.to_json() if bundle.manifest.provenance else {}
     origin = prov.get("source", "")
     opts = ExportOptions(task=bundle.task, quiet=True, opset=int(prov.get("opset") or 17),
                          dynamo=prov.get("exporter") == "dynamo", extra=dict(prov.get("export_options") or {}))

@@ -82,7 +82,7 @@ def _reference_onnx(bundle, against, precision: str, graph: str, model) -> tuple
         return (_onnx_artifact(bundle, "fp32", graph), f"onnx/fp32/{graph}",
                 "golden outputs are not node-aligned with an ONNX graph; localized against the bundle's fp32 ONNX")
     # torch, or golden for an fp32 artifact: a fresh export of the source model is the node-aligned reference
-    source = bundle.manifest.get("provenance", {}).get("source", "the source model")
+    source = (bundle.manifest.provenance and bundle.manifest.provenance.source) or "the source model"
     note = ("golden outputs are not node-aligned with an ONNX graph; localized against a fresh export of the "
             "source model") if against.kind == "golden" else None
     return _reexport(bundle, graph, model), f"re-export of {source}", note

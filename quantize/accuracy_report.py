@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 
-from edgetool.runtime.errors import EngineMissingError, ParityError
+from edgetool.check import parity
+from edgetool.runtime.errors import ParityError
 from edgetool.check.golden import Golden, Sample, run_samples
 from edgetool.runtime.pipelines import pipeline_class
 from edgetool.runtime.pipelines.base import open_engines
@@ -52,9 +53,9 @@ def evaluate(bundle, ref: Golden, backend: str, precision: str) -> dict:
     label = f"{backend}/{precision}"
     factory = _factory(bundle)
     try:
-        engines = open_engines(bundle, backend, precision)
-    except EngineMissingError as e:
-        return {"artifact": label, "backend": backend, "precision": precision, "skipped": str(e).splitlines()[0]}
+        engines = parity.open_group(bundle, backend, precision)
+    except parity.Skipped as s:  # the one rule for "cannot run here" (edgetool.check.parity)
+        return {"artifact": label, "backend": backend, "precision": precision, "skipped": s.reason.splitlines()[0]}
     report = compare(ref, engines, factory, bundle.task, precision, thresholds_for(bundle.task, precision), label)
     value = report["metric"]["value"]
     worst = max((o.get("max_abs", 0.0) for o in report["outputs"]), default=0.0)

@@ -3,30 +3,25 @@ calibrate through the bundle's pipeline, build, measure the accuracy against fp3
 --max-metric-drop — fail or fall back until the drop is acceptable.
 
 Used by `edgetool export --precision` (on the staging bundle) and `edgetool quantize` (on an existing
-bundle, through BundleEditor). Nothing here is task-specific: the registry gives the input kind, metric
+bundle): both write through edgetool.bundle_writer.BundleWriter and build with
+targets.produce.build_artifacts. Nothing here is task-specific: the registry gives the input kind, metric
 and thresholds, the recipe or golden file gives the example calls, the target does the conversion.
 """
 from __future__ import annotations
 
-import copy
 import sys
 from pathlib import Path
 
-from edgetool.runtime.bundle import Artifact, Bundle
+from edgetool.check.golden import Sample
+from edgetool.runtime.bundle import Bundle
 from edgetool.runtime.errors import UsageError
+from edgetool.runtime.manifest import Provenance
 from edgetool.runtime.tasks import get_task
 from edgetool.targets import BuildOptions
-
-from edgetool.check.golden import Sample
+from edgetool.targets.produce import build_artifacts, source_onnx
 
 from . import calibration as cal
-from .accuracy_report import (
-    REFERENCE,
-    AccuracyDropError,
-    evaluate,
-    format_table,
-    reference,
-)
+from .accuracy_report import REFERENCE, AccuracyDropError, evaluate, format_table, reference
 from .builds import build
 
 # How many of the most damaging weight layers --fallback keeps in higher precision, step by step (fine at
@@ -76,7 +71,7 @@ def _golden_samples(bundle: Bundle) -> list[Sample]:
 
 
 def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> dict:
-    """Build `opts.precision` of every graph for `target` into `staged` (a StagedBundle or BundleEditor).
+    """Build `opts.precision` of every graph for `target` into `staged` (a BundleWriter, new or editing).
 
     Returns the accuracy row of the new artifact. Raises AccuracyDropError (nothing is kept) when
     `max_metric_drop` is exceeded and `fallback` is off or cannot reach it."""
@@ -87,8 +82,8 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
     if static_shapes and target.name == "onnx":
         raise UsageError("--static-shapes applies to --target openvino; ONNX Runtime artifacts keep dynamic shapes.")
     method = resolve_method(target, precision, opts)
-    spec = get_task(staged.manifest["task"])
-    bundle = Bundle(staged.dir, copy.deepcopy(staged.manifest))
+    spec = get_task(staged.manifest.task)
+    bundle = staged.bundle()
     templates = list(samples) if samples is not None else _golden_samples(bundle)
 
     calib_raw, held_raw = cal.load_raw(spec, _opt(opts, "calibration"), _opt(opts, "calibration_size"),
@@ -102,8 +97,7 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
 
     eval_samples = templates + cal.to_samples(spec, bundle, held_raw, templates)
     ref = reference(bundle, eval_samples)
-    rel_dir = staged.artifact_dir(target.name, precision) if hasattr(staged, "artifact_dir") \
-        else f"{target.name}/{precision}"
+    rel_dir = staged.artifact_dir(target.name, precision)
     max_drop = _opt(opts, "max_metric_drop")
     fallback = bool(_opt(opts, "fallback", False))
     calib_method = _opt(opts, "calibration_method")
@@ -115,9 +109,10 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
     keep, steps, ranked = 0, iter(FALLBACK_STEPS), None
     while True:
         kept_names = ranked[len(ranked) - keep:] if ranked and keep else []
-        details = _build_all(staged, target, precision, rel_dir, static_shapes,
-                             dict(extra, exclude=kept_names), calibration)
-        row = evaluate(Bundle(staged.dir, copy.deepcopy(staged.manifest)), ref, target.backend, precision)
+        details = build_artifacts(staged, target, BuildOptions(precision=precision, static_shapes=static_shapes,
+                                                               extra=dict(extra, exclude=kept_names)),
+                                  rel_dir=rel_dir, calibration=calibration, build=build)
+        row = evaluate(staged.bundle(), ref, target.backend, precision)
         kept = sorted({n for d in details.values() for n in d.get("kept_fp32_nodes", [])})
         row.update(method=_describe(method, extra, precision, details), kept_fp32_nodes=kept)
         if ranked is not None:
@@ -139,22 +134,22 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
         keep = min(next(steps, len(ranked)), len(ranked))
 
     m = staged.manifest
-    acc = m.setdefault("accuracy", {"reference": "/".join(REFERENCE), "rows": {}})
+    acc = m.accuracy.to_json() if m.accuracy is not None else {"reference": "/".join(REFERENCE), "rows": {}}
     acc.update(samples=len(eval_samples), golden=len(templates), held_out=len(eval_samples) - len(templates),
                held_out_source=held_raw.source, metric=spec.metric)
     acc["rows"]["/".join(REFERENCE)] = dict(evaluate(bundle, ref, *REFERENCE), method="reference")
-    if precision != "fp32" and any(a["target"] == target.name and a["precision"] == "fp32" for a in m["artifacts"]) \
+    if precision != "fp32" and any(a.target == target.name and a.precision == "fp32" for a in m.artifacts) \
             and target.backend != REFERENCE[0]:
         acc["rows"][f"{target.backend}/fp32"] = dict(evaluate(bundle, ref, target.backend, "fp32"), method="")
     acc["rows"][label] = row
     if max_drop is not None:
         row["max_metric_drop"] = max_drop
     if calibration is not None:
-        info = dict(calibration.info)
-        m.setdefault("provenance", {}).setdefault("calibration", {})[label] = info
+        staged.update(provenance=(m.provenance or Provenance()).with_calibration(label, dict(calibration.info)))
     elif method == "dynamic":
-        m.setdefault("provenance", {}).setdefault("calibration", {})[label] = {
-            "size": 0, "note": "dynamic INT8: activation ranges are computed at run time, no calibration set"}
+        staged.update(provenance=(m.provenance or Provenance()).with_calibration(label, {
+            "size": 0, "note": "dynamic INT8: activation ranges are computed at run time, no calibration set"}))
+    staged.manifest = staged.manifest.merged({"accuracy": acc})
     if not quiet and _opt(opts, "show_table", False):  # the CLI prints it on stdout itself
         print("\n" + format_table(acc), file=sys.stderr, flush=True)
     return row
@@ -167,8 +162,8 @@ def _ranking(staged, bundle, spec, calibration, calib_raw, templates, method) ->
     if calibration is None:  # dynamic INT8 / fp16: record a few feeds through the pipeline just for the ranking
         calibration = cal.build_calibration(bundle, spec, calib_raw.take(0, 16), templates, static=True)
     how = "dynamic" if method == "dynamic" else "static"
-    return rank({g: node_damage(staged.dir / f"onnx/fp32/{g}.onnx", calibration.graph_feeds.get(g) or [], how)
-                 for g in staged.manifest["graphs"] if calibration.graph_feeds.get(g)})
+    return rank({g: node_damage(staged.dir / source_onnx(g), calibration.graph_feeds.get(g) or [], how)
+                 for g in staged.manifest.graphs if calibration.graph_feeds.get(g)})
 
 
 def _describe(method, extra, precision, details: dict) -> str:
@@ -180,64 +175,35 @@ def _describe(method, extra, precision, details: dict) -> str:
     return method or ""
 
 
-def _build_all(staged, target, precision, rel_dir, static_shapes, extra, calibration) -> dict[str, dict]:
-    details = {}
-    for graph in list(staged.manifest["graphs"]):
-        built = build(target, staged.dir / f"onnx/fp32/{graph}.onnx", staged.dir / rel_dir, graph,
-                      BuildOptions(precision=precision, static_shapes=static_shapes, extra=dict(extra)),
-                      calibration)
-        files = [f"{rel_dir}/{f}" for f in built.files]
-        options = dict(built.options)
-        if calibration is not None:
-            options["calibration_sha256"] = calibration.info["sha256"]
-            options["calibration_size"] = calibration.info["size"]
-        staged.add_artifact(Artifact(graph, target.name, precision, built.format, f"{rel_dir}/{built.path}",
-                                     staged.hashes(files), options))
-        details[graph] = options
-    return details
-
-
 def quantize_bundle(opts) -> tuple[Path, dict]:
     """`edgetool quantize`: add a precision to an existing bundle; (bundle path, accuracy section)."""
+    from edgetool.bundle_writer import BundleWriter
+    from edgetool.check import golden as golden_io
+    from edgetool.check import parity
+    from edgetool.check.validate import format_report
     from edgetool.runtime.errors import ParityError
-    from edgetool.runtime.pipelines import pipeline_class
-    from edgetool.runtime.pipelines.base import open_engines
     from edgetool.targets import get_target
 
-    from edgetool.check import golden as golden_io
-    from edgetool.check.validate import compare, format_report, thresholds_for
-
-    from .editor import BundleEditor
-
-    editor = BundleEditor(Path(opts.bundle))
-    target = get_target(opts.target or editor.manifest.get("default_target", "onnx"))
+    editor = BundleWriter.edit(Path(opts.bundle))
+    target = get_target(opts.target or editor.manifest.default_target or "onnx")
     target.check_precision(opts.precision)
     if target.name == "onnx" and opts.precision == "fp32":
         raise UsageError("The bundle's ONNX fp32 artifacts are the source of every other precision; there is nothing "
                          "to add. Pass --precision fp16 or int8 (or --target openvino --precision fp32).")
     target.check_environment()
-    if not any(a["target"] == "onnx" and a["precision"] == "fp32" for a in editor.manifest["artifacts"]):
+    if not any(a.target == "onnx" and a.precision == "fp32" for a in editor.manifest.artifacts):
         raise UsageError(f"{opts.bundle} has no fp32 ONNX artifacts to quantize from; re-export it with this edgetool.")
     original = editor.bundle()
     golden = golden_io.load(original)  # verifies the golden files' hashes
     try:
         add_precision(editor, target, opts, samples=golden.samples)
-        bundle = editor.bundle()
         label = f"{target.backend}/{opts.precision}"
-        try:
-            engines = open_engines(bundle, target.backend, opts.precision)
-        except Exception as e:  # engine not present here (e.g. TensorRT): checked on the device
-            report = {"artifact": label, "skipped": str(e), "passed": None}
-        else:
-            cls = pipeline_class(get_task(bundle.task))
-            report = compare(golden, engines, lambda e: cls(bundle, engines=e), bundle.task, opts.precision,
-                             thresholds_for(bundle.task, opts.precision), label)
-            report["reference"] = "golden"
-        editor.manifest.setdefault("parity", {})[label] = report
+        report = parity.check(editor.bundle(), golden, target.backend, opts.precision, reference_label="golden")
+        editor.add_parity(label, report)
         if report.get("passed") is False and opts.check_parity:
             raise ParityError(f"{label} does not meet the registry's {opts.precision} thresholds against the golden "
                               f"(PyTorch) outputs; nothing was written.\n{format_report(report)}", report)
         editor.commit()
     finally:
         editor.abort()
-    return editor.dir, editor.manifest["accuracy"]
+    return editor.dir, editor.manifest.accuracy.to_json()

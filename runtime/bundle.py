@@ -6,16 +6,16 @@ device only hashes what it actually loads.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import BundleError, UsageError, did_you_mean
+# the schema lives in manifest.py; these names stay importable from here (many modules read them here)
+from .manifest import MANIFEST, SCHEMA_VERSION, Artifact, GraphSpec, Manifest, TensorSpec  # noqa: F401
 
-SCHEMA_VERSION = 1
-MANIFEST = "edgetool.json"
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
@@ -27,70 +27,16 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    dtype: str  # numpy dtype name: float32, int64, ...
-    shape: tuple  # ints for fixed dims, strings for dynamic ones
-
-    @classmethod
-    def from_json(cls, d: dict) -> "TensorSpec":
-        return cls(d["name"], d["dtype"], tuple(d["shape"]))
-
-    def to_json(self) -> dict:
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
-
-
-@dataclass(frozen=True)
-class GraphSpec:
-    name: str
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-
-    @classmethod
-    def from_json(cls, name: str, d: dict) -> "GraphSpec":
-        return cls(name, tuple(map(TensorSpec.from_json, d["inputs"])), tuple(map(TensorSpec.from_json, d["outputs"])))
-
-    def to_json(self) -> dict:
-        return {"inputs": [t.to_json() for t in self.inputs], "outputs": [t.to_json() for t in self.outputs]}
-
-
-@dataclass(frozen=True)
-class Artifact:
-    graph: str  # which graph of the model (e.g. "model", "encoder", "decoder")
-    target: str  # onnx | openvino | trt
-    precision: str  # fp32 | fp16 | int8
-    format: str  # onnx | openvino-ir | tensorrt-plan
-    path: str  # the file an engine opens, relative to the bundle
-    files: dict[str, str]  # every file of the artifact -> sha256
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return f"{self.target}/{self.precision}/{self.graph}"
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Artifact":
-        return cls(d["graph"], d["target"], d["precision"], d["format"], d["path"], dict(d["files"]),
-                   dict(d.get("options", {})))
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "graph": self.graph, "target": self.target, "precision": self.precision,
-                "format": self.format, "path": self.path, "files": self.files, "options": self.options}
-
-
 class Bundle:
     """A loaded bundle directory. Construct with `Bundle.load(path)`."""
 
-    def __init__(self, root: Path, manifest: dict):
-        self.root = root
+    def __init__(self, root: Path, manifest: Manifest):
+        self.root = Path(root)
         self.manifest = manifest
         self._verified: set[str] = set()
-        self.graphs = {n: GraphSpec.from_json(n, g) for n, g in manifest["graphs"].items()}
-        self.artifacts = [Artifact.from_json(a) for a in manifest["artifacts"]]
-        self._hashes = dict(manifest.get("files", {}))
-        for a in self.artifacts:
-            self._hashes.update(a.files)
+        self.graphs = dict(manifest.graphs)
+        self.artifacts = list(manifest.artifacts)
+        self._hashes = manifest.file_hashes()
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
@@ -107,16 +53,7 @@ class Bundle:
             manifest = json.loads(mpath.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BundleError(f"{mpath} is not valid JSON ({e}); the bundle is corrupt — export it again.") from None
-        version = manifest.get("schema_version") if isinstance(manifest, dict) else None
-        if version != SCHEMA_VERSION:
-            raise BundleError(
-                f"{mpath} has schema_version {version!r}; this edgetool reads version {SCHEMA_VERSION}. "
-                "Export the bundle again with this edgetool version."
-            )
-        for key in ("task", "graphs", "artifacts"):
-            if key not in manifest:
-                raise BundleError(f"{mpath} lacks the '{key}' field; the bundle is corrupt — export it again.")
-        return cls(root, manifest)
+        return cls(root, Manifest.from_json(manifest, str(mpath)))
 
     # -- files ---------------------------------------------------------------------------------
     def file(self, rel: str, verify: bool = True) -> Path:
@@ -149,19 +86,32 @@ class Bundle:
     # -- manifest fields -----------------------------------------------------------------------
     @property
     def task(self) -> str:
-        return self.manifest["task"]
+        return self.manifest.task
 
     @property
+    def family(self) -> str:
+        return self.manifest.family
+
+    @property
+    def default_target(self) -> str:
+        return self.manifest.default_target or "onnx"
+
+    @functools.cached_property
     def processing(self) -> dict:
-        return self.manifest.get("processing", {})
+        """The processing section in its JSON shape, made once per Bundle (pipelines read it on every
+        call); the typed manifest under it cannot change. Typed: `bundle.manifest.processing.tokenizer`."""
+        p = self.manifest.processing
+        return p.to_json() if p is not None else {}
 
     @property
     def generation(self) -> dict | None:
-        return self.manifest.get("generation")
+        """The generation section in its JSON shape (a copy). Typed: `bundle.manifest.generation`."""
+        g = self.manifest.generation
+        return g.to_json() if g is not None else None
 
     @property
     def id2label(self) -> dict[int, str]:
-        return {int(k): v for k, v in (self.manifest.get("labels") or {}).items()}
+        return {int(k): v for k, v in (self.manifest.labels or {}).items()}
 
     @property
     def precisions(self) -> list[str]:

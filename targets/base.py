@@ -47,8 +47,8 @@ class Target:
                 f"Choose --precision {self.precisions[0]}, or another --target."
             )
 
-    def build_options(self, manifest: dict, opts) -> BuildOptions:
-        """This target's BuildOptions for an export (opts: ExportOptions; manifest: the bundle's so far)."""
+    def build_options(self, manifest, opts) -> BuildOptions:
+        """This target's BuildOptions for an export (opts: ExportOptions; manifest: the bundle's typed Manifest so far)."""
         return BuildOptions(precision=opts.precision)
 
     def check_environment(self) -> None:

@@ -26,7 +26,7 @@ class OpenVINOTarget(Target):
     int8_methods = ("static",)  # NNCF calibrates; OpenVINO has no dynamic-quantization artifact format
     takes_static_shapes = True
 
-    def build_options(self, manifest: dict, opts) -> BuildOptions:
+    def build_options(self, manifest, opts) -> BuildOptions:
         return BuildOptions(precision=opts.precision, static_shapes=getattr(opts, "static_shapes", None))
 
     def check_environment(self) -> None:

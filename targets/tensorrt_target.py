@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from edgetool.runtime.bundle import GraphSpec, TensorSpec
+from edgetool.runtime.manifest import Manifest
 from edgetool.runtime.errors import UsageError
 from edgetool.runtime.backends.tensorrt.profiles import (check_shapes_cover, make_recipe,
                                                          parse_shapes, typical_from_processing)
@@ -33,13 +34,14 @@ class TensorRTTarget(Target):
     own_precisions = ("fp32", "fp16")  # fp16 is a builder flag on the device; int8 needs a QDQ graph first
     takes_profiles = True
 
-    def build_options(self, manifest: dict, opts) -> BuildOptions:
+    def build_options(self, manifest: Manifest, opts) -> BuildOptions:
         """Profiles from the task's typical dims (the registry) capped at the tokenizer's limit, or --shapes."""
         from edgetool.runtime.tasks import get_task
 
         shapes = parse_shapes(opts.shapes) if isinstance(opts.shapes, str) else opts.shapes
-        check_shapes_cover(shapes, [GraphSpec.from_json(n, g) for n, g in manifest["graphs"].items()])
-        typical = typical_from_processing(manifest.get("processing"), get_task(manifest["task"]).typical_dims)
+        check_shapes_cover(shapes, list(manifest.graphs.values()))
+        processing = manifest.processing.to_json() if manifest.processing is not None else None
+        typical = typical_from_processing(processing, get_task(manifest.task).typical_dims)
         return BuildOptions(precision=opts.precision, shapes=shapes, workspace_mb=opts.workspace_mb,
                             extra={"typical": typical})
 

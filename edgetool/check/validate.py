@@ -400,7 +400,7 @@ def validate_bundle(bundle, opts: ValidateOptions, reference: Golden | None = No
     runtime never imports torch). localizer(context) -> dict is called for each failed report when
     opts.localize is set (edgetool.export.localize: it needs the onnx package)."""
     from edgetool.check import golden as golden_io
-    from edgetool.runtime.errors import EngineMissingError
+    from edgetool.check import parity  # it builds on compare() above
     from edgetool.runtime.pipelines import pipeline_class
     from edgetool.runtime.pipelines.base import open_engines
 
@@ -438,17 +438,13 @@ def validate_bundle(bundle, opts: ValidateOptions, reference: Golden | None = No
                          f"{'; the reference ' + against.label + ' is not validated against itself' if against.kind == 'artifact' else ''}).")
     reports = []
     for be, prec in groups:
-        label = f"{be}/{prec}"
-        try:
-            engines = open_engines(bundle, be, prec)
-        except (EngineMissingError, ImportError) as e:  # e.g. TensorRT off-device: not a parity failure
-            reports.append({"artifact": label, "precision": prec, "skipped": str(e), "passed": None,
-                            "reference": against.label})
-            continue
         th = thresholds_for(bundle.task, prec, opts.atol, opts.rtol, opts.metric_floor, opts.stat,
                             opts.output_atol, opts.output_rtol)
-        report = compare(ref, engines, factory, bundle.task, prec, th, label)
-        report.update(reference=against.label, inputs=inputs_label, bundle=str(bundle.root), task=bundle.task)
+        report = parity.check(bundle, ref, be, prec, reference_label=against.label, thresholds=th, factory=factory)
+        if report.get("skipped"):  # e.g. TensorRT off-device: not a parity failure
+            reports.append(report)
+            continue
+        report.update(inputs=inputs_label, bundle=str(bundle.root), task=bundle.task)
         if opts.localize and not report["passed"]:
             report["localize"] = _localize(localizer, bundle, be, prec, against, ref, report, th, opts)
         reports.append(report)

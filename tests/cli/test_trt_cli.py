@@ -50,7 +50,7 @@ def test_export_trt_default_recipe_from_the_task_registry(bundle_dir):
     assert art.options["precision"] == "fp32" and art.options["workspace_mb"] is None
     assert "edgetool build" in art.options["engine"] and "backends" not in art.options  # fp32 ONNX runs anywhere
     # parity could not run here, and says why; ONNX Runtime's was checked
-    parity = b.manifest["parity"]
+    parity = b.manifest.to_json()["parity"]
     assert parity["onnxruntime/fp32"]["passed"] is True
     if importlib.util.find_spec("tensorrt") is None:
         assert parity["tensorrt/fp32"]["passed"] is None and "tensorrt Python package" in parity["tensorrt/fp32"]["skipped"]

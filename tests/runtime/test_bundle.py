@@ -21,14 +21,14 @@ def copy(bundle_dir, tmp_path):
 def test_round_trip_manifest(copy):
     b = Bundle.load(copy)
     m = b.manifest
-    assert m["schema_version"] == 1 and m["task"] == "text-classification"
+    assert m.schema_version == 2 and m.task == "text-classification" and m.family == "encoder"
     assert {a.id for a in b.artifacts} == {"onnx/fp32/model", "openvino/fp32/model"}
     assert set(b.verify_all()) >= {"tokenizer.json", "golden/samples.json", "golden/tensors.npz",
                                    "onnx/fp32/model.onnx", "openvino/fp32/model.xml", "openvino/fp32/model.bin"}
     assert [t.name for t in b.graphs["model"].inputs][:1] == ["input_ids"]
-    prov = m["provenance"]
-    assert prov["opset"] == 17 and prov["versions"]["torch"].startswith("2.13") and len(prov["source_sha256"]) == 64
-    assert m["parity"]["onnxruntime/fp32"]["passed"] and m["parity"]["openvino/fp32"]["passed"]
+    prov = m.provenance
+    assert prov.opset == 17 and prov.versions["torch"].startswith("2.13") and len(prov.source_sha256) == 64
+    assert m.parity["onnxruntime/fp32"].passed and m.parity["openvino/fp32"].passed
 
 
 @pytest.mark.parametrize("rel", ["onnx/fp32/model.onnx", "openvino/fp32/model.bin", "tokenizer.json"])
@@ -57,7 +57,7 @@ def test_missing_file(copy):
 @pytest.mark.parametrize("content,match", [
     ("{not json", "not valid JSON"),
     (json.dumps({"schema_version": 99}), "schema_version 99"),
-    (json.dumps({"schema_version": 1, "task": "text-classification"}), "lacks the 'graphs'"),
+    (json.dumps({"schema_version": 2, "task": "text-classification"}), "lacks the 'graphs'"),
 ])
 def test_corrupt_manifest(copy, content, match):
     (copy / MANIFEST).write_text(content)

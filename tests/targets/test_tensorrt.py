@@ -265,7 +265,7 @@ def test_recipe_round_trips_through_the_manifest(tmp_path):
     art = Artifact("model", "trt", "fp16", built.format, f"trt/fp16/{built.path}",
                    {f"trt/fp16/{built.path}": sha256_file(tmp_path / "b/trt/fp16/model.onnx")}, built.options)
     graph = GraphSpec("model", (TensorSpec("x", "float32", ("batch", 8)),), (TensorSpec("y", "float32", ("batch", 4)),))
-    manifest = {"schema_version": 1, "task": "text-classification", "graphs": {"model": graph.to_json()},
+    manifest = {"schema_version": 2, "task": "text-classification", "family": "encoder", "graphs": {"model": graph.to_json()},
                 "artifacts": [art.to_json()]}
     (tmp_path / "b/edgetool.json").write_text(json.dumps(manifest))
     loaded = Bundle.load(tmp_path / "b").artifacts[0]
