@@ -336,7 +336,8 @@ def validate(bundle, against, backend, precision, model, inputs, limit, atol, rt
 
     _check_output_file(json_file, "--json")
     _check_output_file(junit_file, "--junit")
-    from edgetool.check.validate import ValidateOptions, format_report, reports_json, validate_bundle
+    from edgetool.check.compare import format_report
+    from edgetool.check.validate import ValidateOptions, reports_json, validate_bundle
 
     atol_all, atol_out = _tolerance_overrides(atol, "--atol")
     rtol_all, rtol_out = _tolerance_overrides(rtol, "--rtol")

@@ -118,7 +118,7 @@ def export(opts: ExportOptions) -> Path:
                                                   "parity": reports})
         failed = [k for k, r in reports.items() if r.get("passed") is False]
         if failed and opts.check_parity:
-            from edgetool.check.validate import format_report
+            from edgetool.check.compare import format_report
 
             detail = "\n".join(format_report(reports[k]) for k in failed)
             raise ParityError(f"Export does not match PyTorch for {', '.join(failed)}; no bundle written.\n{detail}",

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgetool.runtime.errors import UsageError
-from edgetool.check.validate import ErrorAccumulator
+from edgetool.check.compare import ErrorAccumulator
 
 _MAX_PROTO = 1_900_000_000  # protobuf's 2 GB limit: bigger models go through a file with external data
 _REEXPORTS: dict[tuple, Path] = {}

@@ -11,7 +11,7 @@ from edgetool.check.golden import Golden, Sample, run_samples
 from edgetool.runtime.pipelines import pipeline_class
 from edgetool.runtime.pipelines.base import open_engines
 from edgetool.runtime.tasks import get_task
-from edgetool.check.validate import compare, thresholds_for
+from edgetool.check.compare import compare, thresholds_for
 
 REFERENCE = ("onnxruntime", "fp32")
 

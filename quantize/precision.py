@@ -180,7 +180,7 @@ def quantize_bundle(opts) -> tuple[Path, dict]:
     from edgetool.bundle_writer import BundleWriter
     from edgetool.check import golden as golden_io
     from edgetool.check import parity
-    from edgetool.check.validate import format_report
+    from edgetool.check.compare import format_report
     from edgetool.runtime.errors import ParityError
     from edgetool.targets import get_target
 

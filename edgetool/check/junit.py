@@ -31,7 +31,7 @@ def _output_failure(o: dict) -> str:
 def _localize_text(loc: dict | None) -> str:
     if not loc:
         return ""
-    from edgetool.check.validate import format_localize
+    from edgetool.check.compare import format_localize
 
     return "\n" + format_localize(loc)
 

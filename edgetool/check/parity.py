@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from edgetool.check.golden import Golden
-from edgetool.check.validate import Thresholds, compare, thresholds_for
+from edgetool.check.compare import Thresholds, compare, thresholds_for
 from edgetool.runtime.errors import EngineMissingError
 
 # What "cannot run here" means, everywhere.

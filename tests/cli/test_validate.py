@@ -231,7 +231,7 @@ def test_localize_on_a_passing_bundle_reports_nothing(bundle, tmp_path):
 
 def test_stat_and_tolerances_in_the_library():
     """The statistic is over |got-ref| / (atol + rtol*|ref|): max is numpy.allclose."""
-    from edgetool.check.validate import ErrorAccumulator, thresholds_for
+    from edgetool.check.compare import ErrorAccumulator, thresholds_for
 
     ref = np.zeros(1000, np.float32)
     got = ref.copy()
