@@ -18,17 +18,19 @@ from .bundle_writer import StagedBundle
 from .onnx_export import export_graph
 from .options import ExportOptions
 from .provenance import provenance
-from .recipes import get_recipe
-from .source import check_checkpoint_dir, load_source
+from .families import Adapter, adapter_for, default_reference, families_for
+from .source import check_checkpoint_dir, load_source, read_config, source_path
 from .torch_backend import torch_engines
 
 
-def load_for(opts: ExportOptions):
-    """(recipe, source, graphs) for an export or a live-torch validation."""
-    recipe = get_recipe(opts.task)
-    source = load_source(recipe.auto_class, opts.model, opts.reference or recipe.references[0],
-                         recipe.attn_implementation)
-    return recipe, source, recipe.graphs(source, opts)
+def load_for(opts: ExportOptions) -> tuple[Adapter, object, list]:
+    """(adapter, source, graphs) for an export or a live-torch validation: the family adapter is picked
+    from the checkpoint's config.model_type before the weights are loaded."""
+    path, origin = source_path(opts.model, None if opts.model is not None else (opts.reference or default_reference(opts.task)))
+    families_for(opts.task)  # imports the task's family modules first: some register their Auto config classes
+    adapter = adapter_for(opts.task, read_config(path))
+    source = load_source(adapter, path, origin)
+    return adapter, source, adapter.build_graphs(source, opts)
 
 
 def record_golden(bundle: Bundle, graphs, samples) -> Golden:
@@ -56,7 +58,7 @@ def parity_reports(bundle: Bundle, golden: Golden, groups: list[tuple[str, str]]
 
 def export(opts: ExportOptions) -> Path:
     spec = get_task(opts.task)
-    recipe = get_recipe(spec.name)
+    default_reference(spec.name)  # a task with no export family fails here, before anything is written
     target = get_target(opts.target)
     target.check_precision(opts.precision)
     target.check_environment()
@@ -77,22 +79,22 @@ def export(opts: ExportOptions) -> Path:
     steps = Steps(6, quiet=opts.quiet)
     staged = StagedBundle(out, force=opts.force)
     try:
-        with steps.step(f"load model ({opts.model or 'reference ' + (opts.reference or recipe.references[0])})"):
-            recipe, source, graphs = load_for(opts)
+        with steps.step(f"load model ({opts.model or 'reference ' + (opts.reference or default_reference(spec.name))})"):
+            adapter, source, graphs = load_for(opts)
         m = staged.manifest
-        m.update(task=spec.name, default_target=target.name, **recipe.manifest(source))
+        m.update(task=spec.name, default_target=target.name, **adapter.manifest(source))  # with "family"
         with steps.step(f"trace {len(graphs)} graph(s) to ONNX (opset {opts.opset})"):
             for g in graphs:
                 rel = f"onnx/fp32/{g.name}.onnx"
                 m["graphs"][g.name] = export_graph(g, staged.dir / rel, opts.opset, opts.dynamo).to_json()
                 staged.add_artifact(Artifact(g.name, "onnx", "fp32", "onnx", rel, staged.hashes([rel])))
         with steps.step("write tokenizer / processor files"):
-            for rel in recipe.files(source, staged.dir):
+            for rel in adapter.files(source, staged.dir):
                 staged.add_file(rel)
         with steps.step(f"compile for {target.name} ({opts.precision})"):
-            build_target(staged, target, opts, recipe.samples(source))
+            build_target(staged, target, opts, adapter.samples(source))
         with steps.step("record golden I/O from PyTorch"):
-            golden = record_golden(staged.bundle(), graphs, recipe.samples(source))
+            golden = record_golden(staged.bundle(), graphs, adapter.samples(source))
             for rel in save_golden(golden, staged.dir):
                 staged.add_file(rel)
         with steps.step("check parity against PyTorch"):
