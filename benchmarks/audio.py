@@ -24,7 +24,7 @@ def median_seconds(groups: dict, runs: int) -> dict:
 
 
 def clip(seconds: float) -> np.ndarray:
-    from edgetool.export.recipes.audio import sample_audio
+    from edgetool.export.families.audio import sample_audio
 
     rng = np.random.default_rng(0)
     x = np.resize(np.concatenate(sample_audio()), int(seconds * 16000))

@@ -47,9 +47,9 @@ def cli(debug):
 def tasks(as_json):
     """List every task, its aliases, and whether it is implemented."""
     try:
-        from edgetool.export.recipes import implemented_tasks
+        from edgetool.export.families import exportable_tasks
 
-        exportable = set(implemented_tasks())
+        exportable = set(exportable_tasks())
     except ImportError:  # runtime-only install: export extra missing
         exportable = None
     rows = []

@@ -17,17 +17,19 @@ from edgetool.targets.produce import build_artifacts, source_onnx
 from .onnx_export import export_graph
 from .options import ExportOptions
 from .provenance import provenance
-from .recipes import get_recipe
-from .source import check_checkpoint_dir, load_source
+from .families import Adapter, adapter_for, default_reference, families_for
+from .source import check_checkpoint_dir, load_source, read_config, source_path
 from .torch_backend import torch_engines
 
 
-def load_for(opts: ExportOptions):
-    """(recipe, source, graphs) for an export or a live-torch validation."""
-    recipe = get_recipe(opts.task)
-    source = load_source(recipe.auto_class, opts.model, opts.reference or recipe.references[0],
-                         recipe.attn_implementation)
-    return recipe, source, recipe.graphs(source, opts)
+def load_for(opts: ExportOptions) -> tuple[Adapter, object, list]:
+    """(adapter, source, graphs) for an export or a live-torch validation: the family adapter is picked
+    from the checkpoint's config.model_type before the weights are loaded."""
+    path, origin = source_path(opts.model, None if opts.model is not None else (opts.reference or default_reference(opts.task)))
+    families_for(opts.task)  # imports the task's family modules first: some register their Auto config classes
+    adapter = adapter_for(opts.task, read_config(path))
+    source = load_source(adapter, path, origin)
+    return adapter, source, adapter.build_graphs(source, opts)
 
 
 def record_golden(bundle: Bundle, graphs, samples) -> Golden:
@@ -40,32 +42,9 @@ def parity_reports(bundle: Bundle, golden: Golden, groups: list[tuple[str, str]]
     return parity.check_groups(bundle, golden, groups, reference_label="torch")
 
 
-# Placeholder until the export-side family registry (export/families) lands: it names the family the
-# manifest's top-level "family" field carries (COMMON families table). Replaced at merge by the
-# registry's own lookup, which refuses unknown model types instead of falling back.
-_TASK_FAMILY = {
-    **dict.fromkeys(("text-classification", "token-classification", "question-answering", "fill-mask",
-                     "feature-extraction", "zero-shot-classification", "multiple-choice"), "encoder"),
-    "text-generation": "decoder",
-    **dict.fromkeys(("text2text-generation", "summarization", "translation"), "seq2seq"),
-    "image-to-text": "vision-encoder-decoder",
-}
-_MODEL_TYPE_FAMILY = {"edgetool-yolo": "yolo", "depth_anything": "depth-anything", "hubert": "wav2vec2",
-                      "wavlm": "wav2vec2", "data2vec-audio": "wav2vec2"}
-
-
-def family_of(recipe, source) -> str:
-    model_type = getattr(source.config, "model_type", None) or "unknown"
-    if recipe.task in _TASK_FAMILY:
-        return _TASK_FAMILY[recipe.task]
-    if recipe.task == "automatic-speech-recognition":
-        return "whisper" if model_type == "whisper" else "ctc"
-    return _MODEL_TYPE_FAMILY.get(model_type, model_type)
-
-
 def export(opts: ExportOptions) -> Path:
     spec = get_task(opts.task)
-    recipe = get_recipe(spec.name)
+    default_reference(spec.name)  # a task with no export family fails here, before anything is written
     target = get_target(opts.target)
     target.check_precision(opts.precision)
     target.check_environment()
@@ -86,10 +65,10 @@ def export(opts: ExportOptions) -> Path:
     steps = Steps(6, quiet=opts.quiet)
     writer = BundleWriter.create(out, force=opts.force, task=spec.name)
     try:
-        with steps.step(f"load model ({opts.model or 'reference ' + (opts.reference or recipe.references[0])})"):
-            recipe, source, graphs = load_for(opts)
-        writer.update(family=family_of(recipe, source), default_target=target.name)
-        writer.manifest = writer.manifest.merged(recipe.manifest(source))
+        with steps.step(f"load model ({opts.model or 'reference ' + (opts.reference or default_reference(spec.name))})"):
+            adapter, source, graphs = load_for(opts)
+        writer.update(default_target=target.name)
+        writer.manifest = writer.manifest.merged(adapter.manifest(source))  # with "family"
         with steps.step(f"trace {len(graphs)} graph(s) to ONNX (opset {opts.opset})"):
             for g in graphs:
                 rel = source_onnx(g.name)
@@ -97,12 +76,12 @@ def export(opts: ExportOptions) -> Path:
                 writer.update(graphs={**writer.manifest.graphs, g.name: spec_g})
                 writer.add_artifact(Artifact(g.name, "onnx", "fp32", "onnx", rel, writer.hashes([rel])))
         with steps.step("write tokenizer / processor files"):
-            for rel in recipe.files(source, writer.dir):
+            for rel in adapter.files(source, writer.dir):
                 writer.add_file(rel)
         with steps.step(f"compile for {target.name} ({opts.precision})"):
-            build_target(writer, target, opts, recipe.samples(source))
+            build_target(writer, target, opts, adapter.samples(source))
         with steps.step("record golden I/O from PyTorch"):
-            golden = record_golden(writer.bundle(), graphs, recipe.samples(source))
+            golden = record_golden(writer.bundle(), graphs, adapter.samples(source))
             for rel in save_golden(golden, writer.dir):
                 writer.add_file(rel)
         with steps.step("check parity against PyTorch"):

@@ -1,10 +1,13 @@
 """What gets traced: a wrapper module per ONNX graph with its dummy inputs and dynamic axes."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 import torch
+
+from edgetool.runtime.names import BATCH, SEQUENCE
 
 
 class NamedIO(torch.nn.Module):
@@ -29,11 +32,20 @@ class GraphExport:
     outputs: list[str]
     dynamic_axes: dict[str, dict[int, str]] = field(default_factory=dict)
     dynamo: bool | None = None  # None: the export options decide; True/False: this graph needs that exporter
+    # Model quirks (the family adapter's patches): factories of context managers entered around every run
+    # of the module, tracing and torch reference runs alike, so both see the same computation.
+    patches: tuple[Callable[[], ContextManager], ...] = ()
 
     def __post_init__(self):
         # The exporter restores the wrapper's training flag afterwards, recursively: a wrapper left in
         # train mode would switch the model's dropout on for every later torch call.
         self.module.eval()
+
+    def patched(self) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        for patch in self.patches:
+            stack.enter_context(patch())
+        return stack
 
     def call(self, feeds: dict) -> dict:
         """Run the torch module on numpy feeds (names the graph does not take are ignored)."""
@@ -42,7 +54,7 @@ class GraphExport:
             if n not in feeds:
                 raise KeyError(f"torch graph '{self.name}' needs input '{n}'")
             args.append(torch.from_numpy(feeds[n]))
-        with torch.no_grad():
+        with torch.no_grad(), self.patched():
             out = self.module(*args)
         out = out if isinstance(out, (tuple, list)) else (out,)
         return {n: t.detach().cpu().numpy() for n, t in zip(self.outputs, out)}
@@ -63,7 +75,7 @@ def text_encoder_graph(source, outputs: dict[str, Callable[[Any], torch.Tensor]]
     enc = tok(list(dummy_texts), padding=True, return_tensors="pt")
     inputs = {n: enc[n].to(torch.int64) for n in names if n in enc}
     sel = lambda o: tuple(fn(o) for fn in outputs.values())  # noqa: E731
-    axes = {n: {0: "batch", 1: "sequence"} for n in inputs}
+    axes = {n: {0: BATCH, 1: SEQUENCE} for n in inputs}
     for out in outputs:
-        axes[out] = {0: "batch", 1: "sequence"} if out in sequence_outputs else {0: "batch"}
+        axes[out] = {0: BATCH, 1: SEQUENCE} if out in sequence_outputs else {0: BATCH}
     return GraphExport(name, NamedIO(source.model, list(inputs), sel), inputs, list(outputs), axes)

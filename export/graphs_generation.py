@@ -24,6 +24,9 @@ import inspect
 
 import torch
 
+from edgetool.runtime import names as n
+from edgetool.runtime.names import BATCH, ENCODER_SEQUENCE, PAST_SEQUENCE, SEQUENCE, TOTAL_SEQUENCE
+
 from .graphs import GraphExport
 
 
@@ -71,20 +74,20 @@ def decoder_only_graph(model, batch: int = 2, past: int = 3, seq: int = 4) -> Gr
     layers, heads, head_dim = _dims(model.config)
     use_pos = "position_ids" in inspect.signature(model.forward).parameters
     vocab = model.config.vocab_size
-    inputs = {"input_ids": torch.randint(0, vocab, (batch, seq)),
-              "attention_mask": torch.ones(batch, past + seq, dtype=torch.int64)}
-    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "total_sequence"}}
+    inputs = {n.INPUT_IDS: torch.randint(0, vocab, (batch, seq)),
+              n.ATTENTION_MASK: torch.ones(batch, past + seq, dtype=torch.int64)}
+    axes = {n.INPUT_IDS: {0: BATCH, 1: SEQUENCE}, n.ATTENTION_MASK: {0: BATCH, 1: TOTAL_SEQUENCE}}
     if use_pos:
-        inputs["position_ids"] = torch.arange(past, past + seq).expand(batch, seq).contiguous()
-        axes["position_ids"] = {0: "batch", 1: "sequence"}
-    outputs = ["logits"]
-    axes["logits"] = {0: "batch", 1: "sequence"}
+        inputs[n.POSITION_IDS] = torch.arange(past, past + seq).expand(batch, seq).contiguous()
+        axes[n.POSITION_IDS] = {0: BATCH, 1: SEQUENCE}
+    outputs = [n.LOGITS]
+    axes[n.LOGITS] = {0: BATCH, 1: SEQUENCE}
     for i in range(layers):
-        for kv in ("key", "value"):
-            inputs[f"past_key_values.{i}.{kv}"] = torch.randn(batch, heads, past, head_dim)
-            axes[f"past_key_values.{i}.{kv}"] = {0: "batch", 2: "past_sequence"}
-            outputs.append(f"present.{i}.{kv}")
-            axes[f"present.{i}.{kv}"] = {0: "batch", 2: "total_sequence"}
+        for kv in n.KV_KINDS:
+            inputs[n.past(i, kv)] = torch.randn(batch, heads, past, head_dim)
+            axes[n.past(i, kv)] = {0: BATCH, 2: PAST_SEQUENCE}
+            outputs.append(n.present(i, kv))
+            axes[n.present(i, kv)] = {0: BATCH, 2: TOTAL_SEQUENCE}
     return GraphExport("decoder", DecoderOnlyStep(model, layers, use_pos), inputs, outputs, axes, dynamo=True)
 
 
@@ -147,8 +150,8 @@ class DecoderStep(torch.nn.Module):
 def encoder_graph(model, inputs: dict[str, torch.Tensor], axes: dict) -> GraphExport:
     enc = model.get_encoder()
     names = list(inputs)
-    return GraphExport("encoder", EncoderGraph(enc, names), inputs, ["last_hidden_state"],
-                       {**axes, "last_hidden_state": {0: "batch", 1: "encoder_sequence"}}, dynamo=True)
+    return GraphExport("encoder", EncoderGraph(enc, names), inputs, [n.LAST_HIDDEN_STATE],
+                       {**axes, n.LAST_HIDDEN_STATE: {0: BATCH, 1: ENCODER_SEQUENCE}}, dynamo=True)
 
 
 def seq2seq_graphs(model, encoder_inputs: dict[str, torch.Tensor], encoder_axes: dict, start_id: int,
@@ -164,34 +167,34 @@ def seq2seq_graphs(model, encoder_inputs: dict[str, torch.Tensor], encoder_axes:
     batch, enc_len, hidden_size = hidden.shape
     mask = torch.ones(batch, enc_len, dtype=torch.int64)
 
-    kv_inputs = {"encoder_hidden_states": hidden}
-    kv_axes = {"encoder_hidden_states": {0: "batch", 1: "encoder_sequence"}}
+    kv_inputs = {n.ENCODER_HIDDEN_STATES: hidden}
+    kv_axes = {n.ENCODER_HIDDEN_STATES: {0: BATCH, 1: ENCODER_SEQUENCE}}
     if uses_mask:
-        kv_inputs["encoder_attention_mask"] = mask
-        kv_axes["encoder_attention_mask"] = {0: "batch", 1: "encoder_sequence"}
-    kv_outputs = [f"present.{i}.encoder.{kv}" for i in range(layers) for kv in ("key", "value")]
-    kv_axes.update({n: {0: "batch", 2: "encoder_sequence"} for n in kv_outputs})
+        kv_inputs[n.ENCODER_ATTENTION_MASK] = mask
+        kv_axes[n.ENCODER_ATTENTION_MASK] = {0: BATCH, 1: ENCODER_SEQUENCE}
+    kv_outputs = [n.present(i, kv, "encoder") for i in range(layers) for kv in n.KV_KINDS]
+    kv_axes.update({name: {0: BATCH, 2: ENCODER_SEQUENCE} for name in kv_outputs})
     cross = GraphExport("cross_kv", CrossKV(model, start_id, uses_mask), kv_inputs, kv_outputs, kv_axes, dynamo=True)
 
-    dec_inputs = {"decoder_input_ids": torch.full((batch, seq), start_id, dtype=torch.int64)}
-    dec_axes = {"decoder_input_ids": {0: "batch", 1: "sequence"}}
+    dec_inputs = {n.DECODER_INPUT_IDS: torch.full((batch, seq), start_id, dtype=torch.int64)}
+    dec_axes = {n.DECODER_INPUT_IDS: {0: BATCH, 1: SEQUENCE}}
     if uses_mask:
-        dec_inputs["encoder_attention_mask"] = mask
-        dec_axes["encoder_attention_mask"] = {0: "batch", 1: "encoder_sequence"}
+        dec_inputs[n.ENCODER_ATTENTION_MASK] = mask
+        dec_axes[n.ENCODER_ATTENTION_MASK] = {0: BATCH, 1: ENCODER_SEQUENCE}
     with torch.no_grad():
         cross_kv = cross.module(*kv_inputs.values())
-    outputs = ["logits"]
-    dec_axes["logits"] = {0: "batch", 1: "sequence"}
+    outputs = [n.LOGITS]
+    dec_axes[n.LOGITS] = {0: BATCH, 1: SEQUENCE}
     for i in range(layers):
-        for kv in ("key", "value"):
-            dec_inputs[f"past_key_values.{i}.decoder.{kv}"] = torch.randn(batch, heads, past, head_dim)
-            dec_axes[f"past_key_values.{i}.decoder.{kv}"] = {0: "batch", 2: "past_sequence"}
-        for j, kv in enumerate(("key", "value")):
-            dec_inputs[f"past_key_values.{i}.encoder.{kv}"] = cross_kv[2 * i + j]
-            dec_axes[f"past_key_values.{i}.encoder.{kv}"] = {0: "batch", 2: "encoder_sequence"}
-        for kv in ("key", "value"):
-            outputs.append(f"present.{i}.decoder.{kv}")
-            dec_axes[f"present.{i}.decoder.{kv}"] = {0: "batch", 2: "total_sequence"}
+        for kv in n.KV_KINDS:
+            dec_inputs[n.past(i, kv, "decoder")] = torch.randn(batch, heads, past, head_dim)
+            dec_axes[n.past(i, kv, "decoder")] = {0: BATCH, 2: PAST_SEQUENCE}
+        for j, kv in enumerate(n.KV_KINDS):
+            dec_inputs[n.past(i, kv, "encoder")] = cross_kv[2 * i + j]
+            dec_axes[n.past(i, kv, "encoder")] = {0: BATCH, 2: ENCODER_SEQUENCE}
+        for kv in n.KV_KINDS:
+            outputs.append(n.present(i, kv, "decoder"))
+            dec_axes[n.present(i, kv, "decoder")] = {0: BATCH, 2: TOTAL_SEQUENCE}
     decoder = GraphExport("decoder", DecoderStep(model, layers, hidden_size, uses_mask), dec_inputs, outputs,
                           dec_axes, dynamo=True)
     return [enc_graph, cross, decoder]

@@ -38,7 +38,7 @@ def export_graph(g: GraphExport, path: Path, opset: int = 17, dynamo: bool = Fal
         kwargs = {"dynamic_shapes": shapes, "external_data": False}
     else:
         kwargs = {"dynamic_axes": g.dynamic_axes, "do_constant_folding": True}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), g.patched():
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(g.module, args, str(path), input_names=list(g.inputs), output_names=g.outputs,

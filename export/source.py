@@ -57,26 +57,37 @@ def checkpoint_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_source(auto_class, model_dir: Path | None, reference_name: str,
-                attn_implementation: str | None = "eager") -> Source:
-    """Load the torch model: from `model_dir` if given, else build/reuse the named reference."""
+def source_path(model_dir: Path | None, reference_name: str | None) -> tuple[Path, str]:
+    """(checkpoint directory, origin) of a user's directory or a built-in reference."""
+    if model_dir is None:
+        from .reference import checkpoint_dir
+
+        return checkpoint_dir(reference_name), f"reference:{reference_name}"
+    path = Path(model_dir)
+    check_checkpoint_dir(path)
+    return path, str(model_dir)
+
+
+def read_config(path: Path):
+    """The checkpoint's transformers config (no weights), to pick its family before loading the model."""
     import transformers
 
-    from .reference import checkpoint_dir
+    try:
+        return transformers.AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    except (ValueError, KeyError) as e:  # e.g. a model_type this transformers does not know
+        raise UsageError(f"Cannot read the config of '{path}': {e}".split("\n")[0]) from None
 
-    if model_dir is None:
-        path, origin = checkpoint_dir(reference_name), f"reference:{reference_name}"
-    else:
-        path, origin = Path(model_dir), str(model_dir)
-        check_checkpoint_dir(path)
-    if callable(auto_class):  # one task, several architecture families (e.g. CTC and Whisper for ASR)
-        auto_class = auto_class(transformers.AutoConfig.from_pretrained(str(path), local_files_only=True))
-    cls = getattr(transformers, auto_class)
+
+def load_source(adapter, path: Path, origin: str) -> Source:
+    """Load the torch model of checkpoint `path` with the family adapter's Auto class."""
+    import transformers
+
+    cls = getattr(transformers, adapter.auto_class)
+    attn = adapter.attn_implementation
     try:
         model = cls.from_pretrained(str(path), local_files_only=True, use_safetensors=True,
-                                    trust_remote_code=False,
-                                    **({"attn_implementation": attn_implementation} if attn_implementation else {}))
+                                    trust_remote_code=False, **({"attn_implementation": attn} if attn else {}))
     except ValueError as e:  # e.g. a config whose architecture does not fit the task's head
-        raise UsageError(f"Cannot load '{path}' as {auto_class}: {e}".split("\n")[0]) from None
+        raise UsageError(f"Cannot load '{path}' as {adapter.auto_class}: {e}".split("\n")[0]) from None
     model.eval()
     return Source(path, model, model.config, origin, checkpoint_hash(path))

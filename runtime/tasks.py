@@ -1,15 +1,16 @@
 """The task registry: one declarative entry per task.
 
 Export, quantize, validate, the runtime, the CLI and the tests all read this table. Adding a task is
-adding an entry here (plus its pipeline in `runtime/pipelines/` and its export recipe in
-`export/recipes.py`), never an if-chain elsewhere.
+adding an entry here (plus its pipeline in `runtime/pipelines/` and its export families in
+`export/families/`), never an if-chain elsewhere.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UsageError, did_you_mean
+from . import names
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ SEED = CliOption("--seed", "seed", int, "Random seed for sampling.")
 GEN_OPTIONS = (MAX_NEW, STREAM, NUM_BEAMS, DO_SAMPLE, SEED)
 # Decoders with a KV cache: TensorRT checks the graph's shape constraints at min, opt and max alike, so each
 # point keeps total = past + sequence; opt is a decode step (1 new token) after 127 cached ones.
-GEN_TYPICAL = {"sequence": (1, 1, 256), "past_sequence": (0, 127, 768), "total_sequence": (1, 128, 1024)}
+GEN_TYPICAL = {names.SEQUENCE: (1, 1, 256), names.PAST_SEQUENCE: (0, 127, 768), names.TOTAL_SEQUENCE: (1, 128, 1024)}
 
 _TASKS = [
     TaskSpec(
@@ -179,19 +180,19 @@ _TASKS = [
              typical_dims=GEN_TYPICAL),
 ]
 
+TASKS: Registry[TaskSpec] = Registry("task", normalize=lambda k: str(k or "").strip().lower())
+for _spec in _TASKS:
+    TASKS.add(_spec.name, _spec, _spec.aliases)
+
+# Read-only views kept for callers that index by canonical name / alias.
 REGISTRY: dict[str, TaskSpec] = {t.name: t for t in _TASKS}
-ALIASES: dict[str, str] = {a: t.name for t in _TASKS for a in (t.name, *t.aliases)}
+ALIASES: dict[str, str] = {str(a): str(k) for a, k in TASKS.aliases().items()}
 
 
 def get_task(name: str) -> TaskSpec:
     """Resolve a canonical task name or alias, with a suggestion for typos."""
-    key = (name or "").strip().lower()
-    if key in ALIASES:
-        return REGISTRY[ALIASES[key]]
-    raise UsageError(
-        f"Unknown task '{name}'.{did_you_mean(key, ALIASES)} Known: {', '.join(sorted(ALIASES))}"
-    )
+    return TASKS.get(name)
 
 
 def all_tasks() -> list[TaskSpec]:
-    return list(REGISTRY.values())
+    return [spec for _, spec in TASKS.items()]

@@ -41,3 +41,38 @@ def reference_dir():
     from edgetool.export.reference import checkpoint_dir
 
     return checkpoint_dir
+
+
+def _whole_tree_collected(config) -> bool:
+    """True when the run collects all of tests/ (no file, node or -k/-m selection given)."""
+    if config.option.keyword or config.option.markexpr:
+        return False
+    tests, root = Path(__file__).parent.resolve(), Path(config.rootpath).resolve()
+    return all(Path(str(a).split("::")[0]).resolve() in (tests, root) and "::" not in str(a) for a in config.args)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Every registered export family `(task, family)` needs an end-to-end test marked
+    `@pytest.mark.family(task, family)`; a missing one (or a marker naming no registered family)
+    fails a whole-suite run. Runs of selected files are not checked."""
+    from edgetool.export.families import family_keys
+
+    registered = set(family_keys())
+    marked, unknown = set(), set()
+    for item in items:
+        for m in item.iter_markers("family"):
+            key = tuple(m.args)
+            (marked if key in registered else unknown).add(key)
+    problems = []
+    if unknown:
+        problems.append(f"@pytest.mark.family names unregistered families: {sorted(unknown)} "
+                        "(registered: export/families/__init__.py)")
+    if _whole_tree_collected(config):
+        missing = sorted(registered - marked)
+        if missing:
+            problems.append("export families without an end-to-end test: "
+                            + ", ".join(f"{t}/{f}" for t, f in missing)
+                            + ". Mark the test in tests/e2e that exports and checks each with "
+                            "@pytest.mark.family(task, family).")
+    if problems:
+        raise pytest.UsageError("\n".join(problems))

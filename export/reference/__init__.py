@@ -1,12 +1,13 @@
 """Built-in reference models: seeded, deterministic, built from configs in code, cached on disk.
 
+The models are declared on their family adapters (export/families); the modules here hold the builders.
+
 Each builder writes a Hugging Face checkpoint directory (config.json, model.safetensors, tokenizer
 files), so reference models and users' checkpoints go through one loading path.
 """
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import os
 import sys
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from edgetool.runtime.errors import UsageError, did_you_mean
 
 # Bump to rebuild every cached checkpoint; a change to one builder's module rebuilds only its
 # models anyway (the cache name carries a hash of that module's source).
@@ -27,36 +27,16 @@ REFERENCE_VERSION = 2
 class Reference:
     name: str
     task: str
+    family: str
     build: Callable[[Path, int], None]
 
 
-REFERENCES: dict[str, Reference] = {}
-# Modules that register references; imported on first use.
-_MODULES = ("text", "text_tasks", "generation", "audio", "vision", "detection", "dense")
-
-
-def reference(name: str, task: str):
-    def register(fn):
-        REFERENCES[name] = Reference(name, task, fn)
-        return fn
-    return register
-
-
-def _load_all() -> None:
-    for m in _MODULES:
-        importlib.import_module(f"{__name__}.{m}")
-
-
-def references_for(task: str) -> list[Reference]:
-    _load_all()
-    return [r for r in REFERENCES.values() if r.task == task]
-
-
 def get_reference(name: str) -> Reference:
-    _load_all()
-    if name not in REFERENCES:
-        raise UsageError(f"Unknown reference model '{name}'.{did_you_mean(name, REFERENCES)} Known: {', '.join(sorted(REFERENCES))}")
-    return REFERENCES[name]
+    """A built-in reference model, found through the family adapter that declares it."""
+    from edgetool.export.families import find_reference, reference_builder
+
+    adapter, ref = find_reference(name)
+    return Reference(ref.name, adapter.task, adapter.family, reference_builder(ref))
 
 
 def cache_root() -> Path:

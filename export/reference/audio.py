@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import reference
 
 SPEECH_LABELS = {0: "yes", 1: "no", 2: "up", 3: "down"}
 CTC_CHARS = list("abcdefghijklmnopqrstuvwxyz'")
@@ -28,7 +27,6 @@ def _feature_extractor(out: Path) -> None:
                              return_attention_mask=True).save_pretrained(str(out))
 
 
-@reference("wav2vec2-tiny-classifier", task="audio-classification")
 def wav2vec2_tiny_classifier(out: Path, seed: int) -> None:
     import torch
     from transformers import Wav2Vec2ForSequenceClassification
@@ -40,7 +38,6 @@ def wav2vec2_tiny_classifier(out: Path, seed: int) -> None:
     _feature_extractor(out)
 
 
-@reference("wav2vec2-tiny-ctc", task="automatic-speech-recognition")
 def wav2vec2_tiny_ctc(out: Path, seed: int) -> None:
     import torch
     from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
@@ -80,7 +77,6 @@ def train_whisper_tokenizer(out: Path) -> None:
     WhisperTokenizerFast(tokenizer_file=str(out / "tokenizer.json"), model_max_length=64).save_pretrained(str(out))
 
 
-@reference("whisper-tiny-random", task="automatic-speech-recognition")
 def whisper_tiny(out: Path, seed: int) -> None:
     import torch
     from transformers import AutoTokenizer, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration

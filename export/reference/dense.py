@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import reference
 
 SEG_LABELS = {0: "sky", 1: "road", 2: "car", 3: "tree", 4: "person"}
 
@@ -13,7 +12,6 @@ def _labels() -> dict:
     return {"id2label": dict(SEG_LABELS), "label2id": {v: k for k, v in SEG_LABELS.items()}}
 
 
-@reference("segformer-tiny", task="image-segmentation")
 def segformer_tiny(out: Path, seed: int) -> None:
     import torch
     from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
@@ -26,7 +24,6 @@ def segformer_tiny(out: Path, seed: int) -> None:
     SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(str(out))
 
 
-@reference("glpn-tiny", task="depth-estimation")
 def glpn_tiny(out: Path, seed: int) -> None:
     import torch
     from transformers import GLPNConfig, GLPNForDepthEstimation, GLPNImageProcessor
@@ -40,7 +37,6 @@ def glpn_tiny(out: Path, seed: int) -> None:
     GLPNImageProcessor(size_divisor=32).save_pretrained(str(out))
 
 
-@reference("dpt-tiny", task="depth-estimation")
 def dpt_tiny(out: Path, seed: int) -> None:
     import torch
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
@@ -54,7 +50,6 @@ def dpt_tiny(out: Path, seed: int) -> None:
     DPTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(str(out))
 
 
-@reference("maskformer-tiny", task="image-segmentation")
 def maskformer_tiny(out: Path, seed: int) -> None:
     """MaskFormer (ResNet backbone, 8 queries). The class head is sharpened after the random init so
     queries are confident (panoptic keeps scores > 0.9) and disagree: otherwise the pipeline's default
@@ -85,7 +80,6 @@ def maskformer_tiny(out: Path, seed: int) -> None:
     MaskFormerImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}, size_divisor=32).save_pretrained(str(out))
 
 
-@reference("depth-anything-tiny", task="depth-estimation")
 def depth_anything_tiny(out: Path, seed: int) -> None:
     """Depth Anything (Dinov2 backbone, patch 14) with its keep_aspect_ratio processor: input sizes follow the
     picture's aspect ratio (multiples of 14), so the graph must keep height and width dynamic."""

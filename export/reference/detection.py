@@ -12,7 +12,6 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForObjectDetection, PretrainedConfig, PreTrainedModel
 
-from . import reference
 
 DETECTION_LABELS = {0: "person", 1: "bicycle", 2: "car"}
 
@@ -79,13 +78,11 @@ def _labels() -> dict:
     return {"id2label": DETECTION_LABELS, "label2id": {v: k for k, v in DETECTION_LABELS.items()}}
 
 
-@reference("yolo-tiny", task="object-detection")
 def yolo_tiny(out: Path, seed: int) -> None:
     torch.manual_seed(seed)
     YoloDetector(YoloConfig(**_labels())).eval().save_pretrained(str(out), safe_serialization=True)
 
 
-@reference("detr-tiny", task="object-detection")
 def detr_tiny(out: Path, seed: int) -> None:
     from transformers import DetrConfig, DetrForObjectDetection, DetrImageProcessor, ResNetConfig
 

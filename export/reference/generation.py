@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import reference
 from .corpus import sentences
 
 VOCAB = 400
@@ -57,7 +56,6 @@ def _no_forced_tokens(model) -> None:
     gc.length_penalty = 1.0
 
 
-@reference("gpt2-tiny", task="text-generation")
 def gpt2_tiny(out: Path, seed: int) -> None:
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
@@ -91,17 +89,14 @@ def _bart(out: Path, seed: int) -> None:
     model.save_pretrained(str(out), safe_serialization=True)
 
 
-@reference("bart-tiny", task="summarization")
 def bart_tiny(out: Path, seed: int) -> None:
     _bart(out, seed)
 
 
-@reference("bart-tiny-text2text", task="text2text-generation")
 def bart_tiny_text2text(out: Path, seed: int) -> None:
     _bart(out, seed)
 
 
-@reference("t5-tiny", task="translation")
 def t5_tiny(out: Path, seed: int) -> None:
     import torch
     from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
@@ -117,7 +112,6 @@ def t5_tiny(out: Path, seed: int) -> None:
     model.save_pretrained(str(out), safe_serialization=True)
 
 
-@reference("vit-gpt2-tiny", task="image-to-text")
 def vit_gpt2_tiny(out: Path, seed: int) -> None:
     import torch
     from transformers import (AutoTokenizer, GPT2Config, ViTConfig, ViTImageProcessor, VisionEncoderDecoderConfig,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import reference
 from .tokenizers_train import train_wordpiece
 
 SENTIMENT = {0: "NEGATIVE", 1: "NEUTRAL", 2: "POSITIVE"}
@@ -34,7 +33,6 @@ def save_tiny_bert(out: Path, seed: int, model_class, labels: dict | None = None
     model.eval().save_pretrained(str(out), safe_serialization=True)
 
 
-@reference("bert-tiny-classifier", task="text-classification")
 def bert_tiny_classifier(out: Path, seed: int) -> None:
     from transformers import BertForSequenceClassification
 

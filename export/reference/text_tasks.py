@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import reference
 from .text import save_tiny_bert
 
 
@@ -28,7 +27,6 @@ def _save_tiny_roberta(out: Path, seed: int, model_class, bos_eos: bool = False,
     model_class(cfg).eval().save_pretrained(str(out), safe_serialization=True)
 
 
-@reference("bert-tiny-encoder", task="feature-extraction")
 def bert_tiny_encoder(out: Path, seed: int) -> None:
     """A sentence-transformers-style checkpoint: BertModel + 1_Pooling (mean) + Normalize."""
     import json
@@ -47,14 +45,12 @@ def bert_tiny_encoder(out: Path, seed: int) -> None:
     (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
 
 
-@reference("bert-tiny-mlm", task="fill-mask")
 def bert_tiny_mlm(out: Path, seed: int) -> None:
     from transformers import BertForMaskedLM
 
     save_tiny_bert(out, seed, BertForMaskedLM)
 
 
-@reference("roberta-tiny-mlm", task="fill-mask")
 def roberta_tiny_mlm(out: Path, seed: int) -> None:
     """Byte-level BPE ('Ġ' word prefix) family."""
     from transformers import RobertaForMaskedLM
@@ -65,14 +61,12 @@ def roberta_tiny_mlm(out: Path, seed: int) -> None:
 NLI = {0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"}
 
 
-@reference("bert-tiny-nli", task="zero-shot-classification")
 def bert_tiny_nli(out: Path, seed: int) -> None:
     from transformers import BertForSequenceClassification
 
     save_tiny_bert(out, seed, BertForSequenceClassification, NLI)
 
 
-@reference("bert-tiny-choice", task="multiple-choice")
 def bert_tiny_choice(out: Path, seed: int) -> None:
     from transformers import BertForMultipleChoice
 
@@ -82,14 +76,12 @@ def bert_tiny_choice(out: Path, seed: int) -> None:
 NER = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC", 5: "B-ORG", 6: "I-ORG"}
 
 
-@reference("bert-tiny-ner", task="token-classification")
 def bert_tiny_ner(out: Path, seed: int) -> None:
     from transformers import BertForTokenClassification
 
     save_tiny_bert(out, seed, BertForTokenClassification, NER)
 
 
-@reference("roberta-tiny-ner", task="token-classification")
 def roberta_tiny_ner(out: Path, seed: int) -> None:
     from transformers import RobertaForTokenClassification
 
@@ -97,7 +89,6 @@ def roberta_tiny_ner(out: Path, seed: int) -> None:
                        label2id={v: k for k, v in NER.items()})
 
 
-@reference("bert-tiny-qa", task="question-answering")
 def bert_tiny_qa(out: Path, seed: int) -> None:
     from transformers import BertForQuestionAnswering
 

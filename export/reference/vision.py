@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import reference
 
 IMAGE_LABELS = {0: "cat", 1: "dog", 2: "car", 3: "tree", 4: "house"}
 
 
-@reference("vit-tiny-classifier", task="image-classification")
 def vit_tiny_classifier(out: Path, seed: int) -> None:
     import torch
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
@@ -21,7 +19,6 @@ def vit_tiny_classifier(out: Path, seed: int) -> None:
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(str(out))
 
 
-@reference("convnext-tiny-classifier", task="image-classification")
 def convnext_tiny_classifier(out: Path, seed: int) -> None:
     """ConvNeXT with its crop_pct processor (shortest edge 32 < 384: resize to 36, centre-crop 32)."""
     import torch

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from wav_writer import wav_bytes as _wav
 
-from edgetool.export.recipes.audio import sample_audio
+from edgetool.export.families.audio import sample_audio
 from edgetool.runtime import pipeline
 from edgetool.runtime.errors import UsageError
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from wav_writer import wav_bytes as _wav
 
-from edgetool.export.recipes.audio import sample_audio
+from edgetool.export.families.audio import sample_audio
 from edgetool.runtime import pipeline
 from edgetool.runtime.errors import UsageError
 from edgetool.runtime.preprocess.audio import load_audio, wav2vec2_features
@@ -25,6 +25,7 @@ def hf(reference_dir):
                                                         model=str(reference_dir("wav2vec2-tiny-ctc")))}
 
 
+@pytest.mark.family("audio-classification", "wav2vec2")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_audio_classification_matches_pipeline(bundle_dir, hf, backend):
     ours = pipeline(bundle_dir("audio-classification", target="openvino"), backend=backend)
@@ -35,6 +36,7 @@ def test_audio_classification_matches_pipeline(bundle_dir, hf, backend):
             assert max(abs(r["score"] - s["score"]) for r, s in zip(x, y)) < 1e-5
 
 
+@pytest.mark.family("automatic-speech-recognition", "ctc")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_ctc_transcript_matches_pipeline(bundle_dir, hf, backend):
     ours = pipeline(bundle_dir("automatic-speech-recognition", target="openvino"), backend=backend)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgetool.export.recipes.vision import sample_images
+from edgetool.export.families.vision import sample_images
 from edgetool.runtime import pipeline
 from edgetool.runtime.preprocess.image import image_processor, load_image
 
@@ -35,6 +35,7 @@ def pictures() -> list[Image.Image]:
     return [Image.fromarray(a) for a in sample_images() + extra]
 
 
+@pytest.mark.family("image-classification", "convnext")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_convnext_matches_transformers_pipeline(convnext, hf_convnext, backend):
     ours = pipeline(convnext, backend=backend)

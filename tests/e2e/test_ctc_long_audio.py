@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgetool.export.recipes.audio import sample_audio
+from edgetool.export.families.audio import sample_audio
 from edgetool.runtime import pipeline
 from edgetool.runtime.errors import UsageError
 

@@ -12,7 +12,7 @@ import torch
 from cli_invoke import invoke_cli as _cli
 from PIL import Image
 
-from edgetool.export.recipes.dense import dense_images
+from edgetool.export.families.dense import dense_images
 from edgetool.runtime import pipeline
 from edgetool.runtime.errors import UsageError
 
@@ -64,6 +64,7 @@ def mask_mismatch(a: list, b: list, score_tol: float = 1.01e-6) -> int:
     return sum(int((np.asarray(x["mask"]) != np.asarray(y["mask"])).sum()) for x, y in zip(a, b))
 
 
+@pytest.mark.family("image-segmentation", "segformer")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_segformer_matches_transformers_pipeline(seg, hf, backend):
     ours, ref = pipeline(seg, backend=backend), hf["segformer-tiny"]
@@ -83,6 +84,7 @@ MASKFORMER_OPTIONS = [{}, {"subtask": "semantic"}, {"threshold": 0.5, "overlap_m
                       {"subtask": "instance"}]
 
 
+@pytest.mark.family("image-segmentation", "maskformer")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_maskformer_matches_transformers_pipeline(maskformer, hf, backend):
     """Default subtask (panoptic), instance, semantic and changed thresholds; pictures one by one (the pipeline's
@@ -221,6 +223,9 @@ def test_mean_iou_metric():
 
 
 # -- depth ----------------------------------------------------------------------------------------
+@pytest.mark.family("depth-estimation", "glpn")
+@pytest.mark.family("depth-estimation", "dpt")
+@pytest.mark.family("depth-estimation", "depth-anything")
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("ref_name", DEPTH_REFS)
 def test_depth_matches_transformers_pipeline(depth, hf, ref_name, backend):

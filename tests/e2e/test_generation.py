@@ -50,6 +50,10 @@ def torch_generate(model, tok, text, decoder_only, **kw):
         return model.generate(**enc, do_sample=False, max_new_tokens=32, **kw)[0].tolist()
 
 
+@pytest.mark.family("text-generation", "decoder")
+@pytest.mark.family("summarization", "seq2seq")
+@pytest.mark.family("translation", "seq2seq")
+@pytest.mark.family("text2text-generation", "seq2seq")
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("search", list(SEARCHES))
 @pytest.mark.parametrize("task", list(MODELS))

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from edgetool.export.recipes.vision import sample_images
+from edgetool.export.families.vision import sample_images
 from edgetool.runtime import pipeline
 from edgetool.runtime.errors import UsageError
 from edgetool.runtime.preprocess.image import image_processor, load_image
@@ -31,6 +31,7 @@ def hf(reference_dir):
     }
 
 
+@pytest.mark.family("image-classification", "vit")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_image_classification_matches_pipeline(bundle_dir, hf, backend):
     ours = pipeline(bundle_dir("image-classification", target="openvino"), backend=backend)
@@ -44,6 +45,7 @@ def test_image_classification_matches_pipeline(bundle_dir, hf, backend):
     assert isinstance(single, list) and isinstance(single[0], dict)
 
 
+@pytest.mark.family("image-to-text", "vision-encoder-decoder")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_image_to_text_matches_pipeline(bundle_dir, hf, backend):
     ours = pipeline(bundle_dir("image-to-text", target="openvino"), backend=backend)

@@ -15,7 +15,7 @@ import torch
 from cli_invoke import invoke_cli as _cli
 from PIL import Image
 
-from edgetool.export.recipes.vision import sample_images
+from edgetool.export.families.vision import sample_images
 from edgetool.runtime import pipeline
 from edgetool.runtime.errors import UsageError
 from edgetool.runtime.preprocess.letterbox import bilinear_resize, letterbox
@@ -87,6 +87,7 @@ def torch_reference(model_dir, imgs, threshold, iou_threshold, max_detections):
     return out
 
 
+@pytest.mark.family("object-detection", "yolo")
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("threshold,iou,max_det", [(0.25, 0.45, 100), (0.3, 0.3, 3), (0.2, 0.6, 50)])
 def test_yolo_matches_torch_and_reference_nms(yolo, reference_dir, backend, threshold, iou, max_det):
@@ -161,6 +162,7 @@ def assert_same_detections(a, b, tol=1e-5):
         assert abs(x["score"] - y["score"]) < tol
 
 
+@pytest.mark.family("object-detection", "detr")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_detr_matches_transformers_pipeline(detr, hf_detr, backend):
     ours = pipeline(detr, backend=backend)

@@ -48,6 +48,7 @@ def bundle(bundle_dir):
     return bundle_dir(TASK, target="openvino")
 
 
+@pytest.mark.family("text-classification", "encoder")
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("inputs,kwargs", CASES, ids=[f"case{i}" for i in range(len(CASES))])
 def test_matches_transformers_pipeline(bundle, hf_pipe, backend, inputs, kwargs):

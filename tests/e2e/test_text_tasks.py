@@ -206,6 +206,12 @@ CHECKS = {"token-classification": check_token_classification, "question-answerin
           "zero-shot-classification": check_zero_shot_classification, "multiple-choice": check_multiple_choice}
 
 
+@pytest.mark.family("token-classification", "encoder")
+@pytest.mark.family("question-answering", "encoder")
+@pytest.mark.family("fill-mask", "encoder")
+@pytest.mark.family("feature-extraction", "encoder")
+@pytest.mark.family("zero-shot-classification", "encoder")
+@pytest.mark.family("multiple-choice", "encoder")
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("task", TASKS)
@@ -316,7 +322,7 @@ def test_left_padding_tokenizer(task, tmp_path, reference_dir, bundle_dir):
 def test_unsupported_sentence_transformers_module_is_refused(tmp_path, reference_dir):
     from sentence_transformers import SentenceTransformer, models
 
-    from edgetool.export.recipes.text_tasks import sentence_settings
+    from edgetool.export.families.text_tasks import sentence_settings
     from edgetool.runtime.errors import UnsupportedError
 
     base = str(reference_dir("bert-tiny-encoder"))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgetool.export.recipes.audio import sample_audio
+from edgetool.export.families.audio import sample_audio
 from edgetool.runtime import pipeline
 from edgetool.runtime.errors import UnsupportedError, UsageError
 from edgetool.runtime.preprocess.audio import whisper_features
@@ -37,6 +37,7 @@ def test_log_mel_matches_feature_extractor(mels):
         assert np.abs(whisper_features([w], fe.to_dict())["input_features"] - ref).max() <= 1e-4
 
 
+@pytest.mark.family("automatic-speech-recognition", "whisper")
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 @pytest.mark.parametrize("kwargs", [dict(language="en"), dict(language="de", task="translate"), dict(),
                                     dict(language="en", num_beams=3)], ids=["en", "de-translate", "detect", "beam3"])

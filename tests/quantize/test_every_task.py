@@ -27,9 +27,9 @@ MIN_COSINE = {"fp16": 0.999, "int8": 0.8}
 
 
 def _exportable() -> list[str]:
-    from edgetool.export.recipes import implemented_tasks
+    from edgetool.export.families import exportable_tasks
 
-    recipes = set(implemented_tasks())
+    recipes = set(exportable_tasks())
     return [t.name for t in all_tasks() if t.implemented and t.name in recipes]
 
 

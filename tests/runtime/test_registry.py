@@ -44,10 +44,10 @@ def test_aliases_are_unique():
 
 
 def test_implemented_tasks_have_pipeline_and_recipe():
-    from edgetool.export.recipes import implemented_tasks
+    from edgetool.export.families import exportable_tasks
     from edgetool.runtime.pipelines import pipeline_class
 
-    exportable = set(implemented_tasks())
+    exportable = set(exportable_tasks())
     for spec in all_tasks():
         if spec.implemented:
             assert spec.name in exportable, f"{spec.name} has a pipeline but no export recipe"
@@ -67,12 +67,16 @@ def test_every_implemented_task_has_an_end_to_end_test():
 
 def test_export_of_unimplemented_task_says_so(monkeypatch):
     """A task registered before its recipe exists: export names it and points at `edgetool tasks`."""
-    from edgetool.export.recipes import get_recipe
+    from edgetool.export.families import families_for
     from edgetool.runtime import tasks
+    from edgetool.runtime.registry import Registry
 
     spec = tasks.TaskSpec("video-classification", ("classify-video",), "video", "Label a video clip.")
-    monkeypatch.setitem(tasks.REGISTRY, spec.name, spec)
-    monkeypatch.setitem(tasks.ALIASES, spec.name, spec.name)
+    extended = Registry("task", normalize=lambda k: str(k or "").strip().lower())
+    for t in tasks.all_tasks():
+        extended.add(t.name, t, t.aliases)
+    extended.add(spec.name, spec, spec.aliases)
+    monkeypatch.setattr(tasks, "TASKS", extended)
     assert not spec.implemented
     with pytest.raises(UnsupportedError, match="'video-classification' is not implemented yet.*edgetool tasks"):
-        get_recipe("video-classification")
+        families_for("video-classification")

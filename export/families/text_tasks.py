@@ -1,4 +1,4 @@
-"""Export recipes of the text-encoder tasks: token-classification, question-answering, fill-mask,
+"""Export families (all `encoder`: any model type the task's Auto class loads) of the text-encoder tasks: token-classification, question-answering, fill-mask,
 feature-extraction, zero-shot-classification, multiple-choice."""
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from pathlib import Path
 
 from edgetool.runtime.errors import UnsupportedError, UsageError
 
-from . import Recipe, Sample, recipe
+from edgetool.runtime import names
+
+from . import ANY, Adapter, Sample
 from ..graphs import GraphExport, NamedIO, text_encoder_graph
-from .text import _classification_manifest
+from .text import classification_processing, config_labels, ref
 from .text_common import tokenizer_settings, write_tokenizer
 
 _NER_TEXTS = ["Barack Obama was born in Hawaii.", "Apple announced a new product in California.",
@@ -22,12 +24,13 @@ def _sequence_graph(*outputs: str):
                                                     sequence_outputs=outputs)]
 
 
-recipe(Recipe(
-    task="token-classification",
+TOKEN_CLASSIFICATION = Adapter(
+    task="token-classification", family="encoder", model_types=ANY,
     auto_class="AutoModelForTokenClassification",
-    references=("bert-tiny-ner", "roberta-tiny-ner"),
+    references=(ref("bert-tiny-ner", "text_tasks", "bert_tiny_ner"), ref("roberta-tiny-ner", "text_tasks", "roberta_tiny_ner")),
     graphs=_sequence_graph("logits"),
-    manifest=_classification_manifest,
+    processing=classification_processing,
+    labels=config_labels,
     samples=lambda source: [
         Sample([_NER_TEXTS[0]]),
         Sample([_NER_TEXTS[1]], {"aggregation_strategy": "simple"}),
@@ -37,17 +40,17 @@ recipe(Recipe(
         Sample([" ".join(_NER_TEXTS * 8)], {"aggregation_strategy": "simple", "stride": 16}),  # windows
     ],
     files=write_tokenizer,
-))
+)
 
 
 _QA_CONTEXT = "Berlin is the capital of Germany. The museum in Paris was wonderful. John Smith wrote the book."
 
-recipe(Recipe(
-    task="question-answering",
+QUESTION_ANSWERING = Adapter(
+    task="question-answering", family="encoder", model_types=ANY,
     auto_class="AutoModelForQuestionAnswering",
-    references=("bert-tiny-qa",),
+    references=(ref("bert-tiny-qa", "text_tasks", "bert_tiny_qa"),),
     graphs=_sequence_graph("start_logits", "end_logits"),
-    manifest=lambda source: {"processing": {"tokenizer": tokenizer_settings(source)}},
+    processing=lambda source: {"tokenizer": tokenizer_settings(source)},
     samples=lambda source: [
         Sample([], {"question": "Where was Barack Obama born?", "context": "Barack Obama was born in Hawaii."}),
         Sample([], {"question": "What is the capital of Germany?", "context": _QA_CONTEXT, "top_k": 3}),
@@ -56,7 +59,7 @@ recipe(Recipe(
                     "top_k": 2}),
     ],
     files=write_tokenizer,
-))
+)
 
 
 def _mask_samples(source):
@@ -65,15 +68,15 @@ def _mask_samples(source):
             Sample([[f"What a {mask} day", f"Who {mask} the book?"]], {"top_k": 2})]
 
 
-recipe(Recipe(
-    task="fill-mask",
+FILL_MASK = Adapter(
+    task="fill-mask", family="encoder", model_types=ANY,
     auto_class="AutoModelForMaskedLM",
-    references=("bert-tiny-mlm", "roberta-tiny-mlm"),
+    references=(ref("bert-tiny-mlm", "text_tasks", "bert_tiny_mlm"), ref("roberta-tiny-mlm", "text_tasks", "roberta_tiny_mlm")),
     graphs=_sequence_graph("logits"),
-    manifest=lambda source: {"processing": {"tokenizer": tokenizer_settings(source)}},
+    processing=lambda source: {"tokenizer": tokenizer_settings(source)},
     samples=_mask_samples,
     files=write_tokenizer,
-))
+)
 
 
 # sentence-transformers modules an exported bundle reproduces; anything else (Dense, LayerNorm, ...)
@@ -142,18 +145,17 @@ def sentence_settings(path: Path) -> dict:
 # The graph outputs last_hidden_state and pooling runs in NumPy (runtime/pipelines/feature_extraction.py):
 # one artifact then serves token embeddings (what the transformers pipeline returns) and every pooling
 # mode and normalisation, chosen per call; pooling is a few vector ops, negligible next to the encoder.
-recipe(Recipe(
-    task="feature-extraction",
+FEATURE_EXTRACTION = Adapter(
+    task="feature-extraction", family="encoder", model_types=ANY,
     auto_class="AutoModel",
-    references=("bert-tiny-encoder",),
+    references=(ref("bert-tiny-encoder", "text_tasks", "bert_tiny_encoder"),),
     graphs=_sequence_graph("last_hidden_state"),
-    manifest=lambda source: {"processing": {"tokenizer": tokenizer_settings(source),
-                                            "sentence": sentence_settings(Path(source.path))}},
+    processing=lambda source: {"tokenizer": tokenizer_settings(source), "sentence": sentence_settings(Path(source.path))},
     samples=lambda source: [Sample(["I love this"]), Sample([["What a great day", "Who wrote the book?"]]),
                             Sample([["The soup was quite bad.", "a"]], {"pooling": "mean", "normalize": True}),
                             Sample([["The soup was quite bad.", "Who wrote the book?"]], {"pooling": "cls"})],
     files=write_tokenizer,
-))
+)
 
 
 def nli_ids(config) -> dict:
@@ -167,18 +169,17 @@ def nli_ids(config) -> dict:
     return {"entailment_id": entail, "contradiction_id": -1 if entail == 0 else 0}
 
 
-def _nli_manifest(source) -> dict:
-    m = _classification_manifest(source)
-    m["processing"]["nli"] = nli_ids(source.config)
-    return m
+def _nli_processing(source) -> dict:
+    return {**classification_processing(source), "nli": nli_ids(source.config)}
 
 
-recipe(Recipe(
-    task="zero-shot-classification",
+ZERO_SHOT_CLASSIFICATION = Adapter(
+    task="zero-shot-classification", family="encoder", model_types=ANY,
     auto_class="AutoModelForSequenceClassification",
-    references=("bert-tiny-nli",),
+    references=(ref("bert-tiny-nli", "text_tasks", "bert_tiny_nli"),),
     graphs=lambda source, opts: [text_encoder_graph(source, {"logits": lambda o: o.logits})],
-    manifest=_nli_manifest,
+    processing=_nli_processing,
+    labels=config_labels,
     samples=lambda source: [
         Sample(["The election was strange."], {"candidate_labels": ["politics", "sports", "food"]}),
         Sample([["The soup was delicious", "Our team won"]],
@@ -186,7 +187,7 @@ recipe(Recipe(
         Sample(["I love this"], {"candidate_labels": ["happy"]}),
     ],
     files=write_tokenizer,
-))
+)
 
 
 def _choice_graph(source, opts):
@@ -195,20 +196,20 @@ def _choice_graph(source, opts):
 
     tok = source.tokenizer()
     enc = tok(["The weather was"] * 3, ["calm", "very crowded and noisy", "bad"], padding=True, return_tensors="pt")
-    names = [n for n in ("input_ids", "token_type_ids", "attention_mask") if n in enc]
-    inputs = {n: enc[n][None].to(torch.int64) for n in names}
-    axes = {n: {0: "batch", 1: "choices", 2: "sequence"} for n in names}
-    axes["logits"] = {0: "batch", 1: "choices"}
-    return [GraphExport("model", NamedIO(source.model, names, lambda o: (o.logits,)), inputs, ["logits"], axes)]
+    present = [n for n in (names.INPUT_IDS, names.TOKEN_TYPE_IDS, names.ATTENTION_MASK) if n in enc]
+    inputs = {n: enc[n][None].to(torch.int64) for n in present}
+    axes = {n: {0: names.BATCH, 1: "choices", 2: names.SEQUENCE} for n in present}
+    axes[names.LOGITS] = {0: names.BATCH, 1: "choices"}
+    return [GraphExport("model", NamedIO(source.model, present, lambda o: (o.logits,)), inputs, [names.LOGITS], axes)]
 
 
-recipe(Recipe(
-    task="multiple-choice",
+MULTIPLE_CHOICE = Adapter(
+    task="multiple-choice", family="encoder", model_types=ANY,
     auto_class="AutoModelForMultipleChoice",
-    references=("bert-tiny-choice",),
+    references=(ref("bert-tiny-choice", "text_tasks", "bert_tiny_choice"),),
     graphs=_choice_graph,
-    manifest=lambda source: {"processing": {"tokenizer": tokenizer_settings(source)}},
+    processing=lambda source: {"tokenizer": tokenizer_settings(source)},
     samples=lambda source: [Sample(["The weather was"], {"choices": ["calm", "very crowded and noisy", "bad"]}),
                             Sample(["Who wrote the book?"], {"choices": ["John Smith", "the children"]})],
     files=write_tokenizer,
-))
+)

@@ -1,0 +1,122 @@
+"""Export families of the audio tasks: audio-classification (`wav2vec2`) and automatic-speech-recognition
+(`ctc`: Wav2Vec2-style CTC encoders, traced with TorchScript; `whisper`: encoder-decoder with a KV cache)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+
+from edgetool.runtime import names
+
+from . import Adapter, Sample
+from ..graphs import GraphExport, NamedIO
+from .text import config_labels, ref
+from .text_common import write_tokenizer
+
+# Wav2Vec2-style encoders (raw 16 kHz samples in, frame logits out) that export and match today.
+WAV2VEC2_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
+
+
+def feature_config(source) -> dict:
+    return json.loads((source.path / "preprocessor_config.json").read_text(encoding="utf-8"))
+
+
+def _graph(sequence_logits: bool):
+    def build(source, opts):
+        import torch
+
+        inputs = [names.INPUT_VALUES, names.ATTENTION_MASK] if feature_config(source).get("return_attention_mask") \
+            else [names.INPUT_VALUES]
+        x = {names.INPUT_VALUES: torch.randn(2, 16000), names.ATTENTION_MASK: torch.ones(2, 16000, dtype=torch.int64)}
+        x = {n: x[n] for n in inputs}
+        axes = {n: {0: names.BATCH, 1: names.SAMPLES} for n in inputs}
+        axes[names.LOGITS] = {0: names.BATCH, 1: names.FRAMES} if sequence_logits else {0: names.BATCH}
+        return [GraphExport("model", NamedIO(source.model, inputs, lambda o: (o.logits,)), x, [names.LOGITS], axes)]
+    return build
+
+
+def sample_audio() -> list[np.ndarray]:
+    """A chirp, a tone with noise and a short burst: deterministic, 16 kHz."""
+    t = np.arange(16000) / 16000
+    rng = np.random.default_rng(0)
+    chirp = np.sin(2 * np.pi * (200 + 1800 * t) * t)
+    tone = 0.5 * np.sin(2 * np.pi * 440 * t[:12000]) + 0.05 * rng.standard_normal(12000)
+    return [chirp.astype(np.float32), tone.astype(np.float32), (0.3 * rng.standard_normal(3200)).astype(np.float32)]
+
+
+def _copy_features(source, staging) -> list[str]:
+    shutil.copyfile(source.path / "preprocessor_config.json", staging / "preprocessor_config.json")
+    return ["preprocessor_config.json"]
+
+
+WAV2VEC2 = Adapter(
+    task="audio-classification", family="wav2vec2", model_types=WAV2VEC2_TYPES,
+    auto_class="AutoModelForAudioClassification",
+    references=(ref("wav2vec2-tiny-classifier", "audio", "wav2vec2_tiny_classifier"),),
+    graphs=_graph(sequence_logits=False),
+    processing=lambda source: {"audio": feature_config(source)},
+    labels=config_labels,
+    samples=lambda source: [Sample([a]) for a in sample_audio()],
+    files=_copy_features,
+)
+
+
+def _ctc_processing(source) -> dict:
+    tok = source.tokenizer()
+    return {"audio": feature_config(source), "ctc": {
+        "id2token": {str(i): t for t, i in tok.get_vocab().items()}, "pad_token": tok.pad_token,
+        "word_delimiter_token": getattr(tok, "word_delimiter_token", "|"),
+        "do_lower_case": bool(getattr(tok, "do_lower_case", False)),
+        "replace_word_delimiter_char": getattr(tok, "replace_word_delimiter_char", " "),
+        # samples per logits frame: timestamps and chunk strides are counted in it
+        "inputs_to_logits_ratio": int(getattr(source.config, "inputs_to_logits_ratio", 0) or 0)}}
+
+
+CTC = Adapter(
+    task="automatic-speech-recognition", family="ctc", model_types=WAV2VEC2_TYPES,
+    auto_class="AutoModelForCTC",
+    references=(ref("wav2vec2-tiny-ctc", "audio", "wav2vec2_tiny_ctc"),),
+    graphs=_graph(sequence_logits=True),
+    processing=_ctc_processing,
+    samples=lambda source: [Sample([a]) for a in sample_audio()],
+    files=_copy_features,
+)
+
+
+def _whisper_graphs(source, opts):
+    import torch
+
+    from ..graphs_generation import seq2seq_graphs
+
+    mels = feature_config(source).get("feature_size", 80)
+    x = {names.INPUT_FEATURES: torch.randn(2, mels, 3000)}
+    start = source.model.generation_config.decoder_start_token_id
+    return seq2seq_graphs(source.model, x, {names.INPUT_FEATURES: {0: names.BATCH}}, int(start), uses_mask=False)
+
+
+def _whisper_processing(source) -> dict:
+    from .generation import text_processing
+
+    return {**text_processing(source), "audio": feature_config(source)}
+
+
+def _whisper_generation(source) -> dict:
+    from .generation import generation
+
+    return generation("encoder-decoder")(source)
+
+
+WHISPER = Adapter(
+    task="automatic-speech-recognition", family="whisper", model_types=("whisper",),
+    auto_class="AutoModelForSpeechSeq2Seq",
+    references=(ref("whisper-tiny-random", "audio", "whisper_tiny"),),
+    graphs=_whisper_graphs,
+    processing=_whisper_processing,
+    generation=_whisper_generation,
+    samples=lambda source: [
+        Sample([sample_audio()[0]], {"generate_kwargs": {"language": "en", "max_new_tokens": 8}}),
+        Sample([sample_audio()[1]], {"generate_kwargs": {"max_new_tokens": 6}})],
+    files=lambda source, staging: _copy_features(source, staging) + write_tokenizer(source, staging),
+    legacy_processing={"whisper": True},
+)

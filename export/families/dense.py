@@ -1,0 +1,167 @@
+"""Export families of the dense-prediction tasks: image-segmentation (`segformer`: semantic segmentation,
+`maskformer`: mask classification) and depth-estimation (`glpn`, `dpt`, `depth-anything`). One graph each:
+pixel_values -> logits / masks / predicted_depth; the runtime upsamples to the original size (NumPy)."""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from edgetool.runtime import names
+
+from . import Adapter, Sample
+from ..graphs import GraphExport, NamedIO
+from .text import config_labels, ref
+from .vision import _write_preprocessor, preprocessor_config, sample_images, torch_randn
+
+
+def dense_images() -> list[np.ndarray]:
+    """The vision sample pictures at twice their size (74x106, 96x64, 40x40): big enough for GLPN's
+    size divisor of 32, still odd sizes so the upsampling back is exercised."""
+    return [np.kron(img, np.ones((2, 2, 1), np.uint8)) for img in sample_images()]
+
+
+def _fixed_size(source, default=(64, 64)) -> tuple[int, int]:
+    size = preprocessor_config(source).get("size") or {}
+    if isinstance(size, int):
+        return size, size
+    return size.get("height", default[0]), size.get("width", default[1])
+
+
+# -- image-segmentation -----------------------------------------------------------------------------
+def _semantic_graph(source, opts):
+    x = {names.PIXEL_VALUES: torch_randn(2, 3, *_fixed_size(source))}
+    return [GraphExport("model", NamedIO(source.model, [names.PIXEL_VALUES], lambda o: (o.logits,)), x, [names.LOGITS],
+                        {names.PIXEL_VALUES: {0: names.BATCH}, names.LOGITS: {0: names.BATCH}})]
+
+
+def _mask_classification_graph(source, opts):
+    """Sizes follow the picture (shortest edge, rounded up to size_divisor). The TorchScript exporter drops
+    pixel_mask where the model ignores it (MaskFormer does)."""
+    import torch
+
+    x = {names.PIXEL_VALUES: torch_randn(1, 3, 64, 96), names.PIXEL_MASK: torch.ones(1, 64, 96, dtype=torch.int64)}
+    outs = ["class_queries_logits", "masks_queries_logits"]
+    axes = {names.PIXEL_VALUES: {0: names.BATCH, 2: names.HEIGHT, 3: names.WIDTH},
+            names.PIXEL_MASK: {0: names.BATCH, 1: names.HEIGHT, 2: names.WIDTH},
+            "class_queries_logits": {0: names.BATCH},
+            "masks_queries_logits": {0: names.BATCH, 2: "mask_height", 3: "mask_width"}}
+    return [GraphExport("model", NamedIO(source.model, list(x), lambda o: (o.class_queries_logits, o.masks_queries_logits)),
+                        x, outs, axes, dynamo=False)]
+
+
+def _segmentation_samples(source) -> list[Sample]:
+    return [Sample([img]) for img in dense_images()] + [Sample([dense_images()[:2]])]
+
+
+def _mask_classification_samples(source) -> list[Sample]:
+    return _segmentation_samples(source) + [
+        Sample([dense_images()[0]], {"subtask": "semantic"}),
+        Sample([dense_images()[1]], {"threshold": 0.5, "overlap_mask_area_threshold": 0.3}),
+        Sample([dense_images()[2]], {"subtask": "instance", "threshold": 0.5})]
+
+
+def _image_processing(source) -> dict:
+    return {"image": preprocessor_config(source)}
+
+
+SEGFORMER = Adapter(
+    task="image-segmentation", family="segformer", model_types=("segformer",),
+    auto_class="AutoModelForSemanticSegmentation",
+    references=(ref("segformer-tiny", "dense", "segformer_tiny"),),
+    graphs=_semantic_graph,
+    processing=_image_processing,
+    labels=config_labels,
+    samples=_segmentation_samples,
+    files=_write_preprocessor,
+    legacy_processing={"segmenter": "semantic"},
+)
+
+MASKFORMER = Adapter(
+    task="image-segmentation", family="maskformer", model_types=("maskformer",),
+    auto_class="AutoModelForInstanceSegmentation",
+    references=(ref("maskformer-tiny", "dense", "maskformer_tiny"),),
+    graphs=_mask_classification_graph,
+    processing=_image_processing,
+    labels=config_labels,
+    samples=_mask_classification_samples,
+    files=_write_preprocessor,
+    legacy_processing={"segmenter": "mask-classification"},
+)
+
+
+# -- depth-estimation -------------------------------------------------------------------------------
+_DEPTH_AXES = {names.PIXEL_VALUES: {0: names.BATCH, 2: names.HEIGHT, 3: names.WIDTH},
+               "predicted_depth": {0: names.BATCH, 1: "out_height", 2: "out_width"}}
+
+
+def _depth_dummy_size(source) -> tuple[int, int]:
+    cfg = preprocessor_config(source)
+    if "size_divisor" in cfg and "size" not in cfg:  # GLPN: any multiple of the divisor
+        d = int(cfg["size_divisor"])
+        return 2 * d, 3 * d
+    return _fixed_size(source, (384, 384))
+
+
+def _depth_graph(source, opts):
+    x = {names.PIXEL_VALUES: torch_randn(1, 3, *_depth_dummy_size(source))}
+    return [GraphExport("model", NamedIO(source.model, [names.PIXEL_VALUES], lambda o: (o.predicted_depth,)), x,
+                        ["predicted_depth"], _DEPTH_AXES)]
+
+
+def _depth_anything_graph(source, opts):
+    """Sizes are multiples of the patch size; the dynamo exporter keeps that arithmetic symbolic."""
+    p = source.config.patch_size
+    x = {names.PIXEL_VALUES: torch_randn(1, 3, 3 * p, 4 * p)}
+    return [GraphExport("model", NamedIO(source.model, [names.PIXEL_VALUES], lambda o: (o.predicted_depth,)), x,
+                        ["predicted_depth"], _DEPTH_AXES, dynamo=True)]
+
+
+@contextlib.contextmanager
+def symbolic_head_size(model):
+    """DepthAnythingForDepthEstimation's forward with the head's output size kept symbolic: transformers
+    computes it with int(), which bakes the traced picture's size into the graph (TorchScript and dynamo
+    alike), so one bundle could not serve other aspect ratios. Same arithmetic otherwise."""
+    import torch
+    from transformers.modeling_outputs import DepthEstimatorOutput
+
+    def forward(pixel_values, **_):
+        m, head = model, model.head
+        features = m.backbone.forward_with_filtered_kwargs(pixel_values).feature_maps
+        ph, pw = pixel_values.shape[2] // m.config.patch_size, pixel_values.shape[3] // m.config.patch_size
+        hidden = m.neck(features, ph, pw)[head.head_in_index]
+        d = torch.nn.functional.interpolate(head.conv1(hidden), (ph * head.patch_size, pw * head.patch_size),
+                                            mode="bilinear", align_corners=True)
+        d = head.conv3(head.activation1(head.conv2(d)))
+        return DepthEstimatorOutput(predicted_depth=(head.activation2(d) * head.max_depth).squeeze(dim=1))
+
+    had = "forward" in vars(model)
+    saved = vars(model).get("forward")
+    model.forward = forward
+    try:
+        yield
+    finally:
+        if had:
+            model.forward = saved
+        else:
+            del model.forward
+
+
+def _depth(family: str, model_type: str, reference, graphs=_depth_graph, patches=()) -> Adapter:
+    return Adapter(
+        task="depth-estimation", family=family, model_types=(model_type,),
+        auto_class="AutoModelForDepthEstimation",
+        references=(reference,),
+        graphs=graphs,
+        processing=_image_processing,
+        labels=lambda source: {},
+        samples=lambda source: [Sample([img]) for img in dense_images()] + [Sample([dense_images()[:2]])],
+        files=_write_preprocessor,
+        patches=patches,
+    )
+
+
+GLPN = _depth("glpn", "glpn", ref("glpn-tiny", "dense", "glpn_tiny"))
+DPT = _depth("dpt", "dpt", ref("dpt-tiny", "dense", "dpt_tiny"))
+DEPTH_ANYTHING = _depth("depth-anything", "depth_anything", ref("depth-anything-tiny", "dense", "depth_anything_tiny"),
+                        graphs=_depth_anything_graph, patches=(symbolic_head_size,))

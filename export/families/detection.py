@@ -1,0 +1,109 @@
+"""Export families of object-detection: `detr` (transformers DETR) and `yolo` (edgetool's YOLO-style
+detector, model type edgetool-yolo). `--nms-in-graph` (ExportOptions.extra["nms_in_graph"]) appends ONNX
+NonMaxSuppression to the YOLO-style graph; its thresholds stay graph inputs, so the runtime's
+threshold / iou_threshold / max_detections still apply.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from edgetool.runtime.errors import UsageError
+from edgetool.runtime.postprocess.nms import nms
+
+from edgetool.runtime import names
+
+from . import Adapter, Sample
+from ..reference import detection as _registers_yolo_auto_class  # noqa: F401  (Auto classes load edgetool-yolo)
+from ..graphs import GraphExport, NamedIO
+from .text import config_labels, ref
+from .vision import _write_preprocessor, preprocessor_config, sample_images
+
+
+class OnnxNms(torch.autograd.Function):
+    """ONNX NonMaxSuppression: traced as the ONNX op; in PyTorch (golden recording) the same
+    semantics computed with the runtime's NumPy NMS, per batch item and class, highest score first."""
+
+    @staticmethod
+    def forward(ctx, boxes, scores, max_per_class, iou_threshold, score_threshold):  # scores [B, C, N]
+        rows = []
+        b_np, s_np = boxes.detach().numpy(), scores.detach().numpy()
+        k, iou, thr = int(max_per_class.reshape(-1)[0]), float(iou_threshold.reshape(-1)[0]), float(score_threshold.reshape(-1)[0])
+        for b in range(s_np.shape[0]):
+            for c in range(s_np.shape[1]):
+                cand = np.nonzero(s_np[b, c] > thr)[0]
+                keep = cand[nms(b_np[b, cand], s_np[b, c, cand], np.zeros(len(cand), np.int64), iou)][:k]
+                rows += [(b, c, int(i)) for i in keep]
+        return torch.tensor(rows, dtype=torch.int64).reshape(-1, 3)
+
+    @staticmethod
+    def symbolic(g, boxes, scores, max_per_class, iou_threshold, score_threshold):
+        return g.op("NonMaxSuppression", boxes, scores, max_per_class, iou_threshold, score_threshold,
+                    center_point_box_i=0)
+
+
+class YoloWithNms(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values, iou_threshold, score_threshold, max_output_boxes_per_class):
+        out = self.model(pixel_values=pixel_values)
+        selected = OnnxNms.apply(out["boxes"], out["scores"].transpose(1, 2), max_output_boxes_per_class,
+                                 iou_threshold, score_threshold)
+        return out["boxes"], out["scores"], selected
+
+
+def _yolo_graph(source, opts):
+    s = source.config.image_size
+    x = {names.PIXEL_VALUES: torch.rand(2, 3, s, s)}
+    axes = {names.PIXEL_VALUES: {0: names.BATCH}, "boxes": {0: names.BATCH}, "scores": {0: names.BATCH}}
+    if not (opts.extra or {}).get("nms_in_graph"):
+        return [GraphExport("model", NamedIO(source.model, [names.PIXEL_VALUES], lambda o: (o["boxes"], o["scores"])),
+                            x, ["boxes", "scores"], axes, dynamo=False)]
+    x.update(iou_threshold=torch.tensor([0.45]), score_threshold=torch.tensor([0.25]),
+             max_output_boxes_per_class=torch.tensor([100], dtype=torch.int64))
+    return [GraphExport("model", YoloWithNms(source.model), x, ["boxes", "scores", "selected_indices"],
+                        {**axes, "selected_indices": {0: "selected"}}, dynamo=False)]  # custom symbolic: TorchScript
+
+
+def _detr_graph(source, opts):
+    if (opts.extra or {}).get("nms_in_graph"):
+        raise UsageError("--nms-in-graph applies to YOLO-style detectors; DETR predicts a set and needs no NMS.")
+    x = {names.PIXEL_VALUES: torch.randn(1, 3, 48, 64), names.PIXEL_MASK: torch.ones(1, 48, 64, dtype=torch.int64)}
+    axes = {names.PIXEL_VALUES: {0: names.BATCH, 2: names.HEIGHT, 3: names.WIDTH},
+            names.PIXEL_MASK: {0: names.BATCH, 1: names.HEIGHT, 2: names.WIDTH},
+            names.LOGITS: {0: names.BATCH}, "pred_boxes": {0: names.BATCH}}
+    return [GraphExport("model", NamedIO(source.model, list(x), lambda o: (o.logits, o.pred_boxes)), x,
+                        [names.LOGITS, "pred_boxes"], axes)]
+
+
+def _images():
+    return sample_images()
+
+
+YOLO = Adapter(
+    task="object-detection", family="yolo", model_types=("edgetool-yolo",),
+    auto_class="AutoModelForObjectDetection",
+    references=(ref("yolo-tiny", "detection", "yolo_tiny"),),
+    graphs=_yolo_graph,
+    processing=lambda s: {"image_size": s.config.image_size, "pad_value": 114, "iou_threshold": 0.45,
+                          "max_detections": 100},
+    labels=config_labels,
+    samples=lambda s: [Sample([img]) for img in _images()] + [
+        Sample([_images()]), Sample([_images()[0]], {"threshold": 0.3, "iou_threshold": 0.3, "max_detections": 3})],
+    files=lambda s, staging: [],
+    legacy_processing={"detector": "yolo"},
+)
+
+DETR = Adapter(
+    task="object-detection", family="detr", model_types=("detr",),
+    auto_class="AutoModelForObjectDetection",
+    references=(ref("detr-tiny", "detection", "detr_tiny"),),
+    graphs=_detr_graph,
+    processing=lambda s: {"image": preprocessor_config(s)},
+    labels=config_labels,
+    samples=lambda s: [Sample([img], {"threshold": 0.0}) for img in _images()] + [Sample([_images()[:2]])],
+    files=_write_preprocessor,
+    legacy_processing={"detector": "detr"},
+)
