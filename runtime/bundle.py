@@ -152,6 +152,15 @@ class Bundle:
         return self.manifest["task"]
 
     @property
+    def family(self) -> str | None:
+        """The model family (a key of runtime/heads with the task), named by the exporter."""
+        family = self.manifest.get("family")
+        if family is None:  # legacy: removed at merge
+            from .heads.legacy import legacy_family  # legacy: removed at merge
+            family = legacy_family(self.manifest)  # legacy: removed at merge
+        return family
+
+    @property
     def processing(self) -> dict:
         return self.manifest.get("processing", {})
 
