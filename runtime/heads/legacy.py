@@ -5,6 +5,8 @@ from __future__ import annotations
 from . import ENCODER_TASKS  # legacy: removed at merge
 
 _SEQ2SEQ = ("text2text-generation", "summarization", "translation")  # legacy: removed at merge
+_BY_PROCESSOR = {"ViTImageProcessor": "vit", "DeiTImageProcessor": "vit", "ConvNextImageProcessor": "convnext",  # legacy: removed at merge
+                 "GLPNImageProcessor": "glpn", "DPTImageProcessor": "dpt"}  # legacy: removed at merge
 _SEGMENTERS = {"semantic": "segformer", "mask-classification": "maskformer"}  # legacy: removed at merge
 
 
@@ -28,5 +30,8 @@ def legacy_family(manifest: dict) -> str | None:  # legacy: removed at merge
     if task == "automatic-speech-recognition":  # legacy: removed at merge
         return "whisper" if processing.get("whisper") else "ctc" if "ctc" in processing else None  # legacy: removed at merge
     if task in ("image-classification", "depth-estimation"):  # legacy: removed at merge
-        return model_type.replace("_", "-") or None  # legacy: removed at merge
+        if model_type:  # legacy: removed at merge
+            return model_type.replace("_", "-")  # legacy: removed at merge
+        kind = (processing.get("image") or {}).get("image_processor_type", "ViTImageProcessor")  # legacy: removed at merge
+        return _BY_PROCESSOR.get(kind.replace("Fast", ""))  # legacy: removed at merge (depth families share a head)
     return None  # legacy: removed at merge
