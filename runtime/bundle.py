@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError, UsageError, did_you_mean
+from .names import TARGET_BACKEND
 # the schema lives in manifest.py; these names stay importable from here (many modules read them here)
 from .manifest import MANIFEST, SCHEMA_VERSION, Artifact, GraphSpec, Manifest, TensorSpec  # noqa: F401
 
@@ -127,8 +128,6 @@ class Bundle:
                 f"Bundle {self.root} has no '{precision}' artifacts (it has: {', '.join(have)}).{did_you_mean(precision, have)} "
                 f"Add one with: edgetool quantize {self.root} --precision {precision}"
             )
-        from .backends import TARGET_BACKEND  # lazy: the backends package imports this module
-
         def runnable(a: Artifact) -> bool:  # e.g. TensorRT's fp16 is an fp32 ONNX that only its engine build makes fp16
             only = a.options.get("backends")
             return a.format in formats and (not only or backend in only)

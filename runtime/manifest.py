@@ -521,11 +521,6 @@ class Manifest:
             hashes.update(a.files)
         return hashes
 
-    def get(self, key: str, default=None):
-        """The JSON value of a top-level field — kept for code that read the manifest as a dict (the
-        pipelines' `bundle.manifest.get("default_target")`). New code reads the typed attributes."""
-        return self.to_json().get(key, default)
-
     # -- edits (each returns a new Manifest) --------------------------------------------------------
     def merged(self, sections: Mapping[str, Any]) -> "Manifest":
         """This manifest with top-level sections replaced by JSON values (e.g. an export recipe's

@@ -70,3 +70,8 @@ def past_for(present_name: str) -> str:
 def kv_layers(names, prefix: str = PAST_PREFIX) -> list[int]:
     """Sorted layer indices of the cache tensors among `names`."""
     return sorted({int(n[len(prefix):].split(".", 1)[0]) for n in names if n.startswith(prefix)})
+
+
+# The backend that runs each build target's artifacts by default (a bundle's default_target, an
+# artifact's target -> the backend name of edgetool.runtime.backends).
+TARGET_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "trt": "tensorrt"}

@@ -58,9 +58,6 @@ class Adapter:
     attn_implementation: str | None = "eager"
     # Model quirks: each is model -> context manager, entered around every run of a traced graph.
     patches: tuple[Callable[[object], ContextManager], ...] = ()
-    # Processing keys that only name the family, still written for runtimes that read them instead of
-    # the manifest's "family". Transitional: drop once every runtime head reads `bundle.family`.
-    legacy_processing: dict = field(default_factory=dict)
 
     @property
     def generic(self) -> bool:
@@ -74,7 +71,7 @@ class Adapter:
         return f"{self.family} ({kinds})"
 
     def manifest(self, source) -> dict:
-        out: dict = {"family": self.family, "processing": {**self.legacy_processing, **self.processing(source)}}
+        out: dict = {"family": self.family, "processing": self.processing(source)}
         if self.labels is not None:
             out["labels"] = self.labels(source)
         if self.generation is not None:

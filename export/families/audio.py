@@ -118,5 +118,4 @@ WHISPER = Adapter(
         Sample([sample_audio()[0]], {"generate_kwargs": {"language": "en", "max_new_tokens": 8}}),
         Sample([sample_audio()[1]], {"generate_kwargs": {"max_new_tokens": 6}})],
     files=lambda source, staging: _copy_features(source, staging) + write_tokenizer(source, staging),
-    legacy_processing={"whisper": True},
 )

@@ -74,7 +74,6 @@ SEGFORMER = Adapter(
     labels=config_labels,
     samples=_segmentation_samples,
     files=_write_preprocessor,
-    legacy_processing={"segmenter": "semantic"},
 )
 
 MASKFORMER = Adapter(
@@ -86,7 +85,6 @@ MASKFORMER = Adapter(
     labels=config_labels,
     samples=_mask_classification_samples,
     files=_write_preprocessor,
-    legacy_processing={"segmenter": "mask-classification"},
 )
 
 

@@ -93,7 +93,6 @@ YOLO = Adapter(
     samples=lambda s: [Sample([img]) for img in _images()] + [
         Sample([_images()]), Sample([_images()[0]], {"threshold": 0.3, "iou_threshold": 0.3, "max_detections": 3})],
     files=lambda s, staging: [],
-    legacy_processing={"detector": "yolo"},
 )
 
 DETR = Adapter(
@@ -105,5 +104,4 @@ DETR = Adapter(
     labels=config_labels,
     samples=lambda s: [Sample([img], {"threshold": 0.0}) for img in _images()] + [Sample([_images()[:2]])],
     files=_write_preprocessor,
-    legacy_processing={"detector": "detr"},
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 
 from ..errors import UsageError, did_you_mean
+from ..names import TARGET_BACKEND
 from .base import Backend, BackendOptions
 
 # name -> ("module under edgetool.runtime.backends", "class")
@@ -13,8 +14,6 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "tensorrt": ("tensorrt.backend", "TensorRTBackend"),
 }
 ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "ov": "openvino", "trt": "tensorrt"}
-# The backend that runs each build target's artifacts by default.
-TARGET_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "trt": "tensorrt"}
 
 
 def backend_class(name: str) -> type[Backend]:

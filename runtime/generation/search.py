@@ -11,6 +11,7 @@ from typing import Generator, Iterator
 import numpy as np
 
 from ..errors import UsageError
+from ..names import ATTENTION_MASK, INPUT_IDS
 from .config import GenerationConfig
 from .processors import ProcessorList, build_processors, log_softmax, softmax
 
@@ -83,6 +84,19 @@ def stream_generate(model, inputs: dict, prompt: np.ndarray | None,
     return _yield_tokens(_decode(plan))
 
 
+def generate_steps(model, inputs: dict, prompt: np.ndarray | None,
+                   config: GenerationConfig | None = None) -> Generator[np.ndarray, None, np.ndarray]:
+    """generate() as a generator: yields each step's new tokens int64 [rows] and returns generate()'s
+    ids (greedy and sampling), so a caller can show tokens as they come and still get the result."""
+    plan = _prepare(model, inputs, prompt, config)
+    if plan.max_length <= plan.prompt.shape[1]:  # max_new_tokens=0: nothing to generate
+        return np.repeat(plan.prompt, plan.cfg.num_return_sequences, axis=0)
+    if plan.cfg.num_beams > 1:
+        raise UsageError(f"Streaming works with greedy search and sampling, not beam search "
+                         f"(num_beams={plan.cfg.num_beams}). Set num_beams=1 to stream.")
+    return (yield from _decode(plan))
+
+
 def _yield_tokens(steps: Generator) -> Iterator[np.ndarray]:
     yield from steps  # drops the generator's return value (the full ids)
 
@@ -96,8 +110,8 @@ def _prepare(model, inputs: dict | None, prompt, config: GenerationConfig | None
     if prompt is None:
         if encoder_decoder:
             prompt = [cfg.decoder_prompt()]
-        elif "input_ids" in inputs:
-            prompt = inputs["input_ids"]
+        elif INPUT_IDS in inputs:
+            prompt = inputs[INPUT_IDS]
         elif cfg.bos_token_id is not None:
             prompt = [[cfg.bos_token_id]]
         else:
@@ -118,7 +132,7 @@ def _prepare(model, inputs: dict | None, prompt, config: GenerationConfig | None
                                  "give one row, or one per input.")
             prompt = np.repeat(prompt, batch, axis=0)
     else:
-        mask = inputs.get("attention_mask")
+        mask = inputs.get(ATTENTION_MASK)
         mask = np.ones_like(prompt) if mask is None else np.asarray(mask).astype(np.int64)
         if mask.shape != prompt.shape:
             raise UsageError(f"attention_mask {list(mask.shape)} must have the prompt's shape {list(prompt.shape)}.")
@@ -126,7 +140,7 @@ def _prepare(model, inputs: dict | None, prompt, config: GenerationConfig | None
             # Right padding would put pads between the prompt and the new tokens.
             raise UsageError("The prompt is right-padded; decoder-only generation needs left padding "
                              "(tokenizer padding_side='left').")
-        inputs["attention_mask"] = mask
+        inputs[ATTENTION_MASK] = mask
 
     prompt_len = prompt.shape[1]
     max_length, min_length = cfg.lengths(prompt_len)
@@ -141,8 +155,8 @@ def _prepare(model, inputs: dict | None, prompt, config: GenerationConfig | None
 
 
 def _batch_size(inputs: dict) -> int | None:
-    if "attention_mask" in inputs:
-        return int(np.shape(inputs["attention_mask"])[0])
+    if ATTENTION_MASK in inputs:
+        return int(np.shape(inputs[ATTENTION_MASK])[0])
     for value in inputs.values():
         if np.ndim(value) >= 1:
             return int(np.shape(value)[0])

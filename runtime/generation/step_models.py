@@ -33,6 +33,9 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from ..names import (ATTENTION_MASK, DECODER_INPUT_IDS, ENCODER_ATTENTION_MASK, ENCODER_HIDDEN_STATES, INPUT_IDS,
+                     KV_KINDS, LAST_HIDDEN_STATE, LOGITS, PAST_PREFIX, POSITION_IDS, kv_layers, past, present)
+
 
 class StepModel(Protocol):
     is_encoder_decoder: bool
@@ -52,10 +55,6 @@ def position_ids(attention_mask: np.ndarray, new: int) -> np.ndarray:
     return pos[:, -new:].astype(np.int64)
 
 
-def _layers(names, prefix: str) -> list[str]:
-    return sorted({n.split(".")[1] for n in names if n.startswith(prefix)}, key=int)
-
-
 class DecoderOnlyModel:
     """GPT-2 style graph 'decoder': input_ids, attention_mask[, position_ids], past_key_values.{i}.key/value
     -> logits, present.{i}.key/value."""
@@ -65,22 +64,22 @@ class DecoderOnlyModel:
     def __init__(self, run: Callable, graph_spec, cache_block: int | None = None):
         self.run = run
         self.inputs = {t.name: t for t in graph_spec.inputs}
-        self.layers = _layers(self.inputs, "past_key_values.")
-        k = self.inputs[f"past_key_values.{self.layers[0]}.key"].shape
+        self.layers = kv_layers(self.inputs, PAST_PREFIX)
+        k = self.inputs[past(self.layers[0], "key")].shape
         self.heads, self.head_dim = k[1], k[3]
-        self.uses_positions = "position_ids" in self.inputs
+        self.uses_positions = POSITION_IDS in self.inputs
         # Engines that re-plan for every new input shape (OpenVINO) run faster when the past keeps one
         # shape for many steps: the cache is then a buffer grown `cache_block` positions at a time, its
         # unused slots masked out (they add exact zeros to attention). Needs explicit position_ids.
         self.cache_block = cache_block if self.uses_positions else None
 
     def start(self, inputs: dict, expand: int = 1) -> dict:
-        mask = np.repeat(np.asarray(inputs["attention_mask"]).astype(np.int64), expand, axis=0)
+        mask = np.repeat(np.asarray(inputs[ATTENTION_MASK]).astype(np.int64), expand, axis=0)
         rows = mask.shape[0]
-        past = {f"past_key_values.{i}.{kv}": np.zeros((rows, self.heads, 0, self.head_dim), np.float32)
-                for i in self.layers for kv in ("key", "value")}
+        cache = {past(i, kv): np.zeros((rows, self.heads, 0, self.head_dim), np.float32)
+                 for i in self.layers for kv in KV_KINDS}
         # past: buffers of `capacity` positions, the first `length` of them in use
-        return {"mask": mask, "past": past, "length": 0, "first": True}
+        return {"mask": mask, "past": cache, "length": 0, "first": True}
 
     def step(self, state: dict, new_tokens: np.ndarray) -> np.ndarray:
         mask = state["mask"]
@@ -92,25 +91,25 @@ class DecoderOnlyModel:
         if capacity > length:  # unused buffer slots sit between the cache and the new tokens
             feed_mask = np.concatenate([mask[:, :length], np.zeros((mask.shape[0], capacity - length), np.int64),
                                         mask[:, length:]], axis=1)
-        feeds = {"input_ids": new_tokens.astype(np.int64), "attention_mask": feed_mask, **state["past"]}
+        feeds = {INPUT_IDS: new_tokens.astype(np.int64), ATTENTION_MASK: feed_mask, **state["past"]}
         if self.uses_positions:
-            feeds["position_ids"] = position_ids(mask, n)
+            feeds[POSITION_IDS] = position_ids(mask, n)
         out = self.run("decoder", feeds)
-        present = {f"past_key_values.{i}.{kv}": out[f"present.{i}.{kv}"] for i in self.layers for kv in ("key", "value")}
+        new_cache = {past(i, kv): out[present(i, kv)] for i in self.layers for kv in KV_KINDS}
         state.update(mask=mask, first=False, length=length + n,
-                     past=present if self.cache_block is None else self._store(state["past"], present, length, n))
-        return out["logits"][:, -1, :].astype(np.float32)
+                     past=new_cache if self.cache_block is None else self._store(state["past"], new_cache, length, n))
+        return out[LOGITS][:, -1, :].astype(np.float32)
 
-    def _store(self, past: dict, present: dict, length: int, n: int) -> dict:
-        """Write the n new positions (the tail of each `present`) into the buffers, growing them by blocks."""
-        capacity = next(iter(past.values())).shape[2]
+    def _store(self, cache: dict, new_cache: dict, length: int, n: int) -> dict:
+        """Write the n new positions (the tail of each new cache tensor) into the buffers, growing them by blocks."""
+        capacity = next(iter(cache.values())).shape[2]
         if length + n > capacity:
             grown = -(-(length + n) // self.cache_block) * self.cache_block
-            past = {k: np.concatenate([v[:, :, :length], np.zeros(v.shape[:2] + (grown - length, v.shape[3]), v.dtype)],
-                                      axis=2) for k, v in past.items()}
-        for k, buf in past.items():
-            buf[:, :, length:length + n] = present[k][:, :, -n:]
-        return past
+            cache = {k: np.concatenate([v[:, :, :length], np.zeros(v.shape[:2] + (grown - length, v.shape[3]), v.dtype)],
+                                       axis=2) for k, v in cache.items()}
+        for k, buf in cache.items():
+            buf[:, :, length:length + n] = new_cache[k][:, :, -n:]
+        return cache
 
     def reorder(self, state: dict, rows: np.ndarray) -> None:
         state["mask"] = state["mask"][rows]
@@ -127,35 +126,37 @@ class EncoderDecoderModel:
         self.encoder_inputs = [t.name for t in graphs["encoder"].inputs]
         self.cross_inputs = {t.name for t in graphs["cross_kv"].inputs}
         self.dec_inputs = {t.name: t for t in graphs["decoder"].inputs}
-        self.layers = _layers(self.dec_inputs, "past_key_values.")
-        k = self.dec_inputs[f"past_key_values.{self.layers[0]}.decoder.key"].shape
+        self.layers = kv_layers(self.dec_inputs, PAST_PREFIX)
+        k = self.dec_inputs[past(self.layers[0], "key", "decoder")].shape
         self.heads, self.head_dim = k[1], k[3]
 
     def start(self, inputs: dict, expand: int = 1) -> dict:
-        enc = self.run("encoder", {n: inputs[n] for n in self.encoder_inputs if n in inputs})["last_hidden_state"]
-        mask = inputs.get("attention_mask")
+        enc = self.run("encoder", {n: inputs[n] for n in self.encoder_inputs if n in inputs})[LAST_HIDDEN_STATE]
+        mask = inputs.get(ATTENTION_MASK)
         if mask is None:
             mask = np.ones(enc.shape[:2], np.int64)
         mask = np.asarray(mask).astype(np.int64)
-        feeds = {"encoder_hidden_states": enc, "encoder_attention_mask": mask}
+        feeds = {ENCODER_HIDDEN_STATES: enc, ENCODER_ATTENTION_MASK: mask}
         cross = self.run("cross_kv", {k: v for k, v in feeds.items() if k in self.cross_inputs})
         rows = enc.shape[0] * expand
         state = {"enc_mask": np.repeat(mask, expand, axis=0), "past": {}}
         for i in self.layers:
-            for kv in ("key", "value"):
-                state["past"][f"past_key_values.{i}.encoder.{kv}"] = np.repeat(cross[f"present.{i}.encoder.{kv}"], expand, axis=0)
-                state["past"][f"past_key_values.{i}.decoder.{kv}"] = np.zeros((rows, self.heads, 0, self.head_dim), np.float32)
+            for kv in KV_KINDS:
+                state["past"][past(i, kv, "encoder")] = np.repeat(cross[present(i, kv, "encoder")], expand, axis=0)
+                state["past"][past(i, kv, "decoder")] = np.zeros((rows, self.heads, 0, self.head_dim), np.float32)
         return state
 
     def step(self, state: dict, new_tokens: np.ndarray) -> np.ndarray:
-        feeds = {"decoder_input_ids": new_tokens.astype(np.int64), "encoder_attention_mask": state["enc_mask"], **state["past"]}
+        feeds = {DECODER_INPUT_IDS: new_tokens.astype(np.int64), ENCODER_ATTENTION_MASK: state["enc_mask"],
+                 **state["past"]}
         out = self.run("decoder", feeds)
         for i in self.layers:
-            for kv in ("key", "value"):
-                state["past"][f"past_key_values.{i}.decoder.{kv}"] = out[f"present.{i}.decoder.{kv}"]
-        return out["logits"][:, -1, :].astype(np.float32)
+            for kv in KV_KINDS:
+                state["past"][past(i, kv, "decoder")] = out[present(i, kv, "decoder")]
+        return out[LOGITS][:, -1, :].astype(np.float32)
 
     def reorder(self, state: dict, rows: np.ndarray) -> None:
         # Beams only move within their own input, whose rows share one encoder output: the cross cache
         # and the encoder mask are already right, and copying them every step would cost the most.
-        state["past"] = {k: v if ".encoder." in k else v[rows] for k, v in state["past"].items()}
+        cross = {past(i, kv, "encoder") for i in self.layers for kv in KV_KINDS}
+        state["past"] = {k: v if k in cross else v[rows] for k, v in state["past"].items()}

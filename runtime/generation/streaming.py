@@ -48,11 +48,13 @@ class TextStream:
 class TextStreamer:
     """A streamer for generate(streamer=...): one row's tokens in, final text out through `on_text`
     (called with "" never; with stream_end=True once at the end). Like transformers' TextStreamer
-    with skip_prompt=True: generate() only ever sends new tokens."""
+    with skip_prompt=True: generate() only ever sends new tokens. Showing the text is the caller's
+    job (the runtime writes nothing to the terminal): without `on_text` the pieces collect in `pieces`."""
 
     def __init__(self, decode: Callable[[list[int]], str], on_text: Callable[..., None] | None = None):
         self.stream = TextStream(decode)
-        self.on_text = on_text or (lambda text, stream_end=False: print(text, end="\n" if stream_end else "", flush=True))
+        self.pieces: list[str] = []
+        self.on_text = on_text or (lambda text, stream_end=False: self.pieces.append(text))
 
     def put(self, tokens) -> None:
         tokens = np.asarray(tokens)

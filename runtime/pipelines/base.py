@@ -1,18 +1,34 @@
-"""Pipeline base: pre-process → engine(s) → post-process, shaped like `transformers.pipeline`."""
+"""Pipeline template: split inputs -> preprocess -> forward -> postprocess -> unwrap, shaped like
+`transformers.pipeline`.
+
+    pipe(inputs, **options)
+      opts            = pipe.sanitize(**options)        # check the call options once, resolve defaults
+      items, single   = pipe.split(inputs, opts)        # one input or a list of them -> a list
+      for batch in pipe.batches(items, opts):           # default: one item at a time
+          prepared    = pipe.preprocess(batch, opts)    # -> Prepared(items, feeds, extra)
+          outputs     = pipe.forward(prepared, opts)    # default: the family head's engine call
+          results    += pipe.postprocess(prepared, outputs, opts)   # one result per item
+      return pipe.unwrap(results, single, opts)         # single in, single out
+
+A task pipeline implements only its own steps; what differs between model families lives in the
+family's head (runtime/heads), `self.head`. Rendering results (text, pictures, streamed tokens) is the
+CLI's job, not the runtime's.
+"""
 from __future__ import annotations
 
-import json
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from ..backends import TARGET_BACKEND, Backend, BackendOptions, backend_class
 from ..bundle import Bundle
+from ..heads import Head, make_head
+from ..heads.base import Prepared
 from ..tasks import TaskSpec, get_task
 
 
 def open_engines(bundle: Bundle, backend: str | None = None, precision: str | None = None,
                  options: BackendOptions | None = None) -> dict[str, Backend]:
     """One Backend per graph of the bundle, for the chosen engine and precision."""
-    name = backend or TARGET_BACKEND.get(bundle.manifest.get("default_target", "onnx"), "onnxruntime")
+    name = backend or TARGET_BACKEND.get(bundle.default_target, "onnxruntime")
     cls = backend_class(name)
     chosen = bundle.select(cls.formats, precision, cls.name)
     engines = {}
@@ -24,18 +40,24 @@ def open_engines(bundle: Bundle, backend: str | None = None, precision: str | No
     return engines
 
 
+def chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
 class Pipeline:
-    """Subclasses implement `__call__` (or preprocess/postprocess) and `format`."""
+    """Subclasses implement the template's steps for their task (see the module docstring)."""
 
     def __init__(self, bundle: Bundle, backend: str | None = None, precision: str | None = None,
                  options: BackendOptions | None = None, engines: Mapping[str, Any] | None = None):
         self.bundle = bundle
         self.spec: TaskSpec = get_task(bundle.task)
         self.engines = dict(engines) if engines is not None else open_engines(bundle, backend, precision, options)
+        self.head: Head = make_head(self)
         self.setup()
 
     def setup(self) -> None:
-        """Load processors (tokenizer, image/audio settings) from the bundle."""
+        """Load the task's processors (tokenizer, image/audio settings) from the bundle."""
 
     def run_graph(self, graph: str, feeds: dict) -> dict:
         return self.engines[graph].run(feeds)
@@ -44,6 +66,40 @@ class Pipeline:
     def backend_name(self) -> str:
         return next(iter(self.engines.values())).name
 
-    def format(self, result: Any) -> str:
-        """Human-readable rendering for `edgetool run`; JSON is the fallback."""
-        return json.dumps(result, indent=2, ensure_ascii=False)
+    # -- the template ----------------------------------------------------------------------------
+    def __call__(self, inputs, **options):
+        opts = self.sanitize(**options)
+        items, single = self.split(inputs, opts)
+        results: list = []
+        for batch in self.batches(items, opts):
+            prepared = self.preprocess(batch, opts)
+            results += self.postprocess(prepared, self.forward(prepared, opts), opts)
+        return self.unwrap(results, single, opts)
+
+    def sanitize(self, **options) -> dict:
+        """The call options, checked, with defaults resolved (an unknown one is a TypeError, as in Python)."""
+        if options:
+            raise TypeError(f"{type(self).__name__} got unexpected option(s) {sorted(options)}")
+        return {}
+
+    def split(self, inputs, opts: dict) -> tuple[list, bool]:
+        """(items, was_single): one input becomes a list of one."""
+        single = not isinstance(inputs, list)
+        return ([inputs] if single else list(inputs)), single
+
+    def batches(self, items: list, opts: dict) -> Iterator[list]:
+        """Groups of items that go through the model together; by default one at a time."""
+        return ([item] for item in items)
+
+    def preprocess(self, batch: list, opts: dict) -> Prepared:
+        raise NotImplementedError
+
+    def forward(self, prepared: Prepared, opts: dict) -> Any:
+        return self.head.forward(prepared.feeds)
+
+    def postprocess(self, prepared: Prepared, outputs: Any, opts: dict) -> list:
+        """One result per item of the batch."""
+        raise NotImplementedError
+
+    def unwrap(self, results: list, single: bool, opts: dict):
+        return results[0] if single else results

@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
+from ..names import ATTENTION_MASK, LAST_HIDDEN_STATE
 from ..postprocess.windows import batches, sliding_windows, stitch, unpad, window_feeds
 from ..preprocess.text import TextTokenizer, check_texts
-from .base import Pipeline
+from .base import Pipeline, Prepared, chunks
 
 # sentence-transformers' names, in the order it concatenates several modes
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
@@ -72,7 +73,7 @@ class FeatureExtractionPipeline(Pipeline):
             tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), *([tok.normalizer] if tok.normalizer else [])])
 
     def _hidden(self, feeds: dict) -> np.ndarray:
-        return self.run_graph("model", feeds)["last_hidden_state"].astype(np.float32, copy=False)
+        return self.head.forward(feeds)[LAST_HIDDEN_STATE].astype(np.float32, copy=False)
 
     def sentence_embeddings(self, texts, pooling=None, normalize: bool | None = None,
                             batch_size: int = 32) -> np.ndarray:
@@ -85,7 +86,7 @@ class FeatureExtractionPipeline(Pipeline):
         out = []
         for i in range(0, len(texts), batch_size):
             enc = self.sentence_tokenizer.encode(texts[i:i + batch_size], max_length=self.sentence.get("max_seq_length"))
-            out.append(pool(self._hidden(enc.arrays), enc.arrays["attention_mask"], modes))
+            out.append(pool(self._hidden(enc.arrays), enc.arrays[ATTENTION_MASK], modes))
         emb = np.concatenate(out)
         return (l2_normalize(emb) if norm else emb).astype(np.float32)
 
@@ -108,30 +109,48 @@ class FeatureExtractionPipeline(Pipeline):
                 outs[j] = unpad(h, len(windows[j]), tok.padding_side)
         return stitch(enc, windows, outs)[None]
 
-    def __call__(self, inputs, pooling=None, normalize: bool | None = None, return_tensors: bool = False,
-                 truncation: bool | None = None, stride: int | None = None, batch_size: int = 32):
+    def sanitize(self, pooling=None, normalize: bool | None = None, return_tensors: bool = False,
+                 truncation: bool | None = None, stride: int | None = None, batch_size: int = 32) -> dict:
         """Token embeddings ([1][tokens][hidden] per text, as transformers returns); with `pooling` or
         `normalize`, sentence embeddings (one vector per text, like sentence-transformers) instead."""
-        texts = check_texts(inputs)
-        single = isinstance(inputs, str)
-        if pooling is not None or normalize is not None:
-            emb = self.sentence_embeddings(texts, pooling, normalize, batch_size)
-            emb = emb[0] if single else emb
-            return emb if return_tensors else emb.tolist()
-        results = []
-        for text in texts:  # one at a time: no padding in the output, like the pipeline
-            hidden = self.token_embeddings(text, truncation, stride)
-            results.append(hidden if return_tensors else hidden.tolist())
-        return results[0] if single else results
+        opts = {"sentence": pooling is not None or normalize is not None, "return_tensors": return_tensors,
+                "truncation": truncation, "stride": stride, "batch_size": batch_size}
+        if opts["sentence"]:
+            opts["modes"] = pooling_modes(pooling if pooling is not None else self.sentence.get("pooling", "mean"))
+            opts["normalize"] = bool(self.sentence.get("normalize", False)) if normalize is None else bool(normalize)
+            if batch_size < 1:
+                raise UsageError(f"batch_size must be >= 1, got {batch_size}.")
+        return opts
 
-    def format(self, result) -> str:
-        arr = result if isinstance(result, np.ndarray) else None
-        if arr is None:
-            try:
-                arr = np.asarray(result, dtype=np.float32)
-            except ValueError:
-                return "\n".join(self.format(r) for r in result)
-        head = ", ".join(f"{v:.4f}" for v in arr.reshape(-1)[:6])
-        kind = "sentence embedding(s)" if arr.ndim <= 2 else "token embeddings"
-        norm = np.linalg.norm(arr.reshape(-1, arr.shape[-1]), axis=-1).mean()
-        return f"{kind} {' x '.join(map(str, arr.shape))}  [{head}, ...]  mean L2 norm {norm:.4f}"
+    def split(self, inputs, opts):
+        return check_texts(inputs), isinstance(inputs, str)
+
+    def batches(self, items, opts):
+        # sentence embeddings: batch_size texts per engine call; token embeddings: one text at a time,
+        # so no padding shows in the output (like the pipeline)
+        return chunks(items, opts["batch_size"]) if opts["sentence"] else super().batches(items, opts)
+
+    def preprocess(self, batch, opts) -> Prepared:
+        if opts["sentence"]:
+            enc = self.sentence_tokenizer.encode(batch, max_length=self.sentence.get("max_seq_length"))
+            return Prepared(batch, enc.arrays)
+        return Prepared(batch)
+
+    def forward(self, prepared, opts) -> np.ndarray:
+        if opts["sentence"]:
+            return self._hidden(prepared.feeds)
+        (text,) = prepared.items
+        return self.token_embeddings(text, opts["truncation"], opts["stride"])  # windows beyond the max length
+
+    def postprocess(self, prepared, hidden, opts) -> list:
+        if not opts["sentence"]:
+            return [hidden if opts["return_tensors"] else hidden.tolist()]
+        emb = pool(hidden, prepared.feeds[ATTENTION_MASK], opts["modes"])
+        return list((l2_normalize(emb) if opts["normalize"] else emb).astype(np.float32))
+
+    def unwrap(self, results, single, opts):
+        if not opts["sentence"]:
+            return results[0] if single else results
+        emb = np.stack(results)
+        emb = emb[0] if single else emb
+        return emb if opts["return_tensors"] else emb.tolist()

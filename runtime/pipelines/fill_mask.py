@@ -7,14 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
+from ..names import LOGITS
 from ..postprocess.activations import softmax
 from ..postprocess.windows import centered_window, window_feeds
 from ..preprocess.text import TextTokenizer, check_texts
-from .base import Pipeline
-
-
-def _flat(x) -> list:
-    return [y for i in x for y in _flat(i)] if isinstance(x, list) else [x]
+from .base import Pipeline, Prepared
 
 
 class FillMaskPipeline(Pipeline):
@@ -48,52 +45,56 @@ class FillMaskPipeline(Pipeline):
         """[masks, vocab] logits at the mask positions of one encoding."""
         tok = self.tokenizer
         if len(enc.ids) <= tok.max_length:
-            return self.run_graph("model", tok.pad([enc]))["logits"][0, masked].astype(np.float32)
+            return self.head.forward(tok.pad([enc]))[LOGITS][0, masked].astype(np.float32)
         windows = [centered_window(enc, tok.max_length, int(m)) for m in masked]
         out = []
         for w, m in zip(windows, masked):
-            logits = self.run_graph("model", window_feeds(tok, enc, [w]))["logits"][0]
+            logits = self.head.forward(window_feeds(tok, enc, [w]))[LOGITS][0]
             out.append(logits[int(np.nonzero(w == m)[0][0])])
         return np.stack(out).astype(np.float32)
 
-    def __call__(self, inputs, top_k: int = 5, targets=None):
-        texts = check_texts(inputs)
+    def sanitize(self, top_k: int = 5, targets=None) -> dict:
         if not isinstance(top_k, int) or top_k < 1:
             raise UsageError(f"top_k must be a positive integer, got {top_k!r}.")
         target_ids = self.target_ids(targets) if targets is not None else None
         if target_ids is not None:
             top_k = min(top_k, len(target_ids))
-        results = []
-        for text in texts:
-            enc = self.tokenizer.encode([text], truncation=False).encodings[0]
-            ids = np.asarray(enc.ids, dtype=np.int64)
-            masked = np.nonzero(ids == self.mask_id)[0]
-            if masked.size == 0:
-                raise UsageError(f"No mask token {self.mask_token} found in the input {text[:60]!r}; "
-                                 f"put {self.mask_token} where the word to predict goes.")
-            probs = softmax(self.mask_logits(enc, masked))
-            if target_ids is not None:
-                probs = probs[:, target_ids]
-            single = masked.size == 1
-            rows = []
-            for i in range(masked.size):
-                order = np.argsort(-probs[i], kind="stable")[:top_k]
-                row = []
-                for j in order:
-                    p = int(target_ids[j]) if target_ids is not None else int(j)
-                    tokens = ids.copy()
-                    tokens[masked[i]] = p
-                    tokens = tokens[tokens != self.tokenizer.pad_id]
-                    row.append({"score": float(probs[i, j]), "token": p, "token_str": self.tokenizer.decode([p], False),
-                                "sequence": self.tokenizer.decode(tokens, skip_special_tokens=single)})
-                rows.append(row)
-            results.append(rows[0] if single else rows)
-        return results[0] if isinstance(inputs, str) else results
+        return {"top_k": top_k, "target_ids": target_ids}
 
-    def format(self, result) -> str:
-        flat = _flat(result)
-        lines = [f"{'score':>7}  {'token':<16} sequence"]
-        for r in flat:
-            seq = r["sequence"] if len(r["sequence"]) <= 100 else r["sequence"][:97] + "..."
-            lines.append(f"{r['score']:7.4f}  {r['token_str']!s:<16} {seq}")
-        return "\n".join(lines)
+    def split(self, inputs, opts):
+        return check_texts(inputs), isinstance(inputs, str)
+
+    def preprocess(self, batch, opts) -> Prepared:
+        (text,) = batch
+        enc = self.tokenizer.encode([text], truncation=False).encodings[0]
+        ids = np.asarray(enc.ids, dtype=np.int64)
+        masked = np.nonzero(ids == self.mask_id)[0]
+        if masked.size == 0:
+            raise UsageError(f"No mask token {self.mask_token} found in the input {text[:60]!r}; "
+                             f"put {self.mask_token} where the word to predict goes.")
+        return Prepared(batch, extra=(enc, ids, masked))
+
+    def forward(self, prepared, opts) -> np.ndarray:
+        enc, _, masked = prepared.extra
+        return self.mask_logits(enc, masked)
+
+    def postprocess(self, prepared, logits, opts) -> list:
+        _, ids, masked = prepared.extra
+        target_ids, top_k = opts["target_ids"], opts["top_k"]
+        probs = softmax(logits)
+        if target_ids is not None:
+            probs = probs[:, target_ids]
+        single = masked.size == 1
+        rows = []
+        for i in range(masked.size):
+            order = np.argsort(-probs[i], kind="stable")[:top_k]
+            row = []
+            for j in order:
+                p = int(target_ids[j]) if target_ids is not None else int(j)
+                tokens = ids.copy()
+                tokens[masked[i]] = p
+                tokens = tokens[tokens != self.tokenizer.pad_id]
+                row.append({"score": float(probs[i, j]), "token": p, "token_str": self.tokenizer.decode([p], False),
+                            "sequence": self.tokenizer.decode(tokens, skip_special_tokens=single)})
+            rows.append(row)
+        return [rows[0] if single else rows]

@@ -1,21 +1,29 @@
-"""Generative pipelines: text-generation, text2text-generation, summarization, translation.
+"""Generative pipelines: text-generation, text2text-generation, summarization, translation, image-to-text.
 
 Outputs are shaped like the transformers 4.57 pipelines. Generation settings resolve as transformers
-does: call options > the model's generation_config.json > the pipeline's defaults.
+does: call options > the model's generation_config.json > the pipeline's defaults. The family's head
+(runtime/heads/generation.py) gives the StepModel; the loop is runtime/generation.
+
+`pipe.stream(inputs, **options)` is the same call as a generator of text pieces (see `stream`).
 """
 from __future__ import annotations
 
-import sys
+from typing import Generator
 
 import numpy as np
 
 from ..errors import UsageError
-from ..generation import DecoderOnlyModel, EncoderDecoderModel, GenerationConfig, generate
+from ..generation import GenerationConfig, generate
+from ..generation.search import generate_steps
 from ..generation.streaming import TextStream
+from ..names import ATTENTION_MASK, INPUT_IDS
 from ..preprocess.text import TextTokenizer, check_texts
-from .base import Pipeline
+from .base import Pipeline, Prepared
+
 
 class GenerativePipeline(Pipeline):
+    """One input at a time; `Prepared.extra` is the decoder prompt (token ids [1, n])."""
+
     defaults: dict = {"max_new_tokens": 256, "num_beams": 4}
     clean_up = False
 
@@ -23,11 +31,7 @@ class GenerativePipeline(Pipeline):
         self.tokenizer = TextTokenizer(self.bundle.file("tokenizer.json"), self.bundle.processing["tokenizer"])
         gen = self.bundle.generation or {}
         self.model_config = dict(gen.get("config") or {})
-        if "decoder" in self.bundle.graphs and "encoder" in self.bundle.graphs:
-            self.model = EncoderDecoderModel(self.run_graph, self.bundle.graphs)
-        else:
-            self.model = DecoderOnlyModel(self.run_graph, self.bundle.graphs["decoder"],
-                                          cache_block=getattr(self.engines["decoder"], "cache_block", None))
+        self.model = self.head.model
 
     def generation_config(self, generate_kwargs: dict | None = None, **kwargs) -> GenerationConfig:
         """transformers accepts options flat or as generate_kwargs={...}; so do we."""
@@ -39,68 +43,102 @@ class GenerativePipeline(Pipeline):
         cfg = GenerationConfig.from_dict(merged)
         return cfg.update(**kwargs)
 
+    def sanitize(self, **gen_kwargs) -> dict:
+        return {"cfg": self.generation_config(**gen_kwargs)}
+
     def decode(self, ids) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up=self.clean_up)
 
-    def _generate(self, inputs: dict, prompt: np.ndarray, cfg: GenerationConfig, stream: bool) -> np.ndarray:
-        if not stream:
-            return generate(self.model, inputs, prompt, cfg)
-        text = TextStream(lambda toks: self.decode(toks))
+    def forward(self, prepared: Prepared, opts: dict) -> np.ndarray:
+        return generate(self.model, prepared.feeds, prepared.extra, opts["cfg"])
 
-        def streamer(tokens):  # the first row is shown live
-            sys.stdout.write(text.push(int(tokens[0])))
-            sys.stdout.flush()
-        ids = generate(self.model, inputs, prompt, cfg, streamer)
-        sys.stdout.write(text.flush() + "\n")
+    def stream(self, inputs, **options) -> Generator[str, None, object]:
+        """The call as a generator of text: yields the new text of the first sequence of each input as it
+        becomes final (whole words; CJK characters and line ends at once; see generation/streaming.py),
+        one input after the other with "\\n" between inputs, and returns what `pipe(inputs, **options)`
+        returns. Joined, the pieces of one input are the decoded new tokens: the generated text (for
+        text-generation with return_full_text, the part after the prompt). Greedy search and sampling
+        only; beam search is a UsageError."""
+        opts = self.sanitize(**options)
+        items, single = self.split(inputs, opts)
+        results: list = []
+        for n, batch in enumerate(self.batches(items, opts)):
+            if n:
+                yield "\n"
+            prepared = self.preprocess(batch, opts)
+            ids = yield from self._stream_ids(prepared, opts["cfg"])
+            results += self.postprocess(prepared, ids, opts)
+        return self.unwrap(results, single, opts)
+
+    def _stream_ids(self, prepared: Prepared, cfg: GenerationConfig) -> Generator[str, None, np.ndarray]:
+        text = TextStream(self.decode)
+        steps = generate_steps(self.model, prepared.feeds, prepared.extra, cfg)
+        while True:
+            try:
+                tokens = next(steps)
+            except StopIteration as done:
+                ids = done.value
+                break
+            piece = text.push(int(tokens[0]))  # the first row is shown live
+            if piece:
+                yield piece
+        rest = text.flush()
+        if rest:
+            yield rest
         return ids
-
-    def format(self, result) -> str:
-        rows = result if isinstance(result, list) else [result]
-        flat = [r for row in rows for r in (row if isinstance(row, list) else [row])]
-        return "\n".join(next(iter(r.values())) for r in flat)
 
 
 class TextGenerationPipeline(GenerativePipeline):
     defaults = {"max_new_tokens": 256, "do_sample": True, "temperature": 0.7}
     clean_up = True
 
-    def __call__(self, inputs, return_full_text: bool = True, stream: bool = False, **gen_kwargs):
-        prompts = check_texts(inputs, "prompt")
-        cfg = self.generation_config(**gen_kwargs)
-        results = []
-        for prompt in prompts:
-            enc = self.tokenizer.encode([prompt], add_special_tokens=False, truncation=False)
-            ids = enc.arrays["input_ids"]
-            if ids.shape[1] >= self.tokenizer.max_length:
-                raise UsageError(f"The prompt has {ids.shape[1]} tokens; the model's context is "
-                                 f"{self.tokenizer.max_length}. Shorten the prompt.")
-            out = self._generate({"attention_mask": enc.arrays["attention_mask"]}, ids, cfg, stream)
-            prompt_len = len(self.decode(ids[0]))
-            records = []
-            for seq in out:
-                new = self.decode(seq)[prompt_len:]
-                records.append({"generated_text": prompt + new if return_full_text else new})
-            results.append(records)
-        return results[0] if isinstance(inputs, str) else results
+    def sanitize(self, return_full_text: bool = True, **gen_kwargs) -> dict:
+        return {"return_full_text": return_full_text, **super().sanitize(**gen_kwargs)}
+
+    def split(self, inputs, opts):
+        return check_texts(inputs, "prompt"), isinstance(inputs, str)
+
+    def preprocess(self, batch, opts) -> Prepared:
+        enc = self.tokenizer.encode(batch, add_special_tokens=False, truncation=False)
+        ids = enc.arrays[INPUT_IDS]
+        if ids.shape[1] >= self.tokenizer.max_length:
+            raise UsageError(f"The prompt has {ids.shape[1]} tokens; the model's context is "
+                             f"{self.tokenizer.max_length}. Shorten the prompt.")
+        return Prepared(batch, {ATTENTION_MASK: enc.arrays[ATTENTION_MASK]}, extra=ids)
+
+    def postprocess(self, prepared, out, opts) -> list:
+        (prompt,) = prepared.items
+        prompt_len = len(self.decode(prepared.extra[0]))
+        records = []
+        for seq in out:
+            new = self.decode(seq)[prompt_len:]
+            records.append({"generated_text": prompt + new if opts["return_full_text"] else new})
+        return [records]
 
 
 class Text2TextGenerationPipeline(GenerativePipeline):
     key = "generated_text"
 
-    def __call__(self, inputs, stream: bool = False, **gen_kwargs):
-        texts = check_texts(inputs)
-        cfg = self.generation_config(**gen_kwargs)
-        prefix = self.bundle.processing.get("prefix") or ""
-        start = cfg.decoder_start_token_id
-        if start is None:
+    def sanitize(self, **gen_kwargs) -> dict:
+        opts = super().sanitize(**gen_kwargs)
+        if opts["cfg"].decoder_start_token_id is None:
             raise UsageError("The bundle's generation config has no decoder_start_token_id; re-export the model.")
-        results = []
-        for text in texts:
-            enc = self.tokenizer.encode([prefix + text], truncation=False)
-            inputs_ = {"input_ids": enc.arrays["input_ids"], "attention_mask": enc.arrays["attention_mask"]}
-            out = self._generate(inputs_, np.array([[start]], np.int64), cfg, stream)
-            results.append([{f"{self.key}": self.decode(seq)} for seq in out])
-        if isinstance(inputs, str):
+        return opts
+
+    def split(self, inputs, opts):
+        return check_texts(inputs), isinstance(inputs, str)
+
+    def preprocess(self, batch, opts) -> Prepared:
+        prefix = self.bundle.processing.get("prefix") or ""
+        enc = self.tokenizer.encode([prefix + text for text in batch], truncation=False)
+        feeds = {INPUT_IDS: enc.arrays[INPUT_IDS], ATTENTION_MASK: enc.arrays[ATTENTION_MASK]}
+        return Prepared(batch, feeds, extra=np.array([[opts["cfg"].decoder_start_token_id]], np.int64))
+
+    def postprocess(self, prepared, out, opts) -> list:
+        return [[{self.key: self.decode(seq)} for seq in out]]
+
+    def unwrap(self, results, single, opts):
+        if single:
             return results[0]
         return [r[0] for r in results] if all(len(r) == 1 for r in results) else results
 
@@ -122,13 +160,13 @@ class ImageToTextPipeline(GenerativePipeline):
         super().setup()
         self.processor = image_processor(self.bundle.processing["image"])
 
-    def __call__(self, inputs, stream: bool = False, **gen_kwargs):
+    def split(self, inputs, opts):
         from ..preprocess.image import as_image_list
 
-        images, single = as_image_list(inputs)
-        cfg = self.generation_config(**gen_kwargs)
-        results = []
-        for img in images:
-            out = self._generate(self.processor([img]), np.array([[cfg.decoder_start_token_id]], np.int64), cfg, stream)
-            results.append([{"generated_text": self.decode(seq)} for seq in out])
-        return results[0] if single else results
+        return as_image_list(inputs)
+
+    def preprocess(self, batch, opts) -> Prepared:
+        return Prepared(batch, self.processor(batch), extra=np.array([[opts["cfg"].decoder_start_token_id]], np.int64))
+
+    def postprocess(self, prepared, out, opts) -> list:
+        return [[{"generated_text": self.decode(seq)} for seq in out]]

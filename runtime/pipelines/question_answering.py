@@ -9,7 +9,7 @@ from ..errors import UsageError
 from ..postprocess.spans import decode_spans, span_probabilities
 from ..postprocess.windows import batches, unpad
 from ..preprocess.text import TextTokenizer
-from .base import Pipeline
+from .base import Pipeline, Prepared
 
 
 class QuestionAnsweringPipeline(Pipeline):
@@ -20,10 +20,12 @@ class QuestionAnsweringPipeline(Pipeline):
         # transformers puts the question first unless the tokenizer pads on the left
         self.question_first = self.tokenizer.padding_side == "right"
 
-    def __call__(self, question=None, context=None, top_k: int = 1, doc_stride: int | None = None,
-                 max_answer_len: int = 15, max_seq_len: int | None = None, handle_impossible_answer: bool = False,
-                 align_to_words: bool = True, batch_size: int = 8):
-        pairs = self._pairs(question, context)
+    def __call__(self, question=None, context=None, **options):
+        return super().__call__((question, context), **options)
+
+    def sanitize(self, top_k: int = 1, doc_stride: int | None = None, max_answer_len: int = 15,
+                 max_seq_len: int | None = None, handle_impossible_answer: bool = False, align_to_words: bool = True,
+                 batch_size: int = 8) -> dict:
         for name, v in (("top_k", top_k), ("max_answer_len", max_answer_len), ("batch_size", batch_size)):
             if not isinstance(v, int) or v < 1:
                 raise UsageError(f"{name} must be an integer >= 1, got {v!r}.")
@@ -35,9 +37,57 @@ class QuestionAnsweringPipeline(Pipeline):
             raise UsageError(f"doc_stride must be an integer >= 0, got {doc_stride!r}.")
         if doc_stride is not None and doc_stride > max_seq_len:
             raise UsageError(f"doc_stride ({doc_stride}) is larger than max_seq_len ({max_seq_len}).")
-        results = [self._answer(q, c, top_k, doc_stride, max_answer_len, max_seq_len, handle_impossible_answer,
-                                align_to_words, batch_size) for q, c in pairs]
-        return results[0] if len(results) == 1 else results
+        return {"top_k": top_k, "doc_stride": doc_stride, "max_answer_len": max_answer_len, "max_seq_len": max_seq_len,
+                "impossible": handle_impossible_answer, "align": align_to_words, "batch_size": batch_size}
+
+    def split(self, inputs, opts):
+        pairs = self._pairs(*inputs)
+        return pairs, len(pairs) == 1
+
+    def preprocess(self, batch, opts) -> Prepared:
+        ((question, context),) = batch
+        stride = self._stride(question, context, opts["max_seq_len"], opts["doc_stride"])
+        tok, qf = self.tokenizer, self.question_first
+        enc = tok.encode([question if qf else context], [context if qf else question], max_length=opts["max_seq_len"],
+                         truncation="only_second" if qf else "only_first", stride=stride, return_overflowing=True)
+        return Prepared(batch, extra=enc.encodings)
+
+    def forward(self, prepared, opts) -> list:
+        """(window indices, outputs) per engine call: windows of similar length go together."""
+        tok, encodings = self.tokenizer, prepared.extra
+        return [(group, self.head.forward(tok.pad([encodings[j] for j in group])))
+                for group in batches([len(e.ids) for e in encodings], opts["batch_size"], tok.padding_side)]
+
+    def postprocess(self, prepared, outputs, opts) -> list:
+        ((_, context),), tok, qf = prepared.items, self.tokenizer, self.question_first
+        min_null = 1000000.0
+        answers: list[dict] = []
+        top_k, impossible, align = opts["top_k"], opts["impossible"], opts["align"]
+        pre_topk = top_k * 2 + 10 if align else top_k  # some candidates vanish when aligned to words
+        for group, out in outputs:
+            for k, e in enumerate(prepared.extra[j] for j in group):
+                n = len(e.ids)
+                # p_mask as transformers builds it: only context tokens (and [CLS]) may be in the answer
+                p_mask = np.array([sid != 1 if qf else 0 for sid in e.sequence_ids], dtype=np.int64)
+                if self.cls_id is not None:
+                    p_mask[np.asarray(e.ids) == self.cls_id] = 0
+                start = unpad(out["start_logits"][k], n, tok.padding_side).astype(np.float32)[None]
+                end = unpad(out["end_logits"][k], n, tok.padding_side).astype(np.float32)[None]
+                start, end, desired, null = span_probabilities(start, end, p_mask, np.asarray(e.attention_mask))
+                if impossible:
+                    min_null = min(min_null, null)
+                for s, t, score in zip(*decode_spans(start, end, pre_topk, opts["max_answer_len"], desired)):
+                    a, b = self._chars(e, int(s), int(t), align, 1 if qf else 0)
+                    text = context[a:b]
+                    same = next((x for x in answers if x["answer"].lower() == text.lower()), None)
+                    if same:
+                        same["score"] += float(score)
+                    else:
+                        answers.append({"score": float(score), "start": a, "end": b, "answer": text})
+        if impossible:
+            answers.append({"score": min_null, "start": 0, "end": 0, "answer": ""})
+        answers = sorted(answers, key=lambda x: x["score"], reverse=True)[:top_k]
+        return [answers[0] if len(answers) == 1 else answers]
 
     @staticmethod
     def _pairs(question, context) -> list[tuple[str, str]]:
@@ -84,42 +134,6 @@ class QuestionAnsweringPipeline(Pipeline):
                              f"this question in max_seq_len {max_seq_len}; pass a smaller doc_stride.")
         return doc_stride
 
-    def _answer(self, question, context, top_k, doc_stride, max_answer_len, max_seq_len, impossible, align,
-                batch_size):
-        stride = self._stride(question, context, max_seq_len, doc_stride)
-        tok, qf = self.tokenizer, self.question_first
-        enc = tok.encode([question if qf else context], [context if qf else question], max_length=max_seq_len,
-                         truncation="only_second" if qf else "only_first", stride=stride, return_overflowing=True)
-        min_null = 1000000.0
-        answers: list[dict] = []
-        pre_topk = top_k * 2 + 10 if align else top_k  # some candidates vanish when aligned to words
-        for group in batches([len(e.ids) for e in enc.encodings], batch_size, tok.padding_side):
-            batch = [enc.encodings[j] for j in group]
-            out = self.run_graph("model", tok.pad(batch))
-            for k, e in enumerate(batch):
-                n = len(e.ids)
-                # p_mask as transformers builds it: only context tokens (and [CLS]) may be in the answer
-                p_mask = np.array([sid != 1 if qf else 0 for sid in e.sequence_ids], dtype=np.int64)
-                if self.cls_id is not None:
-                    p_mask[np.asarray(e.ids) == self.cls_id] = 0
-                start = unpad(out["start_logits"][k], n, tok.padding_side).astype(np.float32)[None]
-                end = unpad(out["end_logits"][k], n, tok.padding_side).astype(np.float32)[None]
-                start, end, desired, null = span_probabilities(start, end, p_mask, np.asarray(e.attention_mask))
-                if impossible:
-                    min_null = min(min_null, null)
-                for s, t, score in zip(*decode_spans(start, end, pre_topk, max_answer_len, desired)):
-                    a, b = self._chars(e, int(s), int(t), align, 1 if qf else 0)
-                    text = context[a:b]
-                    same = next((x for x in answers if x["answer"].lower() == text.lower()), None)
-                    if same:
-                        same["score"] += float(score)
-                    else:
-                        answers.append({"score": float(score), "start": a, "end": b, "answer": text})
-        if impossible:
-            answers.append({"score": min_null, "start": 0, "end": 0, "answer": ""})
-        answers = sorted(answers, key=lambda x: x["score"], reverse=True)[:top_k]
-        return answers[0] if len(answers) == 1 else answers
-
     @staticmethod
     def _chars(e, s: int, t: int, align: bool, sequence: int) -> tuple[int, int]:
         if align:
@@ -128,10 +142,3 @@ class QuestionAnsweringPipeline(Pipeline):
             except Exception:  # transformers falls back the same way (e.g. special tokens have no word)
                 pass
         return e.offsets[s][0], e.offsets[t][1]
-
-    def format(self, result) -> str:
-        rows = result if isinstance(result, list) else [result]
-        flat = [r for row in rows for r in (row if isinstance(row, list) else [row])]
-        lines = [f"{'score':>7}  {'start':>6}  {'end':>6}  answer"]
-        lines += [f"{r['score']:7.4f}  {r['start']:>6}  {r['end']:>6}  {r['answer']!r}" for r in flat]
-        return "\n".join(lines)

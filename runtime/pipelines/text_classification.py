@@ -6,9 +6,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from ..names import LOGITS
 from ..postprocess.activations import ACTIVATIONS
 from ..preprocess.text import TextTokenizer, check_texts
-from .base import Pipeline
+from .base import Pipeline, Prepared, chunks
 
 _UNSET = object()
 
@@ -50,16 +51,8 @@ class TextClassificationPipeline(Pipeline):
         self.tokenizer = TextTokenizer(self.bundle.file("tokenizer.json"), self.bundle.processing["tokenizer"])
         self.id2label = self.bundle.id2label
 
-    def logits(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 8) -> np.ndarray:
-        out = []
-        for i in range(0, len(texts), batch_size):
-            enc = self.tokenizer.encode(texts[i:i + batch_size], pairs[i:i + batch_size] if pairs else None)
-            out.append(self.run_graph("model", enc.arrays)["logits"])
-        return np.concatenate(out).astype(np.float32)
-
-    def __call__(self, inputs, top_k: Any = _UNSET, function_to_apply: str | None = None,
-                 text_pair: str | None = None, batch_size: int = 8):
-        texts, pairs, single = split_text_inputs(inputs, text_pair)
+    def sanitize(self, top_k: Any = _UNSET, function_to_apply: str | None = None, text_pair: str | None = None,
+                 batch_size: int = 8) -> dict:
         legacy = top_k is _UNSET
         if legacy:
             top_k = 1
@@ -68,13 +61,39 @@ class TextClassificationPipeline(Pipeline):
         fn_name = (function_to_apply or default_function(self.bundle.processing, len(self.id2label))).lower()
         if fn_name not in ACTIVATIONS:
             raise UsageError(f"function_to_apply must be one of {sorted(ACTIVATIONS)}, got '{function_to_apply}'.")
-        scores = ACTIVATIONS[fn_name](self.logits(texts, pairs, batch_size))
-        results = [self._postprocess(row, top_k, legacy) for row in scores]
-        if single and not isinstance(inputs, dict) and legacy:
-            return results  # the transformers pipeline returns [dict] for one str without top_k
+        return {"top_k": top_k, "legacy": legacy, "function": ACTIVATIONS[fn_name], "text_pair": text_pair,
+                "batch_size": batch_size}
+
+    def split(self, inputs, opts):
+        texts, pairs, single = split_text_inputs(inputs, opts["text_pair"])
+        # the transformers pipeline returns [dict] for one str without top_k, a dict for one pair dict
+        opts["list_for_single"] = single and not isinstance(inputs, dict) and opts["legacy"]
+        return list(zip(texts, pairs or [None] * len(texts))), single
+
+    def batches(self, items, opts):
+        return chunks(items, opts["batch_size"])
+
+    def preprocess(self, batch, opts) -> Prepared:
+        texts, pairs = [t for t, _ in batch], [p for _, p in batch]
+        return Prepared(batch, self.tokenizer.encode(texts, pairs if pairs[0] is not None else None).arrays)
+
+    def postprocess(self, prepared, outputs, opts) -> list:
+        scores = opts["function"](outputs[LOGITS].astype(np.float32))
+        return [self._ranked(row, opts["top_k"], opts["legacy"]) for row in scores]
+
+    def logits(self, texts: list[str], pairs: list[str] | None = None, batch_size: int = 8) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), batch_size):
+            enc = self.tokenizer.encode(texts[i:i + batch_size], pairs[i:i + batch_size] if pairs else None)
+            out.append(self.head.forward(enc.arrays)[LOGITS])
+        return np.concatenate(out).astype(np.float32)
+
+    def unwrap(self, results, single, opts):
+        if opts["list_for_single"]:
+            return results
         return results[0] if single else results
 
-    def _postprocess(self, scores: np.ndarray, top_k, legacy: bool):
+    def _ranked(self, scores: np.ndarray, top_k, legacy: bool):
         if legacy and top_k == 1:
             return {"label": self.id2label[int(scores.argmax())], "score": float(scores.max())}
         ranked = [{"label": self.id2label[i], "score": float(s)} for i, s in enumerate(scores)]
@@ -83,8 +102,3 @@ class TextClassificationPipeline(Pipeline):
             if top_k is not None:
                 ranked = ranked[:top_k]
         return ranked
-
-    def format(self, result) -> str:
-        rows = result if isinstance(result, list) else [result]
-        flat = [r for row in rows for r in (row if isinstance(row, list) else [row])]
-        return "\n".join(f"{r['label']:<24} {r['score']:.4f}" for r in flat)

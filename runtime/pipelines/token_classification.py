@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
+from ..names import LOGITS
 from ..postprocess.windows import unpad
 from ..preprocess.text import TextTokenizer, check_texts
-from .base import Pipeline
+from .base import Pipeline, Prepared
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
 
@@ -36,9 +37,8 @@ class TokenClassificationPipeline(Pipeline):
         dec = self.tokenizer.tok.decoder
         return dec.decode(tokens) if dec is not None else " ".join(tokens)
 
-    def __call__(self, inputs, aggregation_strategy: str = "none", ignore_labels=None, stride: int | None = None,
-                 batch_size: int = 8):
-        texts = check_texts(inputs)
+    def sanitize(self, aggregation_strategy: str = "none", ignore_labels=None, stride: int | None = None,
+                 batch_size: int = 8) -> dict:
         strategy = (aggregation_strategy or "none").lower()
         if strategy not in STRATEGIES:
             raise UsageError(f"aggregation_strategy must be one of {', '.join(STRATEGIES)}, got {aggregation_strategy!r}.")
@@ -49,11 +49,14 @@ class TokenClassificationPipeline(Pipeline):
         if isinstance(ignore_labels, str):
             ignore_labels = [ignore_labels]
         ignore = ["O"] if ignore_labels is None else list(ignore_labels)
-        results = [self._one(t, strategy, ignore, stride, batch_size) for t in texts]
-        return results[0] if isinstance(inputs, str) else results
+        return {"strategy": strategy, "ignore": ignore, "stride": stride, "batch_size": batch_size}
 
-    def _one(self, text: str, strategy: str, ignore: list, stride: int | None, batch_size: int) -> list[dict]:
-        tok = self.tokenizer
+    def split(self, inputs, opts):
+        return check_texts(inputs), isinstance(inputs, str)
+
+    def preprocess(self, batch, opts) -> Prepared:
+        (text,) = batch
+        tok, stride = self.tokenizer, opts["stride"]
         if stride is None:
             probe = tok.encode([text], truncation=False).encodings[0]
             if len(probe.ids) > tok.max_length:
@@ -62,22 +65,29 @@ class TokenClassificationPipeline(Pipeline):
         enc = tok.encode([text], stride=stride or 0, return_overflowing=stride is not None)
         # the chunks padded together, as transformers does (padding=True): with left padding that
         # shifts the positions of the shorter last chunk, so it matters for identical results
-        feeds = tok.pad(enc.encodings)
+        return Prepared(batch, tok.pad(enc.encodings), extra=enc.encodings)
+
+    def forward(self, prepared, opts) -> np.ndarray:
+        """Logits of every window, batch_size windows per engine call."""
+        n, size = len(prepared.extra), opts["batch_size"]
+        return np.concatenate([self.head.forward({k: v[i:i + size] for k, v in prepared.feeds.items()})[LOGITS]
+                               for i in range(0, n, size)])
+
+    def postprocess(self, prepared, logits, opts) -> list:
+        (text,), tok, encodings = prepared.items, self.tokenizer, prepared.extra
         entities = []
-        for i in range(0, len(enc.encodings), batch_size):
-            batch = enc.encodings[i:i + batch_size]
-            logits = self.run_graph("model", {k: v[i:i + batch_size] for k, v in feeds.items()})["logits"]
-            for e, row in zip(batch, logits.astype(np.float32)):
-                row = unpad(row, len(e.ids), tok.padding_side)
-                shifted = np.exp(row - row.max(-1, keepdims=True))
-                scores = shifted / shifted.sum(-1, keepdims=True)
-                # transformers' token index counts left padding
-                pad = len(logits[0]) - len(e.ids) if tok.padding_side == "left" else 0
-                grouped = self._aggregate(self._pre_entities(text, e, scores, pad), strategy)
-                entities += [x for x in grouped if x.get("entity") not in ignore and x.get("entity_group") not in ignore]
-        if len(enc.encodings) > 1:
+        for e, row in zip(encodings, logits.astype(np.float32)):
+            row = unpad(row, len(e.ids), tok.padding_side)
+            shifted = np.exp(row - row.max(-1, keepdims=True))
+            scores = shifted / shifted.sum(-1, keepdims=True)
+            # transformers' token index counts left padding
+            pad = len(logits[0]) - len(e.ids) if tok.padding_side == "left" else 0
+            grouped = self._aggregate(self._pre_entities(text, e, scores, pad), opts["strategy"])
+            entities += [x for x in grouped
+                         if x.get("entity") not in opts["ignore"] and x.get("entity_group") not in opts["ignore"]]
+        if len(encodings) > 1:
             entities = self._merge_overlaps(entities)
-        return entities
+        return [entities]
 
     def _pre_entities(self, text, e, scores, index_offset: int = 0) -> list[dict]:
         # Encoding properties build a new list on every access: read each once
@@ -169,13 +179,3 @@ class TokenClassificationPipeline(Pipeline):
                 prev = ent
         out.append(prev)
         return out
-
-    def format(self, result) -> str:
-        rows = result if result and isinstance(result[0], list) else [result]
-        blocks = []
-        for row in rows:
-            lines = [f"{'entity':<12} {'score':>6}  {'start':>6}  {'end':>6}  word"]
-            lines += [f"{e.get('entity_group', e.get('entity')):<12} {e['score']:6.4f}  {e['start']:>6}  {e['end']:>6}  "
-                      f"{e['word']}" for e in row]
-            blocks.append("\n".join(lines) if row else "(no entities)")
-        return "\n\n".join(blocks)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
+from ..names import LOGITS
 from ..postprocess.windows import batches
 from ..preprocess.text import TextTokenizer, check_texts
-from .base import Pipeline
+from .base import Pipeline, Prepared
 
 
 def parse_labels(labels) -> list[str]:
@@ -36,43 +37,48 @@ class ZeroShotClassificationPipeline(Pipeline):
                                        if lab.lower().startswith("entail")), -1)
             self.contradiction_id = -1 if self.entailment_id == 0 else 0
 
-    def __call__(self, sequences, candidate_labels=None, hypothesis_template: str = "This example is {}.",
-                 multi_label: bool = False, batch_size: int = 16):
-        texts = check_texts(sequences)
+    def __call__(self, sequences, candidate_labels=None, **options):
+        return super().__call__(sequences, candidate_labels=candidate_labels, **options)
+
+    def sanitize(self, candidate_labels=None, hypothesis_template: str = "This example is {}.",
+                 multi_label: bool = False, batch_size: int = 16) -> dict:
         labels = parse_labels(candidate_labels)
         if not isinstance(hypothesis_template, str) or hypothesis_template.format(labels[0]) == hypothesis_template:
             raise UsageError(f"hypothesis_template {hypothesis_template!r} has no '{{}}' where the label should go, "
                              "e.g. 'This example is {}.'.")
-        hyps = [hypothesis_template.format(lab) for lab in labels]
-        results = []
-        for text in texts:
-            try:
-                enc = self.tokenizer.encode([text] * len(hyps), hyps, truncation="only_first")
-            except Exception as e:  # a hypothesis alone does not fit the model
-                raise UsageError(f"A hypothesis is too long for the model's {self.tokenizer.max_length} tokens ({e}); "
-                                 "use shorter labels or a shorter hypothesis_template.") from None
-            logits = None
-            for group in batches([len(e.ids) for e in enc.encodings], batch_size, self.tokenizer.padding_side):
-                out = self.run_graph("model", self.tokenizer.pad([enc.encodings[j] for j in group]))["logits"]
-                if logits is None:
-                    logits = np.empty((len(hyps), out.shape[-1]), dtype=np.float32)
-                logits[group] = out
-            logits = logits[None]  # [1, labels, classes]
-            if multi_label or len(labels) == 1:
-                pair = logits[..., [self.contradiction_id, self.entailment_id]]
-                scores = (np.exp(pair) / np.exp(pair).sum(-1, keepdims=True))[..., 1]
-            else:
-                entail = logits[..., self.entailment_id]
-                scores = np.exp(entail) / np.exp(entail).sum(-1, keepdims=True)
-            top = list(reversed(scores[0].argsort()))
-            results.append({"sequence": text, "labels": [labels[i] for i in top], "scores": scores[0, top].tolist()})
-        return results[0] if isinstance(sequences, str) else results
+        return {"labels": labels, "hypotheses": [hypothesis_template.format(lab) for lab in labels],
+                "multi_label": multi_label, "batch_size": batch_size}
 
-    def format(self, result) -> str:
-        rows = result if isinstance(result, list) else [result]
-        blocks = []
-        for r in rows:
-            head = r["sequence"] if len(r["sequence"]) <= 80 else r["sequence"][:77] + "..."
-            width = max(len(lab) for lab in r["labels"]) + 2
-            blocks.append("\n".join([head] + [f"  {lab:<{width}} {s:.4f}" for lab, s in zip(r["labels"], r["scores"])]))
-        return "\n\n".join(blocks)
+    def split(self, inputs, opts):
+        return check_texts(inputs), isinstance(inputs, str)
+
+    def preprocess(self, batch, opts) -> Prepared:
+        (text,), hyps = batch, opts["hypotheses"]
+        try:
+            enc = self.tokenizer.encode([text] * len(hyps), hyps, truncation="only_first")
+        except Exception as e:  # a hypothesis alone does not fit the model
+            raise UsageError(f"A hypothesis is too long for the model's {self.tokenizer.max_length} tokens ({e}); "
+                             "use shorter labels or a shorter hypothesis_template.") from None
+        return Prepared(batch, extra=enc.encodings)
+
+    def forward(self, prepared, opts) -> np.ndarray:
+        """[labels, classes] logits; hypotheses of similar length go through the model together."""
+        encodings, logits = prepared.extra, None
+        for group in batches([len(e.ids) for e in encodings], opts["batch_size"], self.tokenizer.padding_side):
+            out = self.head.forward(self.tokenizer.pad([encodings[j] for j in group]))[LOGITS]
+            if logits is None:
+                logits = np.empty((len(encodings), out.shape[-1]), dtype=np.float32)
+            logits[group] = out
+        return logits
+
+    def postprocess(self, prepared, logits, opts) -> list:
+        (text,), labels = prepared.items, opts["labels"]
+        logits = logits[None]  # [1, labels, classes]
+        if opts["multi_label"] or len(labels) == 1:
+            pair = logits[..., [self.contradiction_id, self.entailment_id]]
+            scores = (np.exp(pair) / np.exp(pair).sum(-1, keepdims=True))[..., 1]
+        else:
+            entail = logits[..., self.entailment_id]
+            scores = np.exp(entail) / np.exp(entail).sum(-1, keepdims=True)
+        top = list(reversed(scores[0].argsort()))
+        return [{"sequence": text, "labels": [labels[i] for i in top], "scores": scores[0, top].tolist()}]

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import UsageError
 from .dense_image import IMAGENET_STANDARD, shortest_edge_size
-from .image import PROCESSORS, _resize, rescale_normalize
+from .image_ops import _resize, rescale_normalize
 
 
 def center_crop(img: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -47,6 +47,3 @@ class ConvNextProcessor:
                     img = _resize(img, self.edge, self.edge, resample)
             out.append(rescale_normalize(img, c, IMAGENET_STANDARD, IMAGENET_STANDARD))
         return {"pixel_values": np.stack(out).astype(np.float32)}
-
-
-PROCESSORS.update({"ConvNextImageProcessor": ConvNextProcessor, "ConvNextImageProcessorFast": ConvNextProcessor})

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import UsageError
 from .detr_image import IMAGENET_MEAN, IMAGENET_STD, pad_with_mask
-from .image import PROCESSORS, ResizeNormalize, rescale_normalize, resize_as_configured
+from .image_ops import ResizeNormalize, rescale_normalize, resize_as_configured
 
 IMAGENET_STANDARD = [0.5, 0.5, 0.5]
 
@@ -97,10 +97,6 @@ class SegformerProcessor(ResizeNormalize):
             raise UsageError("A SegFormer processor with size.shortest_edge is not supported; use height/width.")
 
 
-PROCESSORS.update({"GLPNImageProcessor": GlpnProcessor, "DPTImageProcessor": DptProcessor,
-                   "DPTImageProcessorFast": DptProcessor, "SegformerImageProcessor": SegformerProcessor,
-                   "SegformerImageProcessorFast": SegformerProcessor})
-
 
 def shortest_edge_size(h: int, w: int, size: int, max_size: int | None) -> tuple[int, int]:
     """transformers' get_resize_output_image_size(default_to_square=False) (truncating, unlike DETR's)."""
@@ -141,6 +137,3 @@ class MaskFormerProcessor:
                for img in images]
         pad = c.get("pad_size")
         return pad_with_mask(out, (pad["height"], pad["width"]) if pad else None)
-
-
-PROCESSORS.update({"MaskFormerImageProcessor": MaskFormerProcessor, "MaskFormerImageProcessorFast": MaskFormerProcessor})

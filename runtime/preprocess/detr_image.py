@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UsageError
-from .image import PROCESSORS, rescale_normalize, resize_as_configured
+from .image_ops import rescale_normalize, resize_as_configured
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
@@ -60,7 +60,3 @@ class DetrProcessor:
         out = [rescale_normalize(resize_as_configured(img, c, self.target_size, 2), c, IMAGENET_MEAN, IMAGENET_STD)
                for img in images]
         return pad_with_mask(out)
-
-
-PROCESSORS.update({"DetrImageProcessor": DetrProcessor, "DetrImageProcessorFast": DetrProcessor,
-                   "ConditionalDetrImageProcessor": DetrProcessor, "DeformableDetrImageProcessor": DetrProcessor})

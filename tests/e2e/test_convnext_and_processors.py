@@ -39,7 +39,7 @@ def pictures() -> list[Image.Image]:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_convnext_matches_transformers_pipeline(convnext, hf_convnext, backend):
     ours = pipeline(convnext, backend=backend)
-    assert type(ours.processor).__name__ == "ConvNextProcessor"
+    assert type(ours.head.processor).__name__ == "ConvNextProcessor"
     worst = 0.0
     for kw in ({}, {"top_k": 2}, {"function_to_apply": "sigmoid"}):
         a, b = ours(pictures(), **kw), hf_convnext(pictures(), **kw)

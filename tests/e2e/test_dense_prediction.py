@@ -111,7 +111,7 @@ def test_instance_order_and_scores_equal_transformers_on_torch_outputs(reference
     (the order comes from the ported topk(sorted=False) selection)."""
     from transformers import MaskFormerForInstanceSegmentation, MaskFormerImageProcessor
 
-    from edgetool.runtime.pipelines.image_segmentation import instance_segments
+    from edgetool.runtime.postprocess.segmentation import instance_segments
 
     ckpt = reference_dir("maskformer-tiny")
     model, hp = MaskFormerForInstanceSegmentation.from_pretrained(ckpt).eval(), MaskFormerImageProcessor.from_pretrained(ckpt)
@@ -141,7 +141,7 @@ def test_topk_order_matches_torch():
 
 
 def test_semantic_upsampling_matches_torch():
-    from edgetool.runtime.pipelines import image_segmentation as mod
+    from edgetool.runtime.postprocess import segmentation as mod
 
     rng = np.random.default_rng(0)
     for (h, w), size in [((16, 16), (37, 53)), ((16, 16), (1, 1)), ((8, 12), (600, 7)), ((16, 16), (16, 16))]:
@@ -153,7 +153,7 @@ def test_semantic_upsampling_matches_torch():
 
 
 def test_argmax_and_present_classes_helpers():
-    from edgetool.runtime.pipelines.image_segmentation import argmax0, present_classes
+    from edgetool.runtime.postprocess.segmentation import argmax0, present_classes
 
     rng = np.random.default_rng(1)
     x = np.round(rng.standard_normal((6, 30, 40)).astype(np.float32))  # many ties: the first maximum wins
@@ -166,7 +166,7 @@ def test_argmax_and_present_classes_helpers():
 def test_semantic_map_memory_follows_the_output():
     import tracemalloc
 
-    from edgetool.runtime.pipelines.image_segmentation import semantic_map
+    from edgetool.runtime.postprocess.segmentation import semantic_map
 
     logits = np.random.default_rng(0).standard_normal((5, 16, 16)).astype(np.float32)
     tracemalloc.start()
@@ -181,7 +181,7 @@ def test_semantic_map_memory_follows_the_output():
 def test_depth_upsampling_memory_follows_the_output():
     import tracemalloc
 
-    from edgetool.runtime.pipelines.depth_estimation import depth_image, upsample_depth
+    from edgetool.runtime.postprocess.depth import depth_image, upsample_depth
 
     pred = np.random.default_rng(0).random((24, 16)).astype(np.float32)
     tracemalloc.start()

@@ -228,3 +228,23 @@ def test_cli_stream_and_json(bundle_dir):
     assert printed == full and streamed and full == "The weather was" + streamed
     r = CliRunner().invoke(cli, ["run", str(bundle_dir("summarization")), TEXT, "--max-new-tokens", "5", "--json"])
     assert r.exit_code == 0 and "summary_text" in json.loads(r.output)[0]
+
+
+def test_stream_yields_the_generated_text_and_returns_the_result(bundle_dir):
+    """pipe.stream: text pieces as they become final, joined equal to the new text, and the call's result."""
+    pipe = pipeline(str(bundle_dir("text-generation")))
+    gen = pipe.stream("The weather was", max_new_tokens=6, seed=5)
+    pieces = []
+    while True:
+        try:
+            pieces.append(next(gen))
+        except StopIteration as done:
+            result = done.value
+            break
+    assert result == pipe("The weather was", max_new_tokens=6, seed=5)
+    assert all(pieces) and result[0]["generated_text"] == "The weather was" + "".join(pieces)
+    summarize = pipeline(str(bundle_dir("summarization")))
+    assert "".join(summarize.stream(TEXT, max_new_tokens=5, num_beams=1)) == \
+        summarize(TEXT, max_new_tokens=5, num_beams=1)[0]["summary_text"]
+    with pytest.raises(UsageError, match="beam search"):
+        list(summarize.stream(TEXT, max_new_tokens=5, num_beams=2))

@@ -94,7 +94,7 @@ def test_yolo_matches_torch_and_reference_nms(yolo, reference_dir, backend, thre
     pipe = pipeline(yolo, backend=backend)
     imgs = images()
     ref = torch_reference(reference_dir("yolo-tiny"), imgs, threshold, iou, max_det)
-    got = pipe.decoder.raw(imgs, threshold, iou, max_det)  # one batched engine call
+    got = pipe.head.raw(imgs, threshold, iou, max_det)  # one batched engine call
     results = pipe(imgs, threshold=threshold, iou_threshold=iou, max_detections=max_det)
     suppressed = 0
     for (r, n_cand), (boxes, scores, labels), res in zip(ref, got, results):
@@ -124,7 +124,7 @@ def test_yolo_boxes_within_original_image(yolo, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_nms_in_graph_equals_numpy_nms(yolo, yolo_nms, backend):
     numpy_nms, in_graph = pipeline(yolo, backend=backend), pipeline(yolo_nms, backend=backend)
-    assert in_graph.decoder.in_graph and not numpy_nms.decoder.in_graph
+    assert in_graph.head.in_graph and not numpy_nms.head.in_graph
     for kw in ({}, {"threshold": 0.3, "iou_threshold": 0.3}, {"threshold": 0.2, "max_detections": 2},
                {"threshold": 0.99}):
         a, b = numpy_nms(images(), **kw), in_graph(images(), **kw)  # batch of 5 through one graph call

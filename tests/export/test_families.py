@@ -132,15 +132,22 @@ def test_unknown_task_still_names_the_task():
     assert isinstance(UnsupportedError("x"), Exception)
 
 
-@pytest.mark.parametrize("task,family,legacy", [
-    ("text-classification", "encoder", {}),
-    ("object-detection", "yolo", {"detector": "yolo"}),
-])
-def test_manifest_names_the_family(bundle_dir, task, family, legacy):
+@pytest.mark.parametrize("task,family", [("text-classification", "encoder"), ("object-detection", "yolo")])
+def test_manifest_names_the_family(bundle_dir, task, family):
     manifest = json.loads((bundle_dir(task) / "edgetool.json").read_text())
     assert manifest["family"] == family
-    for key, value in legacy.items():  # transitional keys for runtimes that do not read "family" yet
-        assert manifest["processing"][key] == value
+    # the family is named once, at the top: no processing key spells it again
+    assert not {"detector", "segmenter", "whisper"} & set(manifest["processing"])
+
+
+def test_every_export_family_has_a_runtime_head():
+    from edgetool.export.families import family_keys
+    from edgetool.runtime.heads import HEADS
+
+    pairs = set(family_keys())
+    missing = sorted(p for p in pairs if p not in HEADS)
+    assert not missing, f"export families with no runtime head: {missing}"
+    assert len(pairs) >= 20
 
 
 def test_exporting_a_checkpoint_of_another_family_is_a_usage_error(tmp_path, reference_dir):

@@ -1,0 +1,21 @@
+"""Generation heads: which StepModel drives the family's graphs (runtime/generation/step_models.py).
+
+- decoder (text-generation): graph "decoder" with a KV cache.
+- seq2seq (text2text-generation, summarization, translation) and vision-encoder-decoder
+  (image-to-text): graphs "encoder", "cross_kv" and "decoder".
+"""
+from __future__ import annotations
+
+from ..generation import DecoderOnlyModel, EncoderDecoderModel
+from .base import Head
+
+
+class DecoderHead(Head):
+    def setup(self) -> None:
+        self.model = DecoderOnlyModel(self.pipe.run_graph, self.bundle.graphs["decoder"],
+                                      cache_block=getattr(self.pipe.engines["decoder"], "cache_block", None))
+
+
+class Seq2SeqHead(Head):
+    def setup(self) -> None:
+        self.model = EncoderDecoderModel(self.pipe.run_graph, self.bundle.graphs)
