@@ -502,15 +502,25 @@ MAX_LEN = 64  # model_max_length of both tokenizers: long inputs need windows
 
 
 def _wordpiece():
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    """BERT-style lower-case WordPiece. Its vocabulary is built by rule, not trained (WordPieceTrainer breaks
+    ties in hash order, so re-running would change it): every character alone and as a "##" piece, the
+    words seen twice, 3-letter prefixes of the rest, and a few suffixes, so words split into subwords."""
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast
 
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(CORPUS, trainers.WordPieceTrainer(vocab_size=300, special_tokens=special, show_progress=False))
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    normalizer, pre = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    words = Counter(w for line in CORPUS for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(line)))
+    chars = sorted({c for w in words for c in w})
+    pieces = [*chars, *(f"##{c}" for c in chars), *sorted(w for w, n in words.items() if n >= 2 and len(w) > 1),
+              *sorted({w[:3] for w, n in words.items() if n == 1 and len(w) > 4}),
+              "##ing", "##ed", "##er", "##s", "##ly", "##tion", "##on", "##an", "##es"]
+    vocab = {t: i for i, t in enumerate(dict.fromkeys(special + pieces))}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer = normalizer, pre
+    cls, sep = vocab["[CLS]"], vocab["[SEP]"]
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
                                                        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
     tok.decoder = decoders.WordPiece()
