@@ -49,5 +49,5 @@ def gather_selected(boxes: np.ndarray, scores: np.ndarray, selected: np.ndarray,
     sel = selected[(selected[:, 0] == batch) & (selected >= 0).all(1)]
     anchor, label = sel[:, 2], sel[:, 1]
     s = scores[batch, anchor, label]
-    order = np.lexsort((anchor, -s))[:max_detections]
+    order = np.lexsort((label, anchor, -s))[:max_detections]  # score, then box, then class: row order never matters
     return boxes[batch, anchor[order]], s[order], label[order]

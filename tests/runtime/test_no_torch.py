@@ -4,8 +4,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
+
+from edgetool.runtime.tasks import all_tasks
+
+HEAVY = ("torch", "transformers", "onnx", "onnxscript", "nncf")
 
 SCRIPT = """
 import sys, json
@@ -62,3 +67,35 @@ def test_tensorrt_path_never_imports_torch(bundle_dir):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["heavy"] == [] and result["plans"] == 1 and result["rows"] >= 10
     assert result["outcome"] == "ran" or "TensorRT cannot run on this machine" in result["outcome"]
+
+
+# Every implemented task: load its bundle, answer its first golden sample (recorded at export), and
+# list what got imported. The golden reader moves with the tooling; either home is fine here.
+TASK_SCRIPT = """
+import json, sys
+from edgetool.runtime import pipeline
+from edgetool.runtime.bundle import Bundle
+try:
+    from edgetool.check import golden
+except ImportError:
+    from edgetool.runtime import golden
+bundle = Bundle.load(sys.argv[1])
+sample = golden.load(bundle).samples[0]
+result = golden.to_jsonable(pipeline(bundle)(*sample.args, **sample.kwargs))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in json.loads(sys.argv[2]))
+print(json.dumps({"heavy": heavy, "task": bundle.task, "answered": result not in (None, [], {}, "")}))
+"""
+
+
+@pytest.mark.parametrize("task", [t.name for t in all_tasks() if t.implemented])
+def test_every_task_runs_without_torch(bundle_dir, task):
+    """Exported here (the session's shared bundle); loaded and run in a fresh interpreter."""
+    bundle = bundle_dir(task, target="openvino")
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", TASK_SCRIPT, str(bundle), json.dumps(HEAVY)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"{task}: fresh-process load + one golden sample in {time.perf_counter() - started:.1f} s")
+    assert result["heavy"] == [], f"{task} imported {result['heavy']}"
+    assert result["task"] == task and result["answered"]
