@@ -112,11 +112,12 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
                          f"precision {precision}, method {method}). NNCF (OpenVINO) picks its own ranges; drop it.")
     extra = {"method": method, "calibration_method": calib_method or "minmax"} if method else {}
 
+    base = target.build_options(staged.manifest, opts)
     keep, steps, ranked = 0, iter(FALLBACK_STEPS), None
     while True:
         kept_names = ranked[len(ranked) - keep:] if ranked and keep else []
         details = _build_all(staged, target, precision, rel_dir, static_shapes,
-                             dict(extra, exclude=kept_names), calibration)
+                             dict(extra, exclude=kept_names), calibration, base)
         row = evaluate(Bundle(staged.dir, copy.deepcopy(staged.manifest)), ref, target.backend, precision)
         kept = sorted({n for d in details.values() for n in d.get("kept_fp32_nodes", [])})
         row.update(method=_describe(method, extra, precision, details), kept_fp32_nodes=kept)
@@ -180,19 +181,32 @@ def _describe(method, extra, precision, details: dict) -> str:
     return method or ""
 
 
-def _build_all(staged, target, precision, rel_dir, static_shapes, extra, calibration) -> dict[str, dict]:
+def _build_all(staged, target, precision, rel_dir, static_shapes, extra, calibration,
+               base: BuildOptions | None = None) -> dict[str, dict]:
+    """`base`: the target's own options for this bundle (TensorRT: profiles from --shapes, --workspace)."""
+    base = base or BuildOptions()
     details = {}
     for graph in list(staged.manifest["graphs"]):
-        built = build(target, staged.dir / f"onnx/fp32/{graph}.onnx", staged.dir / rel_dir, graph,
-                      BuildOptions(precision=precision, static_shapes=static_shapes, extra=dict(extra)),
+        source = f"onnx/fp32/{graph}.onnx"
+        built = build(target, staged.dir / source, staged.dir / rel_dir, graph,
+                      BuildOptions(precision=precision, static_shapes=static_shapes, shapes=base.shapes,
+                                   workspace_mb=base.workspace_mb, extra={**base.extra, **extra}),
                       calibration)
-        files = [f"{rel_dir}/{f}" for f in built.files]
+        files, path = [f"{rel_dir}/{f}" for f in built.files], f"{rel_dir}/{built.path}"
+        # a file that is the fp32 ONNX itself (TensorRT's fp16 keeps it for TensorRT 10) is not stored twice
+        fp32_sha = next((a["files"][source] for a in staged.manifest["artifacts"] if source in a.get("files", {})),
+                        None)
+        for rel, sha in staged.hashes(files).items():
+            if sha == fp32_sha:
+                (staged.dir / rel).unlink()
+                files[files.index(rel)] = source
+                path = source if path == rel else path
         options = dict(built.options)
         if calibration is not None:
             options["calibration_sha256"] = calibration.info["sha256"]
             options["calibration_size"] = calibration.info["size"]
-        staged.add_artifact(Artifact(graph, target.name, precision, built.format, f"{rel_dir}/{built.path}",
-                                     staged.hashes(files), options))
+        staged.add_artifact(Artifact(graph, target.name, precision, built.format, path, staged.hashes(files),
+                                     options))
         details[graph] = options
     return details
 
