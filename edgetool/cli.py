@@ -518,7 +518,10 @@ def bench(bundle, backends, precisions, against, model, batch, runs, warmup, thr
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Engine cache (default: ~/.cache/edgetool/trt).")
 @click.option("--force", is_flag=True, help="Rebuild even when the cache has the engine.")
-def build(bundle, precision, shapes, workspace_mb, cache_dir, force):
+@click.option("--strongly-typed", is_flag=True,
+              help="Build fp16 from the bundle's strongly typed fp16 ONNX even where TensorRT still has "
+                   "BuilderFlag.FP16 (TensorRT 11 always builds strongly typed).")
+def build(bundle, precision, shapes, workspace_mb, cache_dir, force, strongly_typed):
     """Build and cache a bundle's TensorRT engines on this device (needs TensorRT and an NVIDIA GPU).
 
     Engines are specific to the GPU model and TensorRT version, so bundles carry the ONNX and a build recipe;
@@ -528,7 +531,7 @@ def build(bundle, precision, shapes, workspace_mb, cache_dir, force):
     from edgetool.runtime.backends.tensorrt.bundle_build import TrtBuildOptions, build_bundle
 
     opts = TrtBuildOptions(precision=precision, shapes=shapes, workspace_mb=workspace_mb, cache_dir=cache_dir,
-                           force=force)
+                           force=force, strongly_typed=strongly_typed)
     for r in build_bundle(Bundle.load(bundle), opts):
         click.echo(f"{r['graph']} ({r['precision']}): {'cached' if r['cached'] else 'built'} {r['engine']}")
 

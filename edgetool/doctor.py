@@ -44,13 +44,68 @@ def _package(component: str, module: str, fix: str, load: bool = True) -> dict:
     return _row(component, OK, v) if v else _row(component, MISSING, "not installed", fix)
 
 
+# An Identity graph (float x[1] -> y), serialized: a session on it shows whether an execution provider
+# really loads (a CUDA provider whose libraries are missing falls back to the CPU with only a warning).
+_PROBE_MODEL = bytes.fromhex("080712003a370a100a017812017922084964656e746974791201705a0f0a0178120a0a08080112040a02"
+                             "0801620f0a0179120a0a08080112040a02080142040a00100d")
+ORT_FIX = ("install exactly one build: pip install 'edgetool[onnxruntime]' (CPU) or 'edgetool[onnxruntime-gpu]' "
+           "(CUDA); on Jetsons NVIDIA's onnxruntime-gpu wheel for your JetPack")
+
+
+def onnxruntime_distributions() -> list[str]:
+    """Every installed distribution that provides the `onnxruntime` module (onnxruntime, onnxruntime-gpu,
+    onnxruntime-openvino, ...): they install into one folder, and two of them overwrite each other's files."""
+    found = metadata.packages_distributions().get("onnxruntime", [])
+    return sorted({d.lower().replace("_", "-") for d in found})
+
+
+def usable_providers(ort) -> tuple[list[str], dict[str, str]]:
+    """(providers a session really gets, {compiled-in provider that does not load here: why})."""
+    usable, broken = [], {}
+    for provider in ort.get_available_providers():
+        if provider == "CPUExecutionProvider":
+            usable.append(provider)
+            continue
+        try:
+            options = ort.SessionOptions()
+            options.log_severity_level = 4  # the fallback warning is what we report, not print
+            got = ort.InferenceSession(_PROBE_MODEL, options, providers=[provider, "CPUExecutionProvider"]).get_providers()
+        except Exception as e:  # noqa: BLE001 - a provider failing to load is the finding
+            broken[provider] = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            continue
+        if provider in got:
+            usable.append(provider)
+        else:
+            broken[provider] = "its libraries did not load (the session fell back to the CPU)"
+    return usable, broken
+
+
 def _onnxruntime() -> dict:
+    dists = onnxruntime_distributions()
     if importlib.util.find_spec("onnxruntime") is None:
-        return _row("ONNX Runtime", MISSING, "not installed",
-                    "pip install onnxruntime (onnxruntime-gpu for CUDA; on Jetsons NVIDIA's Jetson wheel)")
+        return _row("ONNX Runtime", MISSING, "not installed", ORT_FIX)
     import onnxruntime as ort
 
-    return _row("ONNX Runtime", OK, f"{ort.__version__}; providers: {', '.join(ort.get_available_providers())}")
+    usable, broken = usable_providers(ort)
+    detail = f"{ort.__version__}; providers: {', '.join(usable)}"
+    if broken:
+        detail += "; not usable: " + "; ".join(f"{p} ({why})" for p, why in broken.items())
+    if len(dists) > 1:
+        versions = ", ".join(f"{d} {_dist_version(d)}" for d in dists)
+        return _row("ONNX Runtime", PARTIAL, f"{len(dists)} builds installed into one onnxruntime module ({versions}): "
+                    f"whichever was installed last won, the others' providers may be gone; {detail}",
+                    f"pip uninstall -y {' '.join(dists)}, then {ORT_FIX}")
+    if broken:
+        return _row("ONNX Runtime", PARTIAL, detail,
+                    "install the CUDA/cuDNN (or TensorRT) libraries this onnxruntime build needs, or use the CPU build")
+    return _row("ONNX Runtime", OK, detail)
+
+
+def _dist_version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "?"
 
 
 def _openvino() -> dict:
@@ -65,10 +120,20 @@ def _tensorrt(probe: cuda.CudaProbe) -> dict:
     v = _version("tensorrt")
     if v is None:
         return _row("TensorRT", MISSING, "not installed", TRT_FIX)
+    v = f"{v} ({tensorrt_implications()})"
     if not probe.gpus or probe.runtime is None:
         lacks = "an NVIDIA GPU" if not probe.gpus else "the CUDA runtime"
         return _row("TensorRT", PARTIAL, f"{v}, but this machine lacks {lacks}", "see the CUDA and GPU rows")
     return _row("TensorRT", OK, v)
+
+
+def tensorrt_implications() -> str:
+    """The major version and the build path it implies (TensorRT 11 is strongly typed only)."""
+    import tensorrt as trt
+
+    from edgetool.runtime.backends.tensorrt.build import trt_major, typing_implications, weak_typing_available
+
+    return typing_implications(trt_major(trt.__version__), weak_typing_available(trt))
 
 
 def _cuda_rows(probe: cuda.CudaProbe) -> list[dict]:
@@ -159,12 +224,16 @@ BACKEND_NEEDS = {"onnxruntime": ("ONNX Runtime",), "openvino": ("OpenVINO",),
                  "tensorrt": ("TensorRT", "CUDA runtime", "CUDA driver", "NVIDIA GPU")}
 
 
+# Two ONNX Runtime builds in one environment, or a GPU provider that does not load, still run on the CPU provider.
+RUNS_WHEN_PARTIAL = {"ONNX Runtime"}
+
+
 def summary(rows: list[dict]) -> dict:
     """{"backends": [...runnable here], "not_here": {backend: [missing components]}, "export": bool}."""
     status = {r["component"]: r["status"] for r in rows}
     runnable, not_here = [], {}
     for backend, needs in BACKEND_NEEDS.items():
-        missing = [c for c in needs if status.get(c) != OK]
+        missing = [c for c in needs if status.get(c) != OK and not (c in RUNS_WHEN_PARTIAL and status.get(c) == PARTIAL)]
         (not_here.__setitem__(backend, missing) if missing else runnable.append(backend))
     export = all(status.get(c) == OK for c in ("torch (export)", "transformers (export)"))
     return {"backends": runnable, "not_here": not_here, "export": export}

@@ -117,7 +117,7 @@ def build_target(writer: BundleWriter, target, opts: ExportOptions, samples=None
             from edgetool.quantize import add_precision
         except ImportError as e:
             raise UnsupportedError(f"--target {target.name} --precision {opts.precision} needs edgetool's quantizer, "
-                                   f"which this install lacks ({e}). Export fp32 (or fp16 for --target trt).") from None
+                                   f"which this install lacks ({e}). Install it: pip install 'edgetool[quantize]', or export fp32.") from None
         add_precision(writer, target, opts, samples)  # also measures accuracy vs fp32 (golden + held-out)
         return
     build_artifacts(writer, target, target.build_options(writer.manifest, opts))

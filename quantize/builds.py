@@ -1,7 +1,7 @@
 """Quantized artifacts, one entry per (target, precision): the quantizer makes the model, the target
 compiles and writes it. Targets never import the quantizer (DESIGN's layering); a precision a target
-builds by itself (fp32 everywhere, OpenVINO's compressed fp16, TensorRT's fp16 recipe) has no entry
-here and goes straight to `target.build`.
+builds by itself (fp32 everywhere, OpenVINO's compressed fp16) has no entry here and goes straight to
+`target.build`.
 """
 from __future__ import annotations
 
@@ -88,6 +88,23 @@ def openvino_int8(target, onnx_path, out_dir, graph, options, calibration) -> Bu
     keep, exclude = _keep(options)
     model, details = quantize_ov(model, feeds, keep_fp32=keep, exclude=exclude)
     return target.save(model, out_dir, graph, "int8", {**opts, **details})
+
+
+@BUILDS.register(("trt", "fp16"))
+def tensorrt_fp16(target, onnx_path, out_dir, graph, options, calibration) -> BuiltArtifact:
+    """Two ONNX files, one recipe: the fp32 graph, which TensorRT 10 builds with BuilderFlag.FP16 (fp16
+    kernels chosen per layer), and a strongly typed fp16 graph (fp32 I/O, sensitive ops kept fp32) for
+    TensorRT 11, which removed that flag and takes every precision from the ONNX. It is made here, at
+    export, because the device has no onnx package to convert it."""
+    from .fp16 import convert_fp16, fp16_candidates
+
+    built = target.build(onnx_path, out_dir, graph, options, calibration)
+    keep, exclude = _keep(options)
+    name = f"{graph}.fp16.onnx"
+    details = convert_fp16(out_dir / built.path, out_dir / name,
+                           keep_nodes=tuple(fp16_candidates(onnx_path, keep)) + exclude)
+    return BuiltArtifact(built.format, built.path, [*built.files, name],
+                         {**details, **built.options, "fp16_onnx": name})
 
 
 @BUILDS.register(("trt", "int8"))

@@ -9,6 +9,7 @@ and thresholds, the recipe or golden file gives the example calls, the target do
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -106,11 +107,13 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
                          f"precision {precision}, method {method}). NNCF (OpenVINO) picks its own ranges; drop it.")
     extra = {"method": method, "calibration_method": calib_method or "minmax"} if method else {}
 
+    base = target.build_options(staged.manifest, opts)
     keep, steps, ranked = 0, iter(FALLBACK_STEPS), None
     while True:
         kept_names = ranked[len(ranked) - keep:] if ranked and keep else []
-        details = build_artifacts(staged, target, BuildOptions(precision=precision, static_shapes=static_shapes,
-                                                               extra=dict(extra, exclude=kept_names)),
+        options = dataclasses.replace(base, precision=precision, static_shapes=static_shapes,
+                                      extra={**base.extra, **extra, "exclude": kept_names})
+        details = build_artifacts(staged, target, options,
                                   rel_dir=rel_dir, calibration=calibration, build=build)
         row = evaluate(staged.bundle(), ref, target.backend, precision)
         kept = sorted({n for d in details.values() for n in d.get("kept_fp32_nodes", [])})

@@ -30,12 +30,16 @@ def build_artifacts(writer, target, options: BuildOptions, *, rel_dir: str | Non
         source = source_onnx(graph)
         built = build(target, writer.dir / source, writer.dir / rel_dir, graph,
                       dataclasses.replace(options, extra=dict(options.extra)), calibration)
-        files = [f"{rel_dir}/{f}" for f in built.files]
-        hashes, path = writer.hashes(files), f"{rel_dir}/{built.path}"
-        if files == [path] and hashes[path] == writer.hashes([source])[source]:
-            # e.g. TensorRT fp32/fp16: the artifact is the fp32 ONNX plus a recipe; keep one copy of the file
-            (writer.dir / path).unlink()
-            hashes, path = writer.hashes([source]), source
+        files, path = [f"{rel_dir}/{f}" for f in built.files], f"{rel_dir}/{built.path}"
+        # a file that is the fp32 ONNX itself (TensorRT's fp32 artifact, and the TensorRT 10 half of its fp16
+        # one, is the fp32 ONNX plus a recipe) is stored once
+        source_sha = writer.hashes([source])[source]
+        for rel, sha in writer.hashes(files).items():
+            if sha == source_sha:
+                (writer.dir / rel).unlink()
+                files[files.index(rel)] = source
+                path = source if path == rel else path
+        hashes = writer.hashes(files)
         artifact_options = dict(built.options)
         if calibration is not None:
             artifact_options["calibration_sha256"] = calibration.info["sha256"]

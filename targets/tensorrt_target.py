@@ -3,7 +3,9 @@
 A TensorRT plan only loads on the GPU model and TensorRT version that built it, so export builds no
 engine: it writes the ONNX (for int8 a QDQ ONNX, which TensorRT reads as explicit quantization) and
 stores the recipe — precision, one min/opt/max optimization profile per dynamic input, workspace
-limit — as the artifact's options. `build_engine` (also run by the TensorRT backend on first use and
+limit — as the artifact's options. fp16 carries two ONNX files: the fp32 one (TensorRT 10 builds it
+with BuilderFlag.FP16) and a strongly typed fp16 one for TensorRT 11, which has no such flag; the
+quantizer makes that one (edgetool.quantize.builds, entry ("trt", "fp16")): targets never import it. `build_engine` (also run by the TensorRT backend on first use and
 by `edgetool build BUNDLE`) turns it into a cached plain plan file on the device.
 
 The engine-side helpers live in edgetool.runtime.backends.tensorrt (the device builds without this
@@ -31,18 +33,20 @@ class TensorRTTarget(Target):
     precisions = ("fp32", "fp16", "int8")
     backend = "tensorrt"
     int8_methods = ("static",)  # explicit quantization: activation ranges come from calibration
-    own_precisions = ("fp32", "fp16")  # fp16 is a builder flag on the device; int8 needs a QDQ graph first
+    # fp16 needs the strongly typed fp16 ONNX for TensorRT 11 and int8 a QDQ graph: both come from the quantizer
+    own_precisions = ("fp32",)
     takes_profiles = True
 
     def build_options(self, manifest: Manifest, opts) -> BuildOptions:
         """Profiles from the task's typical dims (the registry) capped at the tokenizer's limit, or --shapes."""
         from edgetool.runtime.tasks import get_task
 
-        shapes = parse_shapes(opts.shapes) if isinstance(opts.shapes, str) else opts.shapes
+        shapes = getattr(opts, "shapes", None)  # `edgetool quantize` has no --shapes: the task's ranges
+        shapes = parse_shapes(shapes) if isinstance(shapes, str) else shapes
         check_shapes_cover(shapes, list(manifest.graphs.values()))
         processing = manifest.processing.to_json() if manifest.processing is not None else None
         typical = typical_from_processing(processing, get_task(manifest.task).typical_dims)
-        return BuildOptions(precision=opts.precision, shapes=shapes, workspace_mb=opts.workspace_mb,
+        return BuildOptions(precision=opts.precision, shapes=shapes, workspace_mb=getattr(opts, "workspace_mb", None),
                             extra={"typical": typical})
 
     def check_environment(self) -> None:
@@ -57,15 +61,15 @@ class TensorRTTarget(Target):
                              "(edgetool quantize BUNDLE --target trt --precision int8 --calibration PATH), "
                              "or export from an already quantized (QDQ) model.")
         if Path(onnx_path).resolve() != dest.resolve():
-            # fp16 stays an fp32 ONNX: TensorRT picks fp16 kernels per layer, which keeps more accuracy
-            # than converting the graph first.
+            # TensorRT 10's fp16 builds this fp32 ONNX with BuilderFlag.FP16: TensorRT picks fp16 kernels per
+            # layer, which keeps more accuracy than converting the graph first.
             shutil.copyfile(onnx_path, dest)
         # extra["typical"]: dim ranges for this model, e.g. typical_from_processing(manifest["processing"])
         typical = dict(options.extra.get("typical", {}))
         typical.update({dim: (n, n, n) for dim, n in (options.static_shapes or {}).items()})
         recipe = make_recipe(read_graph_spec(dest, graph), options.precision, typical, options.shapes,
                              options.workspace_mb)
-        if options.precision == "fp16":  # the file is the fp32 graph: only TensorRT's build makes it fp16
+        if options.precision == "fp16":  # only TensorRT's build makes these files fp16 engines
             recipe["backends"] = [self.backend]
         return BuiltArtifact("onnx", dest.name, [dest.name], recipe)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import EngineMissingError, engine_missing
+from ..errors import EngineMissingError
 from .base import Backend
 
 
@@ -11,7 +11,11 @@ def import_ort():
     try:
         import onnxruntime
     except ImportError:
-        raise engine_missing("ONNX Runtime", "onnxruntime", "onnxruntime") from None
+        raise EngineMissingError(
+            "No inference engine: ONNX Runtime is not installed (import of 'onnxruntime' failed), and edgetool's plain "
+            "install carries no engine. Install one: pip install 'edgetool[onnxruntime]' (CPU), "
+            "'edgetool[onnxruntime-gpu]' (NVIDIA GPUs, Jetsons), 'edgetool[openvino]', or 'edgetool[tensorrt]'; "
+            "edgetool doctor shows what this machine has.") from None
     return onnxruntime
 
 

@@ -40,9 +40,11 @@ class TextTokenizer:
         try:
             from tokenizers import Tokenizer
         except ImportError:
-            from ..errors import engine_missing
+            from ..errors import EngineMissingError
 
-            raise engine_missing("tokenizers", "runtime", "tokenizers") from None
+            # tokenizers is a base dependency (there is no "runtime" extra): a broken or --no-deps install
+            raise EngineMissingError("tokenizers is not installed (import of 'tokenizers' failed); edgetool's base "
+                                     "install needs it: pip install edgetool, or pip install 'tokenizers>=0.19'.") from None
         self.tok = Tokenizer.from_file(str(tokenizer_file))
         self.tok.no_padding()
         self.tok.no_truncation()

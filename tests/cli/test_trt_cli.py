@@ -73,7 +73,21 @@ def test_export_trt_with_shapes_fp16_and_workspace(fp16_shapes_bundle):
     assert art.options["profiles"] == {t.name: one for t in b.graphs["model"].inputs}
     assert (art.precision, art.options["precision"], art.options["workspace_mb"]) == ("fp16", "fp16", 256)
     assert art.options["backends"] == ["tensorrt"]
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.onnx")) == ["onnx/fp32/model.onnx"]
+    # TensorRT 10 builds the fp32 ONNX (kept once) with BuilderFlag.FP16; TensorRT 11, which has no such flag,
+    # builds the strongly typed fp16 ONNX written beside it (fp32 I/O, sensitive ops kept fp32)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.onnx")) == \
+        ["onnx/fp32/model.onnx", "trt/fp16/model.fp16.onnx"]
+    assert art.path == "onnx/fp32/model.onnx" and sorted(art.files) == ["onnx/fp32/model.onnx", "trt/fp16/model.fp16.onnx"]
+    assert art.options["fp16_onnx"] == "model.fp16.onnx" and "Softmax" in art.options["kept_fp32_ops"]
+    import onnx
+
+    fp16 = onnx.load(str(out / "trt/fp16/model.fp16.onnx"))
+    assert {i.type.tensor_type.elem_type for i in [*fp16.graph.input, *fp16.graph.output]} <= \
+        {onnx.TensorProto.FLOAT, onnx.TensorProto.INT64}
+    assert sum(i.data_type == onnx.TensorProto.FLOAT16 for i in fp16.graph.initializer) > \
+        sum(i.data_type == onnx.TensorProto.FLOAT for i in fp16.graph.initializer)
+    plan = trt_bundle.plan_builds(b, trt_bundle.TrtBuildOptions(strongly_typed=True))
+    assert plan[0].recipe["fp16_onnx"] == "model.fp16.onnx" and plan[0].recipe["typing"] == "strong"
     r = run("run", str(out), "I love this", "--backend", "onnxruntime", "--precision", "fp16")
     one_line_error(r, "only tensorrt turns into fp16", "--backend tensorrt")
     r = run("run", str(out), "I love this", "--backend", "onnxruntime")  # fp32 is the ONNX itself
@@ -143,9 +157,9 @@ def test_build_bundle_caches_with_a_stand_in_tensorrt(bundle_dir, tmp_path, monk
     monkeypatch.setattr(trt_build, "check_engine_environment", lambda probe=None: fake_trt)
     builds = []
 
-    def fake_build(onnx, recipe, cache_dir, onnx_sha256=None, force=False):
+    def fake_build(onnx, recipe, cache_dir, onnx_sha256=None, force=False, strong_onnx=None):
         builds.append(recipe)
-        key, _ = trt_build.engine_key_here(fake_trt, recipe, onnx, onnx_sha256)
+        key, _ = trt_build.engine_key_here(fake_trt, recipe, onnx, onnx_sha256, strong_onnx)
         path = tmp_path / f"{key}.plan"
         path.write_bytes(b"engine")
         return path

@@ -82,3 +82,46 @@ def test_summary_says_which_backends_run_here():
                    "export": False}
     text = doc.format_doctor(rows)
     assert "runs here: onnxruntime · cannot export here" in text and "not here:  tensorrt (needs NVIDIA GPU)" in text
+
+
+def test_two_onnxruntime_builds_in_one_environment_are_flagged(monkeypatch):
+    monkeypatch.setattr(doc.metadata, "packages_distributions",
+                        lambda: {"onnxruntime": ["onnxruntime", "onnxruntime_gpu"], "numpy": ["numpy"]})
+    assert doc.onnxruntime_distributions() == ["onnxruntime", "onnxruntime-gpu"]
+    row = doc._onnxruntime()
+    assert row["status"] == "partial" and "2 builds installed into one onnxruntime module" in row["detail"]
+    assert "onnxruntime-gpu" in row["detail"] and "CPUExecutionProvider" in row["detail"]
+    assert row["fix"].startswith("pip uninstall -y onnxruntime onnxruntime-gpu, then install exactly one build")
+    assert "edgetool[onnxruntime-gpu]" in row["fix"]
+    # it still runs (on the CPU provider): the verdict says so, the fix is listed
+    rows = [row, {"component": "OpenVINO", "status": "ok", "detail": "", "fix": ""}]
+    assert doc.summary(rows)["backends"] == ["onnxruntime", "openvino"]
+    assert "to fix:" in doc.format_doctor(rows)
+    monkeypatch.setattr(doc.metadata, "packages_distributions", lambda: {"onnxruntime": ["onnxruntime"]})
+    assert doc._onnxruntime()["status"] == "ok"
+
+
+def test_execution_providers_are_the_ones_that_really_load():
+    """A provider compiled in but unable to load its libraries (CUDA without cuDNN) is not available."""
+    import onnxruntime
+
+    usable, broken = doc.usable_providers(onnxruntime)  # the real build here, on the embedded probe graph
+    assert "CPUExecutionProvider" in usable and set(usable) | set(broken) == set(onnxruntime.get_available_providers())
+
+    class Session:
+        def __init__(self, model, options, providers):
+            assert model == doc._PROBE_MODEL
+            if providers[0] == "TensorrtExecutionProvider":
+                raise RuntimeError("libnvinfer.so.10: cannot open shared object file\nmore")
+            self.providers = providers if providers[0] == "OpenVINOExecutionProvider" else providers[1:]
+
+        def get_providers(self):
+            return self.providers
+
+    fake = type("ort", (), {"SessionOptions": lambda: type("o", (), {})(), "InferenceSession": Session,
+                            "get_available_providers": lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider",
+                                                                "OpenVINOExecutionProvider", "CPUExecutionProvider"]})
+    usable, broken = doc.usable_providers(fake)
+    assert usable == ["OpenVINOExecutionProvider", "CPUExecutionProvider"]
+    assert broken == {"TensorrtExecutionProvider": "libnvinfer.so.10: cannot open shared object file",
+                      "CUDAExecutionProvider": "its libraries did not load (the session fell back to the CPU)"}

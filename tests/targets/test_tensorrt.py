@@ -478,7 +478,8 @@ def test_backend_runs_an_engine_through_the_named_tensor_api(tmp_path, fake_gpu,
     (tmp_path / "m.plan").write_bytes(b"PLAN")
     built = []
 
-    def fake_build(onnx_path, recipe, cache_dir, onnx_sha256=None, force=False):
+    def fake_build(onnx_path, recipe, cache_dir, onnx_sha256=None, force=False, strong_onnx=None):
+        assert strong_onnx is None  # this artifact has no strongly typed fp16 ONNX
         built.append((recipe, onnx_sha256))
         return tmp_path / "m.plan"
     monkeypatch.setattr(trt_build, "build_engine", fake_build)

@@ -7,7 +7,7 @@ needs nothing; instantiating checks the machine and raises EngineMissingError na
 """
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -51,14 +51,24 @@ class TensorRTBackend(Backend):
                 precision = art.precision if art else "fp32"
                 recipe = recipe_from_options(art.options if art and art.target == "trt" else None,
                                                        self.graph, precision)
-            sha = art.files.get(art.path) if art else None  # the bundle already verified it
+            if self.options.extra.get("strongly_typed"):
+                recipe = dict(recipe, typing="strong")
+            sha = art.files.get(art.path) if art else None  # the bundle already verified it (every file)
+            # the artifact's other files sit beside its path in the bundle: its root is that many levels up
+            if art:
+                root = self.path.parents[len(PurePosixPath(art.path).parts) - 1]
+                files = art.files
+            else:  # a bare ONNX and a recipe (extra["trt_recipe"]): its fp16 ONNX is a file beside it
+                root, files = self.path.parent, {p.name: None for p in self.path.parent.glob("*.onnx")}
+            strong = build.strong_onnx_of(recipe, files, lambda rel: root / rel)
             may_build = bool(self.options.extra.get("build"))
             if may_build:
-                path = build.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha)
+                path = build.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha, strong_onnx=strong)
             else:
-                path = build.cached_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha)
+                path = build.cached_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha, strong_onnx=strong)
             if not self._open(path, rebuildable=may_build):  # a corrupt cache entry: build it again once
-                self._open(build.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha, force=True))
+                self._open(build.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha, force=True,
+                                              strong_onnx=strong))
         return self.engine_path
 
     def _open(self, path: Path, rebuildable: bool = False) -> bool:

@@ -25,6 +25,9 @@ class TrtBuildOptions:
     workspace_mb: int | None = None
     cache_dir: str | Path | None = None  # default ~/.cache/edgetool/trt
     force: bool = False  # rebuild even when the cache has the engine
+    # build fp16 from the strongly typed fp16 ONNX even where TensorRT still has BuilderFlag.FP16 (TensorRT 11
+    # builds strongly typed anyway)
+    strongly_typed: bool = False
 
 
 @dataclass
@@ -44,7 +47,8 @@ def plan_builds(bundle: Bundle, opts: TrtBuildOptions) -> list[PlannedBuild]:
     plans = []
     for name, graph in bundle.graphs.items():
         own = [a for a in trt_arts if a.graph == name and a.precision == precision]
-        # fp16 is a builder flag over the fp32 ONNX; ORT's INT8 (uint8, int32 biases) is not what TensorRT parses
+        # TensorRT 10's fp16 is a builder flag over the fp32 ONNX (TensorRT 11 needs the trt/fp16 artifact's fp16
+        # ONNX: build_engine says so); ORT's INT8 (uint8, int32 biases) is not what TensorRT parses
         plain = [a for a in bundle.artifacts if a.graph == name and a.target == "onnx" and a.format == "onnx"
                  and a.precision == "fp32"]
         if own:
@@ -60,6 +64,8 @@ def plan_builds(bundle: Bundle, opts: TrtBuildOptions) -> list[PlannedBuild]:
                 f"--precision {precision}.")
         if shapes:
             recipe["profiles"] = make_recipe(graph, precision, typical, shapes)["profiles"]
+        if opts.strongly_typed:
+            recipe["typing"] = "strong"
         if opts.workspace_mb is not None:
             recipe["workspace_mb"] = make_recipe(graph, precision, typical,
                                                            workspace_mb=opts.workspace_mb)["workspace_mb"]
@@ -75,12 +81,15 @@ def build_bundle(bundle: Bundle, opts: TrtBuildOptions) -> list[dict]:
     for p in plans:
         onnx = bundle.file(p.artifact.path)  # hash-checked: the cache key trusts the manifest's sha256
         sha = p.artifact.files[p.artifact.path]
+        strong = build.strong_onnx_of(p.recipe, p.artifact.files, bundle.file)
         try:
-            path = build.cached_engine(onnx, p.recipe, opts.cache_dir, onnx_sha256=sha) if not opts.force else None
+            path = None if opts.force else build.cached_engine(onnx, p.recipe, opts.cache_dir, onnx_sha256=sha,
+                                                               strong_onnx=strong)
         except EngineMissingError:
             path = None
         cached = path is not None
         if path is None:
-            path = build.build_engine(onnx, p.recipe, opts.cache_dir, onnx_sha256=sha, force=opts.force)
+            path = build.build_engine(onnx, p.recipe, opts.cache_dir, onnx_sha256=sha, force=opts.force,
+                                      strong_onnx=strong)
         out.append({"graph": p.graph, "precision": p.recipe["precision"], "engine": str(path), "cached": cached})
     return out

@@ -24,13 +24,21 @@ def _sm(compute_capability) -> str:
 
 
 def engine_cache_key(gpu_name: str, compute_capability, trt_version: str, precision: str, profile: dict,
-                     onnx_sha256: str) -> str:
+                     onnx_sha256: str, *, typing: str = "weak") -> str:
     """Filename-safe and stable: a readable prefix, then a digest over every field (profile included,
-    canonical JSON, so tuples and lists or key order make no difference)."""
+    canonical JSON, so tuples and lists or key order make no difference).
+
+    `typing` is the path that builds the engine: "weak" (builder precision flags, TensorRT 10's fp16) keeps
+    the keys engines had before strong typing existed here; "strong" is named in the key and the digest."""
     canonical = json.dumps(profile, sort_keys=True, separators=(",", ":"))
     fields = [str(gpu_name), _sm(compute_capability), str(trt_version), precision, canonical, onnx_sha256]
+    mode = ""
+    if typing != "weak":
+        fields.append(f"typing={typing}")
+        mode = f"-{_slug(typing, 8)}"
     digest = hashlib.sha256("\n".join(fields).encode()).hexdigest()[:20]
-    return f"{_slug(gpu_name, 32)}-{_sm(compute_capability)}-trt{_slug(trt_version, 16)}-{_slug(precision, 8)}-{digest}"
+    return (f"{_slug(gpu_name, 32)}-{_sm(compute_capability)}-trt{_slug(trt_version, 16)}-{_slug(precision, 8)}"
+            f"{mode}-{digest}")
 
 
 def find_cached_engine(cache_dir: str | Path, key: str) -> Path | None:

@@ -216,12 +216,23 @@ def make_recipe(graph: GraphSpec, precision: str, typical: dict | None = None, s
 
 
 RECIPE_KEYS = ("precision", "profiles", "workspace_mb")
+# Present only when they apply, so recipes without them read (and key their engines) as before:
+# "typing": "strong" asks for a strongly typed build where TensorRT still offers both ("weak" asks for the
+# TensorRT 10 path, which TensorRT 11 refuses); "fp16_onnx": the artifact's strongly typed fp16 ONNX (file name).
+OPTIONAL_RECIPE_KEYS = ("typing", "fp16_onnx")
+TYPINGS = ("weak", "strong")
+
+
+def recipe_note(recipe: dict) -> dict:
+    """The recipe's build-relevant keys, as stored in manifests and the cache's notes."""
+    return {**{k: recipe.get(k) for k in RECIPE_KEYS},
+            **{k: recipe[k] for k in OPTIONAL_RECIPE_KEYS if recipe.get(k) is not None}}
 
 
 def recipe_from_options(options: dict | None, graph: GraphSpec, precision: str, typical: dict | None = None) -> dict:
     """The recipe stored in a trt artifact (its manifest options), or a default one for a plain ONNX artifact."""
     if options and "profiles" in options:
-        recipe = {k: options.get(k) for k in RECIPE_KEYS}
+        recipe = recipe_note(options)
         recipe["precision"] = recipe["precision"] or precision
         return recipe
     return {k: v for k, v in make_recipe(graph, precision, typical).items() if k in RECIPE_KEYS}
