@@ -12,7 +12,6 @@ import numpy as np
 
 from ..errors import UsageError
 from ..postprocess.activations import ACTIVATIONS
-from ..postprocess.draw import save_pictures
 from ..postprocess.nms import detect, gather_selected
 from ..preprocess.image import as_image_list, image_processor
 from ..preprocess.letterbox import letterbox
@@ -115,7 +114,9 @@ class ObjectDetectionPipeline(Pipeline):
             raise UsageError("iou_threshold / max_detections apply to YOLO-style detectors only; DETR needs no NMS.")
         results = [[{"score": s, "label": self.id2label[lab], "box": _box(b)} for s, lab, b in found]
                    for found in self.decoder(images, thr, **extra)]
-        if save:
+        if save:  # the pictures helper moved out of runtime/ (edgetool/pictures.py); the CLI handles --save
+            from ..postprocess.draw import save_pictures
+
             save_pictures(self.bundle.task, images, results, save)
         return results[0] if single else results
 
