@@ -180,7 +180,10 @@ class TritonPythonModel:
         from edgetool.runtime import pipeline
         from edgetool.runtime.backends import BackendOptions
         from edgetool.runtime.bundle import Bundle
+        from edgetool.runtime.errors import EdgetoolError
         from edgetool.runtime.tasks import get_task
+
+        self.explained = (RequestError, EdgetoolError)  # their messages already say what to send instead
 
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
@@ -205,7 +208,7 @@ class TritonPythonModel:
                 tensors = [pb_utils.Tensor(n, out[n]) for n in self.output_names if n in out]
                 responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
             except Exception as e:  # noqa: BLE001 — any failure answers this request only; the model lives on
-                msg = f"{type(e).__name__}: {e}" if not isinstance(e, RequestError) else str(e)
+                msg = str(e) if isinstance(e, self.explained) else f"{type(e).__name__}: {e}"
                 responses.append(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(msg)))
         return responses
 
