@@ -511,6 +511,12 @@ def doctor(as_json):
     click.echo(json.dumps({"components": rows, **summary(rows)}, indent=2) if as_json else format_doctor(rows))
 
 
+from edgetool.serve.commands import COMMANDS as _SERVE_COMMANDS  # noqa: E402  (triton, serve)
+
+for _command in _SERVE_COMMANDS:
+    cli.add_command(_command)
+
+
 def main(argv=None):
     """Entry point: EdgetoolErrors become one clear line and an exit code, never a stack trace."""
     try:
