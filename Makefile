@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test venv bench clean speech-tools
+.PHONY: demo test venv bench clean speech-tools serve-env
 
 venv: $(STAMP)
 
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml requirements-dev.txt
 demo: $(STAMP)
 	$(BIN)/python -m edgetool.demo
 
-test: $(STAMP) speech-tools
+test: $(STAMP) speech-tools serve-env
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 # Real synthesised speech for the ASR tests (Debian's espeak-ng); best effort: without root or apt the
@@ -35,8 +35,24 @@ speech-tools:
 	  { apt-get install -y -q espeak-ng >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q espeak-ng >/dev/null 2>&1; }; }; } || \
 	  echo "espeak-ng could not be installed: the real-speech tests will skip (apt-get install espeak-ng)"
 
+# Triton's Python-backend stub embeds the system libpython3.11, so the serving venv is made from that exact
+# interpreter (a venv from another 3.11.x fails inside the stub). Best effort: without it the serve tests skip.
+SERVE_PY ?= /usr/bin/python3.11
+SERVE_VENV := .venv-serve
+SERVE_STAMP := $(SERVE_VENV)/.installed
+
+serve-env:
+	@$(MAKE) -s $(SERVE_STAMP) || echo "the serving environment could not be built: the Triton server tests will skip (make serve-env)"
+
+$(SERVE_STAMP): pyproject.toml requirements-serve.txt
+	test -x $(SERVE_VENV)/bin/python || $(SERVE_PY) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SERVE_VENV)/bin/python -m pip install -q -r requirements-serve.txt
+	$(SERVE_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $(SERVE_STAMP)
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) bundles .pytest_cache
+	rm -rf $(VENV) $(SERVE_VENV) bundles .pytest_cache

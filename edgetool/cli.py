@@ -547,6 +547,12 @@ def doctor(as_json):
     click.echo(json.dumps({"components": rows, **summary(rows)}, indent=2) if as_json else format_doctor(rows))
 
 
+from edgetool.serve.commands import COMMANDS as _SERVE_COMMANDS  # noqa: E402  (triton, serve)
+
+for _command in _SERVE_COMMANDS:
+    cli.add_command(_command)
+
+
 def _read_stdin() -> str:
     """stdin as text: UTF-8 (a BOM is dropped); anything else is a usage error naming the byte."""
     from edgetool.runtime.errors import UsageError

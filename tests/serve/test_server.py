@@ -1,0 +1,58 @@
+"""Against a real Triton server: answers over HTTP and gRPC equal the in-process pipeline, 16 concurrent
+clients x 50 requests are all correct, malformed requests get a Triton error and the model lives on, and
+a tampered bundle refuses to load."""
+from __future__ import annotations
+
+import pytest
+
+TASKS = {"text-classification": "text-classification", "object-detection": "object-detection",
+         "automatic-speech-recognition": "automatic-speech-recognition"}
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_http_and_grpc_answer_like_the_pipeline(served, remote, task):
+    bundle, repo, server = served(task)
+    report = remote("parity", bundle, repo.pipeline_model, server)
+    rows = report["rows"]
+    assert {r["protocol"] for r in rows} == {"http", "grpc"} and len(rows) >= 2
+    bad = [r for r in rows if not r["equal"]]
+    assert not bad, bad[:3]
+    typed = {"text-classification": ["JSON", "LABELS", "SCORES"], "object-detection": ["BOXES", "JSON", "LABELS", "SCORES"],
+             "automatic-speech-recognition": ["JSON", "TEXT"]}[task]
+    assert all(r["typed"] == typed for r in rows)
+    if task == "object-detection":
+        assert {r["encoded"] for r in rows} == {False, True}  # UINT8 HWC and encoded PNG bytes
+
+
+def test_16_clients_x_50_requests_all_correct(served, remote):
+    bundle, repo, server = served("text-classification", instances=2)
+    report = remote("load", bundle, repo.pipeline_model, server, 16, 50)
+    assert report["n_errors"] == 0, report["errors"]
+    assert report["wrong"] == 0 and report["ok"] == 16 * 50 and not report["alive"]
+    assert server.alive()
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_malformed_requests_get_errors_and_the_model_lives(served, remote, task):
+    bundle, repo, server = served(task)
+    report = remote("malformed", bundle, repo.pipeline_model, server)
+    answered = {k: v for k, v in report.items() if not k.endswith("/after") and not v.startswith("InferenceServerException")}
+    assert not answered, answered
+    assert report["http/after"] == "ok" and report["grpc/after"] == "ok"
+    if "http/bad bytes" in report:  # the message says what was wrong with the bytes
+        assert "utf-8" in report["http/bad bytes"] or "corrupt" in report["http/bad bytes"]
+    assert server.alive()
+
+
+def test_a_tampered_bundle_refuses_to_load(bundle_dir, serve_env, tmp_path):
+    from edgetool.serve.repository import RepositoryOptions, write_repository
+    from edgetool.serve.server import ServeError, start
+
+    repo = write_repository(bundle_dir("text-classification"), tmp_path, RepositoryOptions(graphs=False))
+    onnx = next((tmp_path / repo.pipeline_model / "1" / "bundle").rglob("*.onnx"))
+    data = bytearray(onnx.read_bytes())
+    data[-10] ^= 0xFF
+    onnx.write_bytes(bytes(data))
+    with pytest.raises(ServeError) as err:
+        start(repo.root, [repo.pipeline_model], python=str(serve_env.python), timeout=120).stop()
+    assert "sha256" in str(err.value) and repo.pipeline_model in str(err.value)
