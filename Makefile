@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test venv bench clean speech-tools serve-env
+.PHONY: demo test lint venv bench clean speech-tools serve-env
 
 venv: $(STAMP)
 
@@ -25,8 +25,13 @@ $(STAMP): pyproject.toml requirements-dev.txt
 demo: $(STAMP)
 	$(BIN)/python -m edgetool.demo
 
-test: $(STAMP) speech-tools serve-env
+test: $(STAMP) speech-tools serve-env lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# ruff on the whole tree; mypy on the device runtime (what runs on devices gets the type checks).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Real synthesised speech for the ASR tests (Debian's espeak-ng); best effort: without root or apt the
 # speech tests skip with the reason, everything else runs.
