@@ -64,6 +64,9 @@ class Bundle:
             raise BundleError(f"{self.root}: '{rel}' is not listed in {MANIFEST}; the bundle is corrupt or was edited.")
         if not p.is_file():
             raise BundleError(f"{self.root}: '{rel}' is missing. Copy the whole bundle directory, or export it again.")
+        if not p.resolve().is_relative_to(self.root.resolve()):  # a symlink out of the bundle: never opened
+            raise BundleError(f"{self.root}: '{rel}' is a link to a file outside the bundle; a bundle's files live in "
+                              "it. Copy the bundle with its files (cp -rL), or export it again.")
         if verify and rel not in self._verified:
             actual = sha256_file(p)
             if actual != self._hashes[rel]:

@@ -90,6 +90,24 @@ class _Reader:
                 raise self.fail(f"{path}[{k!r}]", "a string", v)
         return dict(d)
 
+    def rel_path(self, value: str, path: str) -> str:
+        """A path inside the bundle: relative, '/'-separated, no '..' and no empty parts. Checked when the
+        manifest is read, so a path that leaves the bundle is refused before any file is opened."""
+        parts = value.split("/")
+        if not value or value.startswith("/") or "\\" in value or ":" in parts[0] or \
+                any(p in ("", ".", "..") for p in parts):
+            raise BundleError(f"{self.source}: {path}: {value!r} is not a path inside the bundle (paths are relative, "
+                              "'/'-separated, without '..'). The manifest was edited or crafted — do not use this "
+                              "bundle; export it again.")
+        return value
+
+    def path_map(self, value, path: str) -> dict[str, str]:
+        """{path inside the bundle: sha256}."""
+        d = self.str_map(value, path, "an object of path -> sha256")
+        for k in d:
+            self.rel_path(k, f"{path}[{k!r}]")
+        return d
+
     def required(self, d: dict, key: str, path: str):
         if key not in d:
             where = f"{path}." if path else ""
@@ -177,7 +195,8 @@ class Artifact:
         r.obj(d, path)
         r.known(d, ("id", "graph", "target", "precision", "format", "path", "files", "options"), path)
         s = {k: r.str_(r.required(d, k, path), f"{path}.{k}") for k in ("graph", "target", "precision", "format", "path")}
-        files = r.str_map(r.required(d, "files", path), f"{path}.files", "an object of path -> sha256")
+        r.rel_path(s["path"], f"{path}.path")
+        files = r.path_map(r.required(d, "files", path), f"{path}.files")
         options = dict(r.obj(d.get("options", {}), f"{path}.options"))
         art = cls(s["graph"], s["target"], s["precision"], s["format"], s["path"], files, options)
         if "id" in d and d["id"] != art.id:  # the id is derived; a different one means a hand edit
@@ -487,7 +506,7 @@ class Manifest:
             artifacts=tuple(Artifact.from_json(a, f"artifacts[{i}]", r) for i, a in enumerate(arts)),
             schema_version=version,
             default_target=r.str_(d.get("default_target"), "default_target", optional=True),
-            files=None if files is None else MappingProxyType(r.str_map(files, "files", "an object of path -> sha256")),
+            files=None if files is None else MappingProxyType(r.path_map(files, "files")),
             labels=None if labels is None else MappingProxyType(r.str_map(labels, "labels", "an object of index -> label")),
             processing=opt("processing", Processing.from_json),
             generation=opt("generation", Generation.from_json),

@@ -119,3 +119,52 @@ def test_existing_bundle_needs_force(bundle_dir, tmp_path):
         export(ExportOptions(task="classify", out=out, quiet=True))
     export(ExportOptions(task="classify", out=out, quiet=True, force=True))
     assert Bundle.load(out).verify_all()
+
+
+def _edit(copy, change):
+    m = json.loads((copy / MANIFEST).read_text())
+    change(m)
+    (copy / MANIFEST).write_text(json.dumps(m))
+
+
+def _point_artifact(path):
+    def change(m):
+        art = m["artifacts"][0]
+        sha = next(iter(art["files"].values()))
+        art["path"], art["files"] = path, {path: sha}
+    return change
+
+
+def _list_file(path):
+    def change(m):
+        m["files"][path] = "0" * 64
+    return change
+
+
+@pytest.mark.parametrize("change,field", [
+    (_point_artifact("../../../../etc/passwd"), r"artifacts\[0\]\.path"),
+    (_point_artifact("/etc/passwd"), r"artifacts\[0\]\.path"),
+    (_point_artifact("onnx/../../secret.onnx"), r"artifacts\[0\]\.path"),
+    (_list_file("../outside.json"), r"files\['\.\./outside\.json'\]"),
+    (_list_file("C:/Windows/win.ini"), r"files\['C:/Windows/win\.ini'\]"),
+    (_list_file("golden\\..\\..\\x"), r"files\[.*\]"),
+])
+def test_paths_that_leave_the_bundle_are_refused_before_anything_is_read(copy, monkeypatch, change, field):
+    _edit(copy, change)
+    opened = []
+    monkeypatch.setattr("edgetool.runtime.bundle.sha256_file", lambda p, *a: opened.append(p) or "0" * 64)
+    with pytest.raises(BundleError, match=rf"{field}: .* is not a path inside the bundle"):
+        pipeline(copy)
+    assert opened == []
+
+
+def test_a_symlink_out_of_the_bundle_is_never_opened(copy, tmp_path, monkeypatch):
+    outside = tmp_path / "outside.json"
+    outside.write_text("{}")
+    (copy / "tokenizer.json").unlink()
+    (copy / "tokenizer.json").symlink_to(outside)
+    opened = []
+    monkeypatch.setattr("edgetool.runtime.bundle.sha256_file", lambda p, *a: opened.append(p) or "0" * 64)
+    with pytest.raises(BundleError, match="'tokenizer.json' is a link to a file outside the bundle"):
+        Bundle.load(copy).file("tokenizer.json")
+    assert opened == []
