@@ -6,6 +6,15 @@ import time
 from contextlib import contextmanager
 
 
+_TERMINALS: list = []  # the user's stderr while library output is redirected to a log (export/log.py)
+
+
+def terminal():
+    """Where edgetool's own messages for the user go (warnings, tables): stderr, even while a command
+    sends the libraries' output to its log."""
+    return _TERMINALS[-1] if _TERMINALS else sys.stderr
+
+
 class Steps:
     def __init__(self, total: int, quiet: bool = False, stream=None):
         self.total, self.quiet, self.n = total, quiet, 0

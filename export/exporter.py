@@ -9,11 +9,12 @@ from edgetool.check.golden import Golden, run_samples, save as save_golden
 from edgetool.progress import Steps
 from edgetool.runtime.backends import TARGET_BACKEND
 from edgetool.runtime.bundle import Artifact, Bundle
-from edgetool.runtime.errors import ParityError, UnsupportedError, UsageError
+from edgetool.runtime.errors import EdgetoolError, ParityError, UnsupportedError, UsageError
 from edgetool.runtime.pipelines import pipeline_class
 from edgetool.runtime.tasks import get_task
 from edgetool.targets import get_target
 from edgetool.targets.produce import build_artifacts, source_onnx
+from .log import LOG_NAME, ExportLog
 from .onnx_export import export_graph
 from .options import ExportOptions
 from .provenance import provenance
@@ -64,27 +65,28 @@ def export(opts: ExportOptions) -> Path:
     out = Path(opts.out) if opts.out else opts.default_out(spec.name)
     steps = Steps(6, quiet=opts.quiet)
     writer = BundleWriter.create(out, force=opts.force, task=spec.name)
+    log = ExportLog(writer.dir / LOG_NAME)
     try:
-        with steps.step(f"load model ({opts.model or 'reference ' + (opts.reference or default_reference(spec.name))})"):
+        with log.step(steps, f"load model ({opts.model or 'reference ' + (opts.reference or default_reference(spec.name))})"):
             adapter, source, graphs = load_for(opts)
         writer.update(default_target=target.name)
         writer.manifest = writer.manifest.merged(adapter.manifest(source))  # with "family"
-        with steps.step(f"trace {len(graphs)} graph(s) to ONNX (opset {opts.opset})"):
+        with log.step(steps, f"trace {len(graphs)} graph(s) to ONNX (opset {opts.opset})"):
             for g in graphs:
                 rel = source_onnx(g.name)
                 spec_g = export_graph(g, writer.dir / rel, opts.opset, opts.dynamo)
                 writer.update(graphs={**writer.manifest.graphs, g.name: spec_g})
                 writer.add_artifact(Artifact(g.name, "onnx", "fp32", "onnx", rel, writer.hashes([rel])))
-        with steps.step("write tokenizer / processor files"):
+        with log.step(steps, "write tokenizer / processor files"):
             for rel in adapter.files(source, writer.dir):
                 writer.add_file(rel)
-        with steps.step(f"compile for {target.name} ({opts.precision})"):
+        with log.step(steps, f"compile for {target.name} ({opts.precision})"):
             build_target(writer, target, opts, adapter.samples(source))
-        with steps.step("record golden I/O from PyTorch"):
+        with log.step(steps, "record golden I/O from PyTorch"):
             golden = record_golden(writer.bundle(), graphs, adapter.samples(source))
             for rel in save_golden(golden, writer.dir):
                 writer.add_file(rel)
-        with steps.step("check parity against PyTorch"):
+        with log.step(steps, "check parity against PyTorch"):
             bundle = writer.bundle()
             groups = sorted({(TARGET_BACKEND[a.target] if a.target != "onnx" else "onnxruntime", a.precision)
                              for a in bundle.artifacts})
@@ -102,8 +104,19 @@ def export(opts: ExportOptions) -> Path:
             detail = "\n".join(format_report(reports[k]) for k in failed)
             raise ParityError(f"Export does not match PyTorch for {', '.join(failed)}; no bundle written.\n{detail}",
                               reports)
+        log.close()
+        writer.add_file(LOG_NAME)
         return writer.commit()
+    except EdgetoolError as e:
+        kept = log.keep_outside(out.name)
+        msg = str(e.args[0]) if e.args else str(e)
+        e.args = (f"{msg}{chr(10) if chr(10) in msg else ' '}The export's log: {kept}", *e.args[1:])
+        raise
+    except BaseException:
+        log.keep_outside(out.name)
+        raise
     finally:
+        log.close()
         writer.abort()  # no-op after commit (the staging dir was renamed)
 
 

@@ -12,6 +12,7 @@ from edgetool.runtime.bundle import GraphSpec, TensorSpec
 from edgetool.runtime.errors import UnsupportedError
 
 from .graphs import GraphExport
+from .log import root_cause
 
 _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool",
                 10: "float16", 11: "float64", 16: "bfloat16"}
@@ -45,7 +46,7 @@ def export_graph(g: GraphExport, path: Path, opset: int = 17, dynamo: bool = Fal
                               opset_version=opset, dynamo=dynamo, **kwargs)
         except Exception as e:  # the exporters raise many types; the user needs the op and the fix
             raise UnsupportedError(
-                f"torch.onnx.export failed for graph '{g.name}' ({type(e).__name__}: {str(e).splitlines()[0][:300]}). "
+                f"torch.onnx.export failed for graph '{g.name}' ({root_cause(e)}). "
                 f"Try another --opset (now {opset}) or {'--no-dynamo' if dynamo else '--dynamo'}."
             ) from e
     return read_graph_spec(path, g.name)

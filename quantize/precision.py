@@ -10,15 +10,14 @@ and thresholds, the recipe or golden file gives the example calls, the target do
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
 from edgetool.check.golden import Sample
+from edgetool.progress import terminal
 from edgetool.runtime.bundle import Bundle
 from edgetool.runtime.errors import UsageError
 from edgetool.runtime.manifest import Provenance
 from edgetool.runtime.tasks import get_task
-from edgetool.targets import BuildOptions
 from edgetool.targets.produce import build_artifacts, source_onnx
 
 from . import calibration as cal
@@ -59,7 +58,7 @@ def resolve_method(target, precision: str, opts) -> str | None:
 
 def _warn(msg: str, quiet: bool) -> None:
     if not quiet:
-        print(f"\nwarning: {msg}", file=sys.stderr, flush=True)
+        print(f"\nwarning: {msg}", file=terminal(), flush=True)
 
 
 def _golden_samples(bundle: Bundle) -> list[Sample]:
@@ -154,7 +153,7 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
             "size": 0, "note": "dynamic INT8: activation ranges are computed at run time, no calibration set"}))
     staged.manifest = staged.manifest.merged({"accuracy": acc})
     if not quiet and _opt(opts, "show_table", False):  # the CLI prints it on stdout itself
-        print("\n" + format_table(acc), file=sys.stderr, flush=True)
+        print("\n" + format_table(acc), file=terminal(), flush=True)
     return row
 
 
