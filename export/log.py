@@ -39,7 +39,7 @@ class ExportLog:
         """Within: Python warnings, logging records and writes to sys.stdout/sys.stderr go to the log.
         (Output that C++ code writes straight to the file descriptors is not caught.)"""
         self.write(f"== {label}")
-        log = self._file
+        log = _Unclosable(self._file)
         handler = logging.StreamHandler(log)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger()
@@ -85,6 +85,33 @@ class ExportLog:
         return kept
 
 
+class _Unclosable(io.TextIOBase):
+    """The log as libraries see it (sys.stdout/stderr, their console handlers): some close the stream they
+    were handed (torch's logging does); the log is closed by its owner only."""
+
+    def __init__(self, file):
+        self._file = file
+
+    def write(self, text: str) -> int:
+        return self._file.write(text)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+    def close(self) -> None:
+        pass
+
+
 def _set_stream(handler: logging.StreamHandler, stream) -> None:
     """setStream() without its flush of the old stream, which may be closed (a finished test runner's)."""
     handler.acquire()
@@ -100,7 +127,7 @@ def _console_handlers() -> list[logging.StreamHandler]:
     loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
                                        if isinstance(lg, logging.Logger)]
     return [h for lg in loggers for h in lg.handlers
-            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+            if type(h) is logging.StreamHandler  # subclasses (files, torch's trace handler) own their streams
             and not isinstance(getattr(h, "stream", None), io.StringIO)]  # in-memory: someone's capture
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,12 @@ class Bundle:
                 )
             self._verified.add(rel)
         return p
+
+    def verify_in_background(self, rels: list[str]) -> "Verification":
+        """Start hashing `rels` in a thread (hashlib releases the GIL for large reads), so engine sessions
+        are built meanwhile; `.wait()` raises the first mismatch. Call it before anything is answered."""
+        paths = {rel: self.file(rel, verify=False) for rel in rels}  # listed, present, inside: checked now
+        return Verification(self, [r for r in paths if r not in self._verified])
 
     def verify_all(self) -> list[str]:
         """Check every listed file; returns the list of verified files (raises on the first mismatch)."""
@@ -166,3 +173,24 @@ class Bundle:
             known = sorted({f"{a.target}/{a.precision}" for a in self.artifacts})
             raise UsageError(f"No artifact '{artifact_id}' in {self.root}. It has: {', '.join(known)}.")
         return found
+
+
+class Verification:
+    """Hashes of some bundle files, computed in a background thread (Bundle.verify_in_background)."""
+
+    def __init__(self, bundle: Bundle, rels: list[str]):
+        self._bundle, self._error = bundle, None
+        self._thread = threading.Thread(target=self._run, args=(rels,), name="edgetool-verify", daemon=True)
+        self._thread.start()
+
+    def _run(self, rels: list[str]) -> None:
+        try:
+            for rel in rels:
+                self._bundle.file(rel)
+        except BaseException as e:  # noqa: B036 — handed to wait(), raised in the caller's thread
+            self._error = e
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error

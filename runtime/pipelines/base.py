@@ -31,12 +31,18 @@ def open_engines(bundle: Bundle, backend: str | None = None, precision: str | No
     name = backend or TARGET_BACKEND.get(bundle.default_target, "onnxruntime")
     cls = backend_class(name)
     chosen = bundle.select(cls.formats, precision, cls.name)
+    # every file of every artifact (e.g. OpenVINO .xml and .bin) is hashed while the sessions are built —
+    # not before: for a large model that halves the cold start — and checked before anything answers
+    verification = bundle.verify_in_background([rel for art in chosen.values() for rel in art.files])
     engines = {}
-    for graph, art in chosen.items():
-        for rel in art.files:  # verify every file of the artifact (e.g. OpenVINO .xml and .bin)
-            bundle.file(rel)
-        engines[graph] = cls(bundle.file(art.path), bundle.graphs[graph], options)
-        engines[graph].artifact = art
+    try:
+        for graph, art in chosen.items():
+            engines[graph] = cls(bundle.file(art.path, verify=False), bundle.graphs[graph], options)
+            engines[graph].artifact = art
+    except Exception:
+        verification.wait()  # a changed file explains a failed session better than the engine's own error
+        raise
+    verification.wait()
     return engines
 
 
