@@ -13,7 +13,7 @@ from cli_invoke import invoke_cli as run
 def test_tasks_lists_all_with_status():
     r = run("tasks", "--json")
     assert r.exit_code == 0
-    rows = {row["task"]: row for row in json.loads(r.output)}
+    rows = {row["task"]: row for row in json.loads(r.stdout)}
     assert rows["text-classification"]["status"] == "implemented"
     assert "classify" in rows["text-classification"]["aliases"]
     assert len(rows) >= 17
@@ -31,7 +31,7 @@ def test_export_run_validate_inspect(tmp_path):
     assert r.exit_code == 0 and r.output.split()[0] in {"NEGATIVE", "NEUTRAL", "POSITIVE"}
 
     r = run("run", str(out), "I love this", "--json", "--top-k", "3", "--backend", "openvino")
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)
     assert [d["label"] for d in data] and len(data) == 3 and data[0]["score"] >= data[1]["score"]
 
     r = run("validate", str(out), "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"))
@@ -84,7 +84,7 @@ def test_run_bad_text_and_wrong_option(bundle_dir):
 
 def test_run_reads_stdin(bundle_dir):
     r = run("run", str(bundle_dir("text-classification")), "-", "--json", input="I love this\n")
-    assert r.exit_code == 0 and json.loads(r.output)[0]["label"]
+    assert r.exit_code == 0 and json.loads(r.stdout)[0]["label"]
 
 
 def test_missing_engine_names_the_extra(bundle_dir, monkeypatch):
@@ -109,3 +109,14 @@ def test_console_script_help():
     assert exe, "the edgetool console script is installed"
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "export" in proc.stdout and "validate" in proc.stdout
+
+
+def test_a_reference_model_says_its_answers_are_random(bundle_dir, reference_dir, tmp_path):
+    r = run("run", str(bundle_dir("text-classification")), "I love this")
+    assert r.exit_code == 0 and "built-in random-weight reference model" in r.stderr
+    assert "random-weight" not in r.stdout  # the answer itself stays clean for pipes
+    out = tmp_path / "own"
+    assert run("export", "--task", "classify", "--model", reference_dir("bert-tiny-classifier"), "--out", out,
+               "-q").exit_code == 0
+    r = run("run", str(out), "I love this")
+    assert r.exit_code == 0 and "reference model" not in r.output  # a user's own checkpoint: no note

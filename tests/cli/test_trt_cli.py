@@ -60,7 +60,7 @@ def test_export_trt_default_recipe_from_the_task_registry(bundle_dir):
         [("model", "trt/fp32/model", {"precision": "fp32", "profiles": art.options["profiles"], "workspace_mb": None})]
     # the bundle still runs here on ONNX Runtime
     r = run("run", str(b.root), "I love this", "--backend", "onnxruntime", "--json")
-    assert r.exit_code == 0 and json.loads(r.output)[0]["label"] in b.id2label.values()
+    assert r.exit_code == 0 and json.loads(r.stdout)[0]["label"] in b.id2label.values()
 
 
 def test_export_trt_with_shapes_fp16_and_workspace(fp16_shapes_bundle):

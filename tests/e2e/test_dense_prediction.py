@@ -455,7 +455,7 @@ def test_run_subtask_option_and_json_masks(maskformer, hf, tmp_path):
     pictures()[0].save(src)
     r = _cli("run", maskformer, src, "--subtask", "semantic", "--json")
     assert r.exit_code == 0, r.output
-    got = json.loads(r.output)
+    got = json.loads(r.stdout)
     ref = hf["maskformer-tiny"](str(src), subtask="semantic")
     assert [d["label"] for d in got] == [d["label"] for d in ref] and all(d["score"] is None for d in got)
     for d, e in zip(got, ref):  # --json carries each mask as a PNG

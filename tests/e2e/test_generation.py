@@ -227,7 +227,7 @@ def test_cli_stream_and_json(bundle_dir):
     full = pipeline(b)("The weather was", max_new_tokens=6, seed=5)[0]["generated_text"]
     assert printed == full and streamed and full == "The weather was" + streamed
     r = CliRunner().invoke(cli, ["run", str(bundle_dir("summarization")), TEXT, "--max-new-tokens", "5", "--json"])
-    assert r.exit_code == 0 and "summary_text" in json.loads(r.output)[0]
+    assert r.exit_code == 0 and "summary_text" in json.loads(r.stdout)[0]
 
 
 def test_stream_yields_the_generated_text_and_returns_the_result(bundle_dir):

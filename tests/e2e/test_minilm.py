@@ -76,4 +76,4 @@ def test_validate_and_cli(minilm_bundle):
     assert r.exit_code == 0 and "PARITY OK" in r.output and "cosine" in r.output, r.output
     r = CliRunner().invoke(cli, ["run", str(minilm_bundle), "I love this", "--normalize", "--json"])
     assert r.exit_code == 0, r.output
-    assert len(json.loads(r.output)) == 384
+    assert len(json.loads(r.stdout)) == 384

@@ -207,7 +207,7 @@ def test_run_save_draws_boxes(request, reference, tmp_path):
     thr = "0.25" if reference == "yolo-tiny" else "0.0"
     r = _cli("run", str(bundle), str(src), "--save", str(out), "--threshold", thr, "--json")
     assert r.exit_code == 0, r.output
-    dets = json.loads(r.output)
+    dets = json.loads(r.stdout)
     assert dets, "no detections to draw"
     pic = np.asarray(Image.open(out).convert("RGB"))
     assert pic.shape == img.shape

@@ -172,7 +172,7 @@ def test_run_precision_picks_one(copy):
 
     r = CliRunner().invoke(cli, ["run", str(copy), "I love this", "--precision", "int8", "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output)[0]["label"] == pipeline(copy)("I love this")[0]["label"]
+    assert json.loads(r.stdout)[0]["label"] == pipeline(copy)("I love this")[0]["label"]
 
 
 # -- --max-metric-drop / --fallback --------------------------------------------------------------------
