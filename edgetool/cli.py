@@ -323,8 +323,12 @@ def _tolerance_overrides(values, flag: str) -> tuple[float | None, dict[str, flo
 @click.option("--json", "json_file", type=click.Path(path_type=Path), default=None, help="Write the report as JSON.")
 @click.option("--junit", "junit_file", type=click.Path(path_type=Path), default=None,
               help="Write a JUnit XML report (one test case per output and per metric).")
+@click.option("--server", default=None, metavar="URL",
+              help="Validate the answers of a running Triton server (http://HOST:PORT or grpc://HOST:PORT) that serves "
+                   "this bundle (edgetool serve / edgetool triton): golden samples in, task metric and answers checked.")
+@click.option("--served-model", default=None, help="The pipeline model's name on --server (default: the task).")
 def validate(bundle, against, backend, precision, model, inputs, limit, atol, rtol, stat, metric_floor, localize,
-             json_file, junit_file):
+             json_file, junit_file, server, served_model):
     """Check a bundle's outputs against a reference; exit 0 parity ok, 1 parity failed, 2 bad input.
 
     \b
@@ -334,7 +338,10 @@ def validate(bundle, against, backend, precision, model, inputs, limit, atol, rt
       edgetool validate B --against onnx/fp32 --precision int8 --stat p99
       edgetool validate B --against torch --inputs my_texts.txt --junit parity.xml
       edgetool validate NEW_BUNDLE --against OLD_BUNDLE --localize
+      edgetool validate B --server http://127.0.0.1:8000 --junit served.xml
     """
+    if server is not None:
+        return _validate_server(bundle, server, served_model, precision, metric_floor, json_file, junit_file)
     from edgetool.runtime.bundle import Bundle
     from edgetool.runtime.errors import UsageError
     from edgetool.check.junit import junit_xml
@@ -472,8 +479,14 @@ def quantize(bundle, precision, target, calibration, calibration_size, method, c
 @click.option("--json", "json_file", type=click.Path(path_type=Path), default=None, help="Write the results as JSON.")
 @click.option("--plot", "plot_file", type=click.Path(path_type=Path), default=None, help="Draw latency distributions to a PNG.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--server", default=None, metavar="URL",
+              help="Load-test a running Triton server that serves this bundle (http://HOST:PORT or grpc://HOST:PORT): "
+                   "throughput and p50/p90/p99 per --concurrency level, beside the in-process runtime.")
+@click.option("--concurrency", default="1,4,16", show_default=True, help="Concurrent clients per level, for --server.")
+@click.option("--requests", type=int, default=200, show_default=True, help="Requests per level, for --server.")
+@click.option("--served-model", default=None, help="The pipeline model's name on --server (default: the task).")
 def bench(bundle, backends, precisions, against, model, batch, runs, warmup, threads, block, inputs, max_new_tokens,
-          no_cold_start, json_file, plot_file, quiet):
+          no_cold_start, json_file, plot_file, quiet, server, concurrency, requests, served_model):
     """Measure cold start, warm latency (p50/p90/p99), throughput, peak memory and size of a bundle's artifacts.
 
     \b
@@ -482,7 +495,10 @@ def bench(bundle, backends, precisions, against, model, batch, runs, warmup, thr
     Examples:
       edgetool bench bundles/text-classification-openvino-fp32 --against torch --plot lat.png
       edgetool bench B --backend onnxruntime --precision fp32 --precision int8 --batch 8 --json bench.json
+      edgetool bench B --server http://127.0.0.1:8000 --concurrency 1,4,16
     """
+    if server is not None:
+        return _bench_server(bundle, server, served_model, concurrency, requests, json_file)
     from edgetool.bench.measure import BenchOptions, bench_json, format_bench, run_bench
     from edgetool.runtime.errors import UsageError
 
@@ -556,6 +572,40 @@ from edgetool.serve.commands import COMMANDS as _SERVE_COMMANDS  # noqa: E402  (
 
 for _command in _SERVE_COMMANDS:
     cli.add_command(_command)
+
+
+def _validate_server(bundle, server, served_model, precision, metric_floor, json_file, junit_file):
+    from edgetool.check.junit import junit_xml
+    from edgetool.check.validate import reports_json
+    from edgetool.runtime.bundle import Bundle
+    from edgetool.serve.remote import format_server_report, validate_server
+
+    _check_output_file(json_file, "--json")
+    _check_output_file(junit_file, "--junit")
+    report = validate_server(Bundle.load(bundle), server, served_model, precision or "fp32", metric_floor)
+    click.echo(format_server_report(report))
+    if json_file:
+        _write_text(json_file, reports_json([report]))
+    if junit_file:
+        _write_text(junit_file, junit_xml([report], bundle=str(bundle)))
+    click.echo("PARITY OK" if report["passed"] else "PARITY FAILED")
+    sys.exit(0 if report["passed"] else 1)
+
+
+def _bench_server(bundle, server, served_model, concurrency, requests, json_file):
+    from edgetool.runtime.bundle import Bundle
+    from edgetool.runtime.errors import UsageError
+    from edgetool.serve.remote import bench_server, format_server_bench
+
+    try:
+        levels = [int(c) for c in str(concurrency).split(",") if c.strip()]
+    except ValueError:
+        raise UsageError(f"--concurrency takes comma-separated integers, e.g. 1,4,16 (got {concurrency!r}).") from None
+    _check_output_file(json_file, "--json")
+    report = bench_server(Bundle.load(bundle), server, served_model, levels, requests)
+    click.echo(format_server_bench(report))
+    if json_file:
+        _write_text(json_file, json.dumps(report, indent=2))
 
 
 def _read_stdin() -> str:

@@ -56,3 +56,52 @@ def test_a_tampered_bundle_refuses_to_load(bundle_dir, serve_env, tmp_path):
     with pytest.raises(ServeError) as err:
         start(repo.root, [repo.pipeline_model], python=str(serve_env.python), timeout=120).stop()
     assert "sha256" in str(err.value) and repo.pipeline_model in str(err.value)
+
+
+def _cli_in_serve_env(serve_env, *argv, timeout=300):
+    """`edgetool ARGV` in the serving environment (it has tritonclient; the test environment does not)."""
+    import subprocess
+
+    return subprocess.run([str(serve_env.python), "-m", "edgetool", *map(str, argv)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_validate_server_checks_the_served_answers(served, serve_env, tmp_path):
+    import hashlib
+    import json
+    import shutil
+
+    bundle, repo, server = served("text-classification")
+    r = _cli_in_serve_env(serve_env, "validate", bundle, "--server", server.http_url, "--served-model",
+                          repo.pipeline_model, "--junit", tmp_path / "served.xml", "--json", tmp_path / "served.json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PARITY OK" in r.stdout and "answers equal" in r.stdout
+    assert "<testsuite" in (tmp_path / "served.xml").read_text()
+    assert json.loads((tmp_path / "served.json").read_text())[0]["passed"] is True
+    # a golden answer that the server does not give (as when the served runtime changed): exit 1, sample named
+    changed = tmp_path / "changed"
+    shutil.copytree(bundle, changed)
+    samples = changed / "golden" / "samples.json"
+    doc = json.loads(samples.read_text())
+    first = doc["results"][0]
+    row = first[0] if isinstance(first, list) else first
+    row["label"] = "Z" + row["label"]
+    samples.write_text(json.dumps(doc))
+    manifest = json.loads((changed / "edgetool.json").read_text())
+    manifest["files"]["golden/samples.json"] = hashlib.sha256(samples.read_bytes()).hexdigest()
+    (changed / "edgetool.json").write_text(json.dumps(manifest))
+    r = _cli_in_serve_env(serve_env, "validate", changed, "--server", f"grpc://{server.grpc_url}", "--served-model",
+                          repo.pipeline_model)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "PARITY FAILED" in r.stdout and "first difference: sample 0" in r.stdout
+
+
+def test_bench_server_reports_each_concurrency_level(served, serve_env):
+    bundle, repo, server = served("text-classification")
+    r = _cli_in_serve_env(serve_env, "bench", bundle, "--server", server.http_url, "--served-model",
+                          repo.pipeline_model, "--concurrency", "1,4", "--requests", "40")
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[2:] if line.strip()}
+    assert set(rows) >= {"in-process", "1", "4"}
+    assert rows["4"][1] == "40" and rows["4"][2] == "0"  # 40 requests, no errors
+    assert float(rows["4"][3]) > 0  # requests per second
