@@ -36,9 +36,12 @@ def _options(max_batch, instances, backend, precision, name, no_dynamic_batching
               help="Triton backend for the per-graph models: onnxruntime | openvino | tensorrt (repeatable; "
                    "default: every one the bundle has an artifact for).")
 @click.option("--no-graphs", is_flag=True, help="Write only the pipeline model.")
+@click.option("--bls", default=None, metavar="BACKEND",
+              help="Make the pipeline model a BLS model: pre-/post-processing in Python, each graph on its model of "
+                   "this Triton backend (onnxruntime | openvino | tensorrt) — the production layout.")
 @click.option("--force", is_flag=True, help="Replace existing model folders of the same names.")
 @_repo_options
-def triton(bundle, repo, graph_backends, no_graphs, force, **opts):
+def triton(bundle, repo, graph_backends, no_graphs, bls, force, **opts):
     """Write a Triton Inference Server model repository for BUNDLE.
 
     \b
@@ -49,7 +52,7 @@ def triton(bundle, repo, graph_backends, no_graphs, force, **opts):
     from edgetool.serve.repository import write_repository
 
     out = write_repository(bundle, repo, _options(**opts, graphs=not no_graphs, graph_backends=tuple(graph_backends),
-                                                  force=force))
+                                                  force=force, bls=bls))
     click.echo(f"Triton model repository written to {out.root}")
     for m in out.models:
         click.echo(f"  model  {m}{'   (pipeline: natural inputs, JSON out)' if m == out.pipeline_model else ''}")

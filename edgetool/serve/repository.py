@@ -16,6 +16,7 @@ openvino backends) serves directly; the pipeline model runs anywhere the Python 
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class RepositoryOptions:
     graphs: bool = True  # also write the per-graph models
     graph_backends: tuple[str, ...] = ()  # Triton backends for them (default: every one the bundle has an artifact for)
     force: bool = False  # replace an existing model folder of the same name
+    bls: str | None = None  # the pipeline model calls the per-graph models of this Triton backend (BLS)
 
 
 @dataclass
@@ -103,10 +105,20 @@ def write_repository(bundle_path, repo: Path, opts: RepositoryOptions | None = N
     repo.mkdir(parents=True, exist_ok=True)
     name = safe_name(opts.name or bundle.task)
     out = Repository(repo, name)
-    _write_pipeline_model(bundle, spec, repo, name, backend, opts)
+    graph_backends = list(opts.graph_backends or _graph_backends(bundle))
+    bls = _ALIASES.get(opts.bls, opts.bls) if opts.bls else None
+    if bls is not None:
+        if bls not in GRAPH_BACKENDS:
+            raise UsageError(f"--bls names the Triton backend of the graph models the pipeline model calls: one of "
+                             f"{', '.join(GRAPH_BACKENDS)} (got '{opts.bls}').{did_you_mean(opts.bls, GRAPH_BACKENDS)}")
+        if not opts.graphs:
+            raise UsageError("--bls calls the per-graph models: drop --no-graphs.")
+        graph_backends = graph_backends if bls in graph_backends else graph_backends + [bls]
+        graph_models = {g: f"{name}.{safe_name(g)}.{bls}" for g in bundle.graphs}
+    _write_pipeline_model(bundle, spec, repo, name, backend, opts, graph_models if bls else None)
     out.models.append(name)
     if opts.graphs:
-        for be in opts.graph_backends or _graph_backends(bundle):
+        for be in graph_backends:
             written, note = _write_graph_models(bundle, repo, name, _ALIASES.get(be, be), opts)
             out.models.extend(written)
             if note:
@@ -139,17 +151,20 @@ def _fresh(folder: Path, force: bool) -> Path:
     return folder
 
 
-def _write_pipeline_model(bundle, spec, repo: Path, name: str, backend: str | None, opts: RepositoryOptions) -> None:
+def _write_pipeline_model(bundle, spec, repo: Path, name: str, backend: str | None, opts: RepositoryOptions,
+                          graph_models: dict[str, str] | None = None) -> None:
     folder = _fresh(repo / name, opts.force)
     shutil.copy2(Path(__file__).with_name("triton_model.py"), folder / "1" / "model.py")
     shutil.copytree(bundle.root, folder / "1" / "bundle")
     outputs = [Tensor("JSON", "bytes", (1,))] + TYPED_OUTPUTS.get(bundle.task, [])
     params = {"bundle": "bundle", "task": bundle.task, "backend": backend or "", "precision": opts.precision or "",
-              "threads": str(opts.threads or 0)}
+              "threads": str(opts.threads or 0), "graph_models": json.dumps(graph_models or {})}
     cfg = ModelConfig(name=name, backend="python", inputs=NATURAL_INPUTS[spec.input_kind] + [OPTIONS_INPUT],
                       outputs=outputs, max_batch_size=opts.max_batch, dynamic_batching=opts.dynamic_batching,
                       queue_delay_us=opts.queue_delay_us, instances=opts.instances, parameters=params,
-                      warmup=_pipeline_warmup(bundle, spec.input_kind, folder, opts.max_batch > 0))
+                      # a BLS model's warm-up would call graph models Triton may not have loaded yet
+                      warmup=[] if graph_models else _pipeline_warmup(bundle, spec.input_kind, folder,
+                                                                       opts.max_batch > 0))
     (folder / "config.pbtxt").write_text(cfg.render(), encoding="utf-8")
 
 

@@ -3,7 +3,10 @@
 It runs the edgetool runtime pipeline (pre-processing, engine, post-processing) on the bundle copied
 next to it, and answers each request with the pipeline's JSON plus typed tensors where natural. A bad
 request gets a Triton error for that request only; the model stays loaded. A bundle whose files do not
-match their sha256 makes `initialize` fail, so Triton refuses to load the model.
+match their sha256 makes `initialize` fail, so Triton refuses to load the model. With the parameter
+`graph_models` (written by `edgetool triton --bls BACKEND`) the model is a BLS model: pre- and
+post-processing run here and each graph runs on its own model of Triton's onnxruntime / openvino /
+tensorrt_plan backend — the layout of a production Triton container.
 
 Inputs (the batch dim comes first; each row is one item):
   text:  TEXT  BYTES [1]                       utf-8 text
@@ -191,8 +194,15 @@ class TritonPythonModel:
         bundle = Bundle.load(root)
         bundle.verify_all()  # a tampered bundle must not load, whatever files the pipeline opens first
         threads = int(params.get("threads", "0")) or None
-        self.pipe = pipeline(bundle, backend=params.get("backend") or None, precision=params.get("precision") or None,
-                             options=BackendOptions(threads=threads))
+        graph_models = json.loads(params.get("graph_models") or "{}")
+        if graph_models:  # BLS: NumPy pre-/post-processing here, each graph on its own Triton model
+            from edgetool.runtime.pipelines import pipeline_class
+
+            engines = {g: TritonGraphEngine(m, bundle.graphs[g]) for g, m in graph_models.items()}
+            self.pipe = pipeline_class(get_task(bundle.task))(bundle, engines=engines)
+        else:
+            self.pipe = pipeline(bundle, backend=params.get("backend") or None,
+                                 precision=params.get("precision") or None, options=BackendOptions(threads=threads))
         self.task = bundle.task
         self.kind = get_task(bundle.task).input_kind
         self.max_bytes = int(params.get("max_request_bytes", str(16 << 20)))
@@ -214,6 +224,25 @@ class TritonPythonModel:
 
     def finalize(self):
         self.pipe = None
+
+
+class TritonGraphEngine:
+    """An engine whose graph runs on another model of the same Triton server (a BLS call): the pipeline's
+    feeds go out as that model's inputs, its outputs come back as the engine's."""
+
+    name = "triton-bls"
+
+    def __init__(self, model: str, graph):
+        self.model, self.graph = model, graph
+        self.output_names = [t.name for t in graph.outputs]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        inputs = [pb_utils.Tensor(t.name, np.ascontiguousarray(feeds[t.name])) for t in self.graph.inputs]
+        response = pb_utils.InferenceRequest(model_name=self.model, inputs=inputs,
+                                             requested_output_names=self.output_names).exec()
+        if response.has_error():
+            raise RuntimeError(f"graph model '{self.model}' failed: {response.error().message()}")
+        return {n: pb_utils.get_output_tensor_by_name(response, n).as_numpy() for n in self.output_names}
 
 
 def _input(request, name):

@@ -23,7 +23,8 @@ for path in sys.argv[1:]:
                  "inputs": {t.name: [model_config_pb2.DataType.Name(t.data_type), list(t.dims), t.optional] for t in cfg.input},
                  "outputs": {t.name: [model_config_pb2.DataType.Name(t.data_type), list(t.dims)] for t in cfg.output},
                  "warmup": [{k: v.input_data_file for k, v in w.inputs.items()} for w in cfg.model_warmup],
-                 "default_model_filename": cfg.default_model_filename}
+                 "default_model_filename": cfg.default_model_filename,
+                 "parameters": {k: v.string_value for k, v in cfg.parameters.items()}}
 print(json.dumps(out))
 """
 
@@ -87,3 +88,15 @@ def test_writing_refuses_a_tampered_bundle_and_bad_options(bundle_dir, tmp_path)
     write_repository(src, tmp_path / "repo2", RepositoryOptions(graphs=False))
     with pytest.raises(UsageError, match="--force"):
         write_repository(src, tmp_path / "repo2", RepositoryOptions(graphs=False))
+
+
+def test_bls_configs_parse_and_name_their_graph_models(bundle_dir, serve_env, tmp_path):
+    import json
+
+    repo = write_repository(bundle_dir("text-classification"), tmp_path, RepositoryOptions(bls="onnxruntime"))
+    configs = {c["name"]: c for c in _parse(serve_env, sorted(tmp_path.glob("*/config.pbtxt"))).values()}
+    pipe = configs[repo.pipeline_model]
+    graph_models = json.loads(pipe["parameters"]["graph_models"])
+    assert graph_models == {"model": f"{repo.pipeline_model}.model.onnxruntime"}
+    assert configs[graph_models["model"]]["backend"] == "onnxruntime"
+    assert not pipe["warmup"]  # its warm-up would call a graph model Triton may not have loaded yet
