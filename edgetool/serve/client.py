@@ -134,3 +134,40 @@ class Client:
 
 def _grpc_outputs(result):
     return [{"name": o.name} for o in result.get_response().outputs]
+
+
+def stream(url: str, model: str, kind: str, item, kwargs: dict | None = None, timeout_s: float = 120.0):
+    """A streaming (decoupled) pipeline model over gRPC: yields the text pieces as the server sends them and
+    returns the final answer (decoded JSON). `url` is HOST:PORT or grpc://HOST:PORT."""
+    import queue
+
+    protocol, address = parse_url(url if "://" in url else "grpc://" + url)
+    if protocol != "grpc":
+        raise UsageError(f"Streaming answers come over gRPC (grpc://HOST:PORT); got {url}.")
+    mod = _module("grpc")
+    conn = mod.InferenceServerClient(address)
+    responses: queue.Queue = queue.Queue()
+    conn.start_stream(callback=lambda result, error: responses.put((result, error)))
+    try:
+        inputs = []
+        for name, arr in sample_tensors(kind, item, kwargs).items():
+            arr = arr[0]  # a decoupled model takes no batch dim
+            t = mod.InferInput(name, list(arr.shape), _NP_TO_TRITON[str(arr.dtype)])
+            t.set_data_from_numpy(arr)
+            inputs.append(t)
+        conn.async_stream_infer(model, inputs)
+        while True:
+            try:
+                result, error = responses.get(timeout=timeout_s)
+            except queue.Empty:
+                raise EdgetoolError(f"No streamed response from {url} for {timeout_s:g} s.") from None
+            if error is not None:
+                raise EdgetoolError(f"The server answered with an error: {error}")
+            names = {o["name"] for o in _grpc_outputs(result)}
+            if "TEXT_PIECE" in names:
+                yield bytes(result.as_numpy("TEXT_PIECE").reshape(-1)[0]).decode("utf-8")
+            if "JSON" in names:
+                return json.loads(bytes(result.as_numpy("JSON").reshape(-1)[0]).decode("utf-8"))
+    finally:
+        conn.stop_stream()
+        conn.close()

@@ -19,14 +19,18 @@ def _repo_options(fn):
     fn = click.option("--precision", default=None, help="Which precision of the bundle to serve (default fp32).")(fn)
     fn = click.option("--name", default=None, help="Name of the pipeline model (default: the task).")(fn)
     fn = click.option("--no-dynamic-batching", is_flag=True, help="Leave dynamic_batching out of the configs.")(fn)
+    fn = click.option("--stream", is_flag=True,
+                      help="Generation tasks: a decoupled model that streams the text as it is generated (gRPC "
+                           "streaming), then the JSON answer.")(fn)
     return click.option("--threads", type=int, default=None, help="Engine intra-op threads per model instance.")(fn)
 
 
-def _options(max_batch, instances, backend, precision, name, no_dynamic_batching, threads, **extra):
+def _options(max_batch, instances, backend, precision, name, no_dynamic_batching, threads, stream, **extra):
     from edgetool.serve.repository import RepositoryOptions
 
     return RepositoryOptions(name=name, backend=backend, precision=precision, max_batch=max_batch,
-                             instances=instances, dynamic_batching=not no_dynamic_batching, threads=threads, **extra)
+                             instances=instances, dynamic_batching=not no_dynamic_batching, threads=threads,
+                             stream=stream, **extra)
 
 
 @click.command("triton")

@@ -59,6 +59,7 @@ class ModelConfig:
     default_model_filename: str | None = None
     parameters: dict[str, str] = field(default_factory=dict)
     warmup: list[Warmup] = field(default_factory=list)
+    decoupled: bool = False  # any number of responses per request (token streaming)
 
     def render(self) -> str:
         q = json.dumps  # protobuf text strings: JSON's escaping is a subset it reads
@@ -75,6 +76,8 @@ class ModelConfig:
             lines.append(",\n".join(_tensor(t, key == "input") for t in tensors))
             lines.append("]")
         lines.append(f"instance_group [ {{ count: {self.instances} kind: {self.kind} }} ]")
+        if self.decoupled:
+            lines.append("model_transaction_policy { decoupled: true }")
         if self.dynamic_batching and self.max_batch_size > 0:
             lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {self.queue_delay_us} }}")
         for k, v in self.parameters.items():

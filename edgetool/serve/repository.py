@@ -40,6 +40,7 @@ NATURAL_INPUTS = {
     "audio": [Tensor("AUDIO", "float32", (-1,)), Tensor("SAMPLING_RATE", "int32", (1,), optional=True)],
 }
 OPTIONS_INPUT = Tensor("OPTIONS", "bytes", (1,), optional=True)
+STREAMING_TASKS = ("text-generation", "text2text-generation", "summarization", "translation", "image-to-text")
 TYPED_OUTPUTS = {
     "object-detection": [Tensor("BOXES", "float32", (-1, 4)), Tensor("SCORES", "float32", (-1,)),
                          Tensor("LABELS", "bytes", (-1,))],
@@ -66,6 +67,7 @@ class RepositoryOptions:
     graph_backends: tuple[str, ...] = ()  # Triton backends for them (default: every one the bundle has an artifact for)
     force: bool = False  # replace an existing model folder of the same name
     bls: str | None = None  # the pipeline model calls the per-graph models of this Triton backend (BLS)
+    stream: bool = False  # generation tasks: a decoupled model that sends the text as it is generated (gRPC)
 
 
 @dataclass
@@ -156,15 +158,24 @@ def _write_pipeline_model(bundle, spec, repo: Path, name: str, backend: str | No
     folder = _fresh(repo / name, opts.force)
     shutil.copy2(Path(__file__).with_name("triton_model.py"), folder / "1" / "model.py")
     shutil.copytree(bundle.root, folder / "1" / "bundle")
-    outputs = [Tensor("JSON", "bytes", (1,))] + TYPED_OUTPUTS.get(bundle.task, [])
+    stream = opts.stream
+    if stream and bundle.task not in STREAMING_TASKS:
+        raise UsageError(f"--stream sends generated text as it comes; task '{bundle.task}' does not generate text "
+                         f"(streaming tasks: {', '.join(STREAMING_TASKS)}). Drop --stream.")
+    outputs = [Tensor("JSON", "bytes", (1,))] + TYPED_OUTPUTS.get(bundle.task, []) + \
+        ([Tensor("TEXT_PIECE", "bytes", (1,))] if stream else [])
     params = {"bundle": "bundle", "task": bundle.task, "backend": backend or "", "precision": opts.precision or "",
-              "threads": str(opts.threads or 0), "graph_models": json.dumps(graph_models or {})}
+              "threads": str(opts.threads or 0), "graph_models": json.dumps(graph_models or {}),
+              "stream": "1" if stream else ""}
+    # a decoupled model answers one request at a time with many responses: no server-side batching
     cfg = ModelConfig(name=name, backend="python", inputs=NATURAL_INPUTS[spec.input_kind] + [OPTIONS_INPUT],
-                      outputs=outputs, max_batch_size=opts.max_batch, dynamic_batching=opts.dynamic_batching,
+                      outputs=outputs, max_batch_size=0 if stream else opts.max_batch, decoupled=stream,
+                      dynamic_batching=opts.dynamic_batching and not stream,
                       queue_delay_us=opts.queue_delay_us, instances=opts.instances, parameters=params,
                       # a BLS model's warm-up would call graph models Triton may not have loaded yet
-                      warmup=[] if graph_models else _pipeline_warmup(bundle, spec.input_kind, folder,
-                                                                       opts.max_batch > 0))
+                      # (and a decoupled model's warm-up response has no caller to go to)
+                      warmup=[] if graph_models or stream else _pipeline_warmup(bundle, spec.input_kind, folder,
+                                                                                 opts.max_batch > 0))
     (folder / "config.pbtxt").write_text(cfg.render(), encoding="utf-8")
 
 

@@ -207,9 +207,14 @@ class TritonPythonModel:
         self.kind = get_task(bundle.task).input_kind
         self.max_bytes = int(params.get("max_request_bytes", str(16 << 20)))
         self.output_names = [o["name"] for o in config.get("output", [])]
+        self.stream = bool(params.get("stream"))
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     def execute(self, requests):
+        if self.stream:
+            for request in requests:
+                self._stream(request)
+            return None  # decoupled: every response went through the request's sender
         responses = []
         for request in requests:
             try:
@@ -221,6 +226,33 @@ class TritonPythonModel:
                 msg = str(e) if isinstance(e, self.explained) else f"{type(e).__name__}: {e}"
                 responses.append(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(msg)))
         return responses
+
+    def _stream(self, request) -> None:
+        """A decoupled answer: one TEXT_PIECE response per piece of text as it is generated, then the JSON
+        answer in the final response (or the error)."""
+        from edgetool.check.golden import to_jsonable
+
+        sender = request.get_response_sender()
+        final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
+        try:
+            items, kwargs = request_items(self.kind, lambda n: _input(request, n), self.max_bytes)
+            if len(items) != 1:
+                raise RequestError(f"A streaming model takes one item per request, got {len(items)}.")
+            pieces = self.pipe.stream(items[0], **kwargs[0])
+            while True:
+                try:
+                    piece = next(pieces)
+                except StopIteration as done:
+                    result = done.value
+                    break
+                sender.send(pb_utils.InferenceResponse(
+                    output_tensors=[pb_utils.Tensor("TEXT_PIECE", np.asarray([piece.encode("utf-8")], object))]))
+            answer_json = json.dumps(to_jsonable(result), ensure_ascii=False).encode("utf-8")
+            sender.send(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("JSON", np.asarray([answer_json], object))]),
+                        flags=final)
+        except Exception as e:  # noqa: BLE001 — the error ends this request's stream; the model lives on
+            msg = str(e) if isinstance(e, self.explained) else f"{type(e).__name__}: {e}"
+            sender.send(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(msg)), flags=final)
 
     def finalize(self):
         self.pipe = None

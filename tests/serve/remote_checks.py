@@ -131,6 +131,40 @@ def malformed(bundle_dir, model, http, grpc):
     return out
 
 
+def streamed(bundle_dir, model, http, grpc):
+    """Every golden sample through the decoupled model over gRPC streaming vs the in-process pipeline.stream."""
+    from edgetool.serve.client import stream
+
+    bundle, golden, kind, expected = setup(bundle_dir)
+    pipe = pipeline(bundle)
+    rows = []
+    for i, s in enumerate(golden.samples):
+        if s.kwargs.get("num_beams", 1) > 1:  # beam search does not stream: the server must say so, and live on
+            try:
+                list(stream(grpc, model, kind, s.args[0], s.kwargs))
+                rows.append({"sample": i, "beam_error": None})
+            except Exception as e:  # noqa: BLE001
+                rows.append({"sample": i, "beam_error": str(e)})
+            continue
+        local_pieces, gen = [], pipe.stream(*s.args, **s.kwargs)
+        while True:
+            try:
+                local_pieces.append(next(gen))
+            except StopIteration as done:
+                local_result = to_jsonable(done.value)
+                break
+        served, gen = [], stream(grpc, model, kind, s.args[0], s.kwargs)
+        while True:
+            try:
+                served.append(next(gen))
+            except StopIteration as done:
+                result = done.value
+                break
+        rows.append({"sample": i, "pieces": served, "local_pieces": local_pieces, "result": result,
+                     "local_result": local_result})
+    return {"rows": rows}
+
+
 def _good(kind, golden):
     from edgetool.serve.client import sample_tensors
 
@@ -140,4 +174,4 @@ def _good(kind, golden):
 
 if __name__ == "__main__":
     check, *args = sys.argv[1:]
-    print(json.dumps({"parity": parity, "load": load, "malformed": malformed}[check](*args), default=str))
+    print(json.dumps({"parity": parity, "load": load, "malformed": malformed, "stream": streamed}[check](*args), default=str))

@@ -105,3 +105,17 @@ def test_bench_server_reports_each_concurrency_level(served, serve_env):
     assert set(rows) >= {"in-process", "1", "4"}
     assert rows["4"][1] == "40" and rows["4"][2] == "0"  # 40 requests, no errors
     assert float(rows["4"][3]) > 0  # requests per second
+
+
+def test_generation_streams_its_text_over_grpc(served, remote):
+    bundle, repo, server = served("text-generation", stream=True)
+    report = remote("stream", bundle, repo.pipeline_model, server)
+    streamed = [r for r in report["rows"] if "pieces" in r]
+    assert streamed
+    for row in streamed:
+        assert row["pieces"] == row["local_pieces"] and row["pieces"]  # piece by piece, as in process
+        assert row["result"] == row["local_result"]  # then the whole answer
+    for row in report["rows"]:
+        if "beam_error" in row:  # beam search cannot stream: an error that says so, and the next request works
+            assert row["beam_error"] and "beam search" in row["beam_error"]
+    assert server.alive()
