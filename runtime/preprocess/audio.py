@@ -208,8 +208,11 @@ def _array_to_mono(x: np.ndarray) -> np.ndarray:
 
 def _read_path(x):
     path = Path(x)
-    if not path.is_file():
-        raise UsageError(f"Audio file '{x}' does not exist" + (" (it is a directory)." if path.is_dir() else "."))
+    if path.is_dir():
+        raise UsageError(f"Audio file '{x}' is a directory; give a WAV file.")
+    if not path.exists() and not path.is_symlink():
+        raise UsageError(f"Audio file '{x}' does not exist.")
+    # other failures (permissions, a symlink loop) are OSErrors the CLI turns into one line naming path and fix
     return _decode_bytes(path.read_bytes(), f"'{x}'")
 
 

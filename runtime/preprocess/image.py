@@ -45,8 +45,11 @@ def _open(x, Image):
         data, name = bytes(x), "the given bytes"
     else:
         path = Path(x)
-        if not path.is_file():
+        if path.is_dir():
+            raise UsageError(f"Image file '{x}' is a directory; give an image file.")
+        if not path.exists() and not path.is_symlink():
             raise UsageError(f"Image file '{x}' does not exist.")
+        # other failures (permissions, a symlink loop) are OSErrors the CLI turns into one line naming path and fix
         data, name = path.read_bytes(), f"'{x}'"
     if not data:
         raise UsageError(f"{name} is empty (0 bytes); give an image file.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import tempfile
+from pathlib import Path
 
 import pytest
 from cli_invoke import invoke_cli as _cli
@@ -69,3 +70,78 @@ def test_a_directory_where_a_file_is_expected(bundle_dir, tmp_path):
     r = _cli("validate", bundle_dir("text-classification"), "--json", tmp_path)
     assert r.exit_code == 2
     _one_line(r)
+
+
+def _last_line(r) -> str:
+    assert "Traceback" not in r.output
+    return [ln for ln in r.output.strip().splitlines() if ln.strip()][-1]
+
+
+def test_an_unreadable_input_file(bundle_dir, tmp_path, monkeypatch):
+    picture = tmp_path / "p.png"
+    picture.write_bytes(b"\x89PNG")
+    real = Path.read_bytes
+
+    def refuse(self):
+        if self.name == "p.png":  # root reads any file: the refusal is planted
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    r = _cli("run", bundle_dir("image-classification"), picture)
+    assert r.exit_code == 2
+    line = _last_line(r)
+    assert "Permission denied" in line and "p.png" in line and "permissions" in line
+
+
+def test_a_picture_that_is_a_symlink_loop(bundle_dir, tmp_path):
+    (tmp_path / "a.png").symlink_to(tmp_path / "b.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "a.png")
+    r = _cli("run", bundle_dir("image-classification"), tmp_path / "a.png")
+    assert r.exit_code == 2
+    assert "a.png" in _last_line(r) and "symbolic link loop" in _last_line(r)
+
+
+def test_disk_full_while_writing_a_bundle_leaves_nothing(tmp_path, monkeypatch):
+    import edgetool.export.onnx_export as onnx_export
+
+    def full(path, name):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(onnx_export, "read_graph_spec", full)
+    r = _cli("export", "--task", "classify", "--out", tmp_path / "b", "-q")
+    assert r.exit_code == 2
+    assert "free some space" in _last_line(r)
+    assert not list(tmp_path.iterdir())  # no bundle, no staging directory
+
+
+def test_ctrl_c_during_export_leaves_nothing(tmp_path, monkeypatch):
+    import edgetool.export.onnx_export as onnx_export
+
+    def interrupt(path, name):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(onnx_export, "read_graph_spec", interrupt)
+    r = _cli("export", "--task", "classify", "--out", tmp_path / "b", "-q")
+    assert r.exit_code == 130
+    assert not list(tmp_path.iterdir())
+
+
+def test_ctrl_c_during_bench(bundle_dir, tmp_path, monkeypatch):
+    import edgetool.bench.measure as measure
+
+    before = set(Path(tempfile.gettempdir()).glob("edgetool-bench-*"))
+    calls = {"n": 0}
+    real = measure._TimedEngine.run
+
+    def interrupt(self, feeds):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise KeyboardInterrupt
+        return real(self, feeds)
+
+    monkeypatch.setattr(measure._TimedEngine, "run", interrupt)
+    r = _cli("bench", bundle_dir("text-classification"), "--runs", "5", "--json", tmp_path / "bench.json", "-q")
+    assert r.exit_code == 130
+    assert not (tmp_path / "bench.json").exists()  # no half report
+    assert set(Path(tempfile.gettempdir()).glob("edgetool-bench-*")) == before  # its work dir is gone
