@@ -108,7 +108,7 @@ def _bad_inputs(tmp_path):
     nan_wav = _wav(np.array([0.0, np.nan, 0.1]), subtype="FLOAT")
     return [
         (tmp_path / "missing.wav", "does not exist"),
-        (tmp_path, "does not exist .it is a directory"),
+        (tmp_path, "is a directory"),
         (tmp_path / "empty.wav", "empty .0 bytes"),
         (tmp_path / "notes.txt", "not a WAV file .it starts with b'not audi'"),
         (b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "not a WAV file"),
