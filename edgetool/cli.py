@@ -620,6 +620,12 @@ def _read_stdin() -> str:
                          "e.g. iconv -f latin1 -t utf-8, or pass the text as an argument.") from None
 
 
+# A package an optional part of edgetool imports lazily -> the extra that installs it.
+_EXTRA_OF = {**dict.fromkeys(("torch", "transformers", "onnx", "onnxscript", "safetensors"), "export"),
+             "nncf": "quantize", "onnxruntime": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt",
+             "PIL": "image", "tritonclient": "serve", "pytriton": "serve"}
+
+
 def _os_error_line(e: OSError) -> str:
     """One line for a failed file operation: what, where, and what to do."""
     import errno
@@ -666,6 +672,13 @@ def main(argv=None):
         if debug:
             raise
         click.echo(_os_error_line(e), err=True)
+        sys.exit(2)
+    except ModuleNotFoundError as e:
+        extra = _EXTRA_OF.get((e.name or "").split(".")[0])
+        if debug or extra is None:
+            raise
+        click.echo(f"error: this command needs {e.name}, which this install lacks: pip install 'edgetool[{extra}]' "
+                   f"(edgetool doctor lists what this machine can do).", err=True)
         sys.exit(2)
     except Exception as e:  # noqa: BLE001 — the last line of defence: one line, exit 3
         if debug:

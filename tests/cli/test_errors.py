@@ -145,3 +145,14 @@ def test_ctrl_c_during_bench(bundle_dir, tmp_path, monkeypatch):
     assert r.exit_code == 130
     assert not (tmp_path / "bench.json").exists()  # no half report
     assert set(Path(tempfile.gettempdir()).glob("edgetool-bench-*")) == before  # its work dir is gone
+
+
+def test_export_on_a_runtime_only_install_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    for name in ("torch", "transformers"):  # as on a device: the export extra is not installed
+        monkeypatch.setitem(sys.modules, name, None)
+    r = _cli("export", "--task", "classify", "--out", tmp_path / "b", "-q")
+    assert r.exit_code == 2
+    assert "pip install 'edgetool[export]'" in _last_line(r) and "torch" in _last_line(r)
+    assert not list(tmp_path.iterdir())
