@@ -18,7 +18,6 @@ from edgetool.runtime.bundle import Bundle
 from edgetool.runtime.errors import UsageError
 from edgetool.runtime.manifest import Provenance
 from edgetool.runtime.tasks import get_task
-from edgetool.targets import BuildOptions
 from edgetool.targets.produce import build_artifacts, source_onnx
 
 from . import calibration as cal
