@@ -63,7 +63,8 @@ def main() -> None:
         hf = hf_pipeline(task, model=str(checkpoint_dir(ref)))
         groups = {"transformers pipeline": lambda hf=hf, a=audio, kw=kw: hf(a, **kw)}
         for be in ("onnxruntime", "openvino"):
-            groups[f"edgetool {be}"] = lambda p=pipeline(b, backend=be, options=opts), a=audio, kw=kw: p(a, **kw)
+            p = pipeline(b, backend=be, options=opts)
+            groups[f"edgetool {be}"] = lambda p=p, a=audio, kw=kw: p(a, **kw)
         label = ref + (" chunked 10 s" if kw else "")
         rows += [(label, len(audio) / 16000, k, t) for k, t in median_seconds(groups, args.runs).items()]
 
@@ -81,7 +82,8 @@ def main() -> None:
 
     groups = {"transformers generate": torch_whisper}
     for be in ("onnxruntime", "openvino"):
-        groups[f"edgetool {be}"] = lambda p=pipeline(b, backend=be, options=opts): p(x, generate_kwargs=gen)
+        p = pipeline(b, backend=be, options=opts)
+        groups[f"edgetool {be}"] = lambda p=p: p(x, generate_kwargs=gen)
     rows += [(ref + " (16 new tokens)", len(x) / 16000, k, t) for k, t in median_seconds(groups, args.runs).items()]
 
     print("| model | audio s | engine | median s | real-time factor |\n|---|---|---|---|---|")

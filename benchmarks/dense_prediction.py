@@ -55,9 +55,9 @@ def main() -> None:
         ours = {be: pipeline(bundle, backend=be, options=opts) for be in ("onnxruntime", "openvino")}
         for name, img in pictures.items():
             pil = Image.fromarray(img)
-            groups = {"transformers pipeline (torch)": lambda pil=pil: hf(pil, **kw)}
+            groups = {"transformers pipeline (torch)": lambda pil=pil, hf=hf, kw=kw: hf(pil, **kw)}
             for be, p in ours.items():
-                groups[f"edgetool {be}"] = lambda p=p, img=img: p(img, **kw)
+                groups[f"edgetool {be}"] = lambda p=p, img=img, kw=kw: p(img, **kw)
             report(f"{ref} ({task}), {name} picture", interleaved(groups, args.runs, warmup=3))
 
 

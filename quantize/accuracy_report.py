@@ -75,7 +75,7 @@ def format_table(accuracy: dict) -> str:
              f"  {'precision':<9} {'target':<12} {'metric':<24} {'value':>7} {'drop':>7} {'size MB':>8} "
              f"{'latency ms':>10}  notes"]
     order = {"fp32": 0, "fp16": 1, "int8": 2}
-    for label, r in sorted(rows.items(), key=lambda kv: (order.get(kv[1].get("precision"), 9), kv[0])):
+    for _label, r in sorted(rows.items(), key=lambda kv: (order.get(kv[1].get("precision"), 9), kv[0])):
         if r.get("skipped"):
             lines.append(f"  {r['precision']:<9} {r['backend']:<12} not run here: {r['skipped']}")
             continue

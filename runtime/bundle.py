@@ -179,7 +179,8 @@ class Verification:
     """Hashes of some bundle files, computed in a background thread (Bundle.verify_in_background)."""
 
     def __init__(self, bundle: Bundle, rels: list[str]):
-        self._bundle, self._error = bundle, None
+        self._bundle = bundle
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(rels,), name="edgetool-verify", daemon=True)
         self._thread.start()
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, overload
 
 from .errors import BundleError, did_you_mean
 
@@ -56,6 +56,12 @@ class _Reader:
         if not isinstance(value, dict):
             raise self.fail(path, expected, value)
         return value
+
+    @overload
+    def str_(self, value, path: str, optional: Literal[False] = False) -> str: ...
+
+    @overload
+    def str_(self, value, path: str, optional: bool) -> str | None: ...
 
     def str_(self, value, path: str, optional: bool = False) -> str | None:
         if value is None and optional:
@@ -480,7 +486,7 @@ class Manifest:
                               "corrupt — export it again.")
         version = d.get("schema_version")
         if version != SCHEMA_VERSION:
-            prov = d.get("provenance") if isinstance(d.get("provenance"), dict) else {}
+            prov = d["provenance"] if isinstance(d.get("provenance"), dict) else {}
             task = d.get("task") if isinstance(d.get("task"), str) else None
             src = prov.get("source") if isinstance(prov.get("source"), str) else None
             raise BundleError(

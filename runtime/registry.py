@@ -68,7 +68,7 @@ class Registry(Generic[T]):
         value = self._entries[k]
         if isinstance(value, str):
             value = self._entries[k] = resolve(value)
-        return value  # type: ignore[return-value]
+        return value
 
     __getitem__ = get
 

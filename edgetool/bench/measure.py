@@ -496,7 +496,7 @@ def run_bench(opts: BenchOptions, torch_factory=None) -> dict:
         # ... warm up, then measure in round-robin blocks with a rotating start: noise hits every group
         # alike, and each block starts with one untimed call — engines' thread pools go to sleep between
         # calls of other groups, and waking them is a cost of interleaving, not of the engine.
-        for r in range(opts.warmup):
+        for _ in range(opts.warmup):
             for g in live:
                 g.call()
                 bar.update(f"warmup {g.name}")

@@ -255,7 +255,7 @@ def _write_graph_models(bundle, repo: Path, name: str, backend: str, opts: Repos
         io = [graph_dims(t.shape) for t in spec.inputs + spec.outputs]
         batches = opts.max_batch > 0 and all(b for b, _ in io)
         max_batch = opts.max_batch if batches else 0
-        def tensors(ts):  # noqa: E306
+        def tensors(ts, batches=batches):  # noqa: E306
             return [Tensor(t.name, t.dtype, graph_dims(t.shape)[1] if batches else
                            tuple(-1 if isinstance(d, str) else int(d) for d in t.shape)) for t in ts]
         cfg = ModelConfig(name=model, backend=backend, inputs=tensors(spec.inputs), outputs=tensors(spec.outputs),

@@ -218,7 +218,7 @@ class TritonPythonModel:
         responses = []
         for request in requests:
             try:
-                items, kwargs = request_items(self.kind, lambda n: _input(request, n), self.max_bytes)
+                items, kwargs = request_items(self.kind, lambda n, request=request: _input(request, n), self.max_bytes)
                 out = answer(self.pipe, self.task, items, kwargs)
                 tensors = [pb_utils.Tensor(n, out[n]) for n in self.output_names if n in out]
                 responses.append(pb_utils.InferenceResponse(output_tensors=tensors))

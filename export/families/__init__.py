@@ -12,7 +12,7 @@ them is asked for.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, ContextManager
 
 from edgetool.check.golden import Sample

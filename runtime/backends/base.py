@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..bundle import GraphSpec
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..manifest import Artifact
 
 
 @dataclass
@@ -30,6 +33,8 @@ class Backend:
     formats: tuple[str, ...] = ()
     # KV-cache growth block for generation (see DecoderOnlyModel); None: the cache grows by one each step.
     cache_block: int | None = None
+    # The bundle artifact it runs, set by open_engines after construction (None for a bare file).
+    artifact: Artifact | None = None
 
     def __init__(self, path: Path, graph: GraphSpec, options: BackendOptions | None = None):
         self.path = Path(path)

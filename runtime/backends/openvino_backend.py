@@ -26,7 +26,7 @@ class OpenVINOBackend(Backend):
         core = ov.Core()
         if self.options.cache_dir:
             core.set_property({"CACHE_DIR": self.options.cache_dir})
-        config = {}
+        config: dict[str, str | int] = {}
         if self.options.inference_precision != "default":
             config["INFERENCE_PRECISION_HINT"] = self.options.inference_precision
         if self.options.threads:

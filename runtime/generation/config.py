@@ -151,7 +151,7 @@ class GenerationConfig:
         prompt = [self.decoder_start_token_id]
         for index, token in sorted(self.forced_decoder_ids or ()):
             if index != len(prompt) or token is None:
-                raise UsageError(f"forced_decoder_ids {list(self.forced_decoder_ids)} must name a token for every "
+                raise UsageError(f"forced_decoder_ids {list(self.forced_decoder_ids or ())} must name a token for every "
                                  f"index 1, 2, ... without gaps; index {len(prompt)} is missing. Pass the decoder "
                                  "prompt explicitly instead.")
             prompt.append(int(token))

@@ -6,7 +6,7 @@ same logits give the same token ids; only sampling draws from NumPy's generator 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator, Iterator
+from typing import TYPE_CHECKING, Any, Generator, Iterator, cast
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from ..names import ATTENTION_MASK, INPUT_IDS
 from .config import GenerationConfig
 from .processors import ProcessorList, build_processors, log_softmax, softmax
 
+if TYPE_CHECKING:
+    from .step_models import StepModel
+
 NEG = np.float32(-1.0e9)  # transformers' "impossible" beam score: finite, so sums stay ordered
 
 
@@ -22,7 +25,7 @@ NEG = np.float32(-1.0e9)  # transformers' "impossible" beam score: finite, so su
 class _Plan:
     """One generate() call, checked and resolved."""
 
-    model: object
+    model: StepModel
     inputs: dict
     prompt: np.ndarray  # int64 [batch, prompt_len]
     cfg: GenerationConfig
@@ -97,7 +100,7 @@ def generate_steps(model, inputs: dict, prompt: np.ndarray | None,
     return (yield from _decode(plan))
 
 
-def _yield_tokens(steps: Generator) -> Iterator[np.ndarray]:
+def _yield_tokens(steps: Generator[np.ndarray, None, Any]) -> Iterator[np.ndarray]:
     yield from steps  # drops the generator's return value (the full ids)
 
 
@@ -198,7 +201,7 @@ def _decode(plan: _Plan) -> Generator[np.ndarray, None, np.ndarray]:
         scores = plan.processors(ids, logits)
         tokens = _sample(scores, rng) if rng is not None else scores.argmax(axis=-1).astype(np.int64)
         if eos.size:
-            tokens = np.where(unfinished, tokens, plan.pad)
+            tokens = np.where(unfinished, tokens, cast(int, plan.pad))  # set whenever there is an eos
         ids = np.concatenate([ids, tokens[:, None]], axis=1)
         yield tokens
         if eos.size:

@@ -104,7 +104,9 @@ class DecoderOnlyModel:
         """Write the n new positions (the tail of each new cache tensor) into the buffers, growing them by blocks."""
         capacity = next(iter(cache.values())).shape[2]
         if length + n > capacity:
-            grown = -(-(length + n) // self.cache_block) * self.cache_block
+            block = self.cache_block
+            assert block is not None, "_store runs only for a cache grown by blocks"
+            grown = -(-(length + n) // block) * block
             cache = {k: np.concatenate([v[:, :, :length], np.zeros(v.shape[:2] + (grown - length, v.shape[3]), v.dtype)],
                                        axis=2) for k, v in cache.items()}
         for k, buf in cache.items():
@@ -139,7 +141,7 @@ class EncoderDecoderModel:
         feeds = {ENCODER_HIDDEN_STATES: enc, ENCODER_ATTENTION_MASK: mask}
         cross = self.run("cross_kv", {k: v for k, v in feeds.items() if k in self.cross_inputs})
         rows = enc.shape[0] * expand
-        state = {"enc_mask": np.repeat(mask, expand, axis=0), "past": {}}
+        state: dict[str, Any] = {"enc_mask": np.repeat(mask, expand, axis=0), "past": {}}
         for i in self.layers:
             for kv in KV_KINDS:
                 state["past"][past(i, kv, "encoder")] = np.repeat(cross[present(i, kv, "encoder")], expand, axis=0)

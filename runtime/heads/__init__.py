@@ -13,6 +13,8 @@ encoder family of the seven text tasks). Entries are lazy, so a device imports o
 """
 from __future__ import annotations
 
+from typing import cast
+
 from ..errors import BundleError
 from ..registry import Registry
 from .base import Head
@@ -48,7 +50,7 @@ for _task, _family, _ref in _ENTRIES:
 
 def families(task: str) -> list[str]:
     """The families registered for a task, in registration order."""
-    return [family for t, family in HEADS.keys() if t == task]
+    return [family for t, family in cast("list[tuple[str, str]]", HEADS.keys()) if t == task]
 
 
 def head_class(task: str, family: str | None) -> type[Head]:

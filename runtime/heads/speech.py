@@ -123,7 +123,7 @@ class WhisperHead(Head):
             init.append(task_ids["transcribe"])
         if self.gen.get("no_timestamps_token_id") is not None:
             init.append(self.gen["no_timestamps_token_id"])
-        defaults = {"max_new_tokens": 256}
+        defaults: dict[str, int | None] = {"max_new_tokens": 256}
         if self.gen.get("max_length", 20) != 20:
             defaults["max_new_tokens"] = None
         cfg = GenerationConfig.from_dict({**defaults, **self.gen}).update(**kwargs)

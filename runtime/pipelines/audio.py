@@ -4,12 +4,17 @@ The family's head (runtime/heads/speech.py) holds the model-specific steps: CTC 
 generation for speech recognition."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..errors import UsageError
 from ..postprocess.activations import ACTIVATIONS
 from ..preprocess.audio import load_audio, resample
 from .base import Pipeline, Prepared
+
+if TYPE_CHECKING:
+    from ..heads.speech import AudioClassificationHead, CtcHead, WhisperHead
 
 
 class _AudioPipeline(Pipeline):
@@ -38,6 +43,8 @@ class _AudioPipeline(Pipeline):
 
 
 class AudioClassificationPipeline(_AudioPipeline):
+    head: AudioClassificationHead
+
     def sanitize(self, top_k: int = 5, function_to_apply: str = "softmax", sampling_rate: int | None = None) -> dict:
         return {"top_k": top_k, "function": ACTIVATIONS[function_to_apply], "sampling_rate": sampling_rate}
 
@@ -57,6 +64,8 @@ class AudioClassificationPipeline(_AudioPipeline):
 class SpeechRecognitionPipeline(_AudioPipeline):
     """CTC models (greedy CTC decoding) and Whisper (encoder-decoder generation); the head checks the
     options its family takes."""
+
+    head: CtcHead | WhisperHead
 
     def sanitize(self, sampling_rate: int | None = None, generate_kwargs: dict | None = None, return_timestamps=None,
                  chunk_length_s: float | None = None, stride_length_s=None, **options) -> dict:

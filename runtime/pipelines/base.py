@@ -73,7 +73,7 @@ class Pipeline:
         return next(iter(self.engines.values())).name
 
     # -- the template ----------------------------------------------------------------------------
-    def __call__(self, inputs, **options):
+    def __call__(self, inputs: Any, **options: Any) -> Any:
         opts = self.sanitize(**options)
         items, single = self.split(inputs, opts)
         results: list = []
@@ -82,8 +82,11 @@ class Pipeline:
             results += self.postprocess(prepared, self.forward(prepared, opts), opts)
         return self.unwrap(results, single, opts)
 
-    def sanitize(self, **options) -> dict:
-        """The call options, checked, with defaults resolved (an unknown one is a TypeError, as in Python)."""
+    def sanitize(self, *args: Any, **options: Any) -> dict:
+        """The call options, checked, with defaults resolved (an unknown one is a TypeError, as in Python).
+        Each task declares its own keyword options; this signature is the one that lets subclasses do so."""
+        if args:
+            raise TypeError(f"{type(self).__name__} options are keywords, got {len(args)} positional argument(s)")
         if options:
             raise TypeError(f"{type(self).__name__} got unexpected option(s) {sorted(options)}")
         return {}

@@ -3,12 +3,19 @@ float32 at the original size (bicubic, align_corners=False, as post_process_dept
 "depth": that map min-max scaled to a mode-"L" PIL image (x 255, truncated to uint8)}."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..preprocess.image import as_image_list
 from .base import Pipeline, Prepared
+
+if TYPE_CHECKING:
+    from ..heads.image import DepthHead
 
 
 class DepthEstimationPipeline(Pipeline):
     """One image at a time, like transformers (sizes may differ after resizing)."""
+
+    head: DepthHead
 
     def split(self, inputs, opts):
         return as_image_list(inputs)

@@ -8,6 +8,8 @@ embeddings from overlapping windows (transformers' pipeline fails on it); senten
 to max_seq_length, exactly as sentence-transformers does."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import UsageError
@@ -113,7 +115,7 @@ class FeatureExtractionPipeline(Pipeline):
                  truncation: bool | None = None, stride: int | None = None, batch_size: int = 32) -> dict:
         """Token embeddings ([1][tokens][hidden] per text, as transformers returns); with `pooling` or
         `normalize`, sentence embeddings (one vector per text, like sentence-transformers) instead."""
-        opts = {"sentence": pooling is not None or normalize is not None, "return_tensors": return_tensors,
+        opts: dict[str, Any] = {"sentence": pooling is not None or normalize is not None, "return_tensors": return_tensors,
                 "truncation": truncation, "stride": stride, "batch_size": batch_size}
         if opts["sentence"]:
             opts["modes"] = pooling_modes(pooling if pooling is not None else self.sentence.get("pooling", "mean"))

@@ -8,7 +8,7 @@ does: call options > the model's generation_config.json > the pipeline's default
 """
 from __future__ import annotations
 
-from typing import Generator
+from typing import TYPE_CHECKING, Generator
 
 import numpy as np
 
@@ -20,10 +20,14 @@ from ..names import ATTENTION_MASK, INPUT_IDS
 from ..preprocess.text import TextTokenizer, check_texts
 from .base import Pipeline, Prepared
 
+if TYPE_CHECKING:
+    from ..heads.generation import DecoderHead, Seq2SeqHead
+
 
 class GenerativePipeline(Pipeline):
     """One input at a time; `Prepared.extra` is the decoder prompt (token ids [1, n])."""
 
+    head: DecoderHead | Seq2SeqHead
     defaults: dict = {"max_new_tokens": 256, "num_beams": 4}
     clean_up = False
 

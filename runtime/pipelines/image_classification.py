@@ -1,6 +1,8 @@
 """image-classification, answering like transformers' ImageClassificationPipeline."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..errors import UsageError
@@ -10,9 +12,14 @@ from ..preprocess.image import as_image_list
 from .base import Pipeline, Prepared
 from .text_classification import default_function
 
+if TYPE_CHECKING:
+    from ..heads.image import ImageHead
+
 
 class ImageClassificationPipeline(Pipeline):
     """One image at a time, like the transformers pipeline (sizes may differ)."""
+
+    head: ImageHead
 
     def setup(self) -> None:
         self.id2label = self.bundle.id2label
@@ -33,6 +40,6 @@ class ImageClassificationPipeline(Pipeline):
 
     def postprocess(self, prepared, outputs, opts) -> list:
         scores = opts["function"](outputs[LOGITS][0].astype(np.float32))
-        ranked = sorted(({"label": self.id2label[i], "score": float(s)} for i, s in enumerate(scores)),
-                        key=lambda d: d["score"], reverse=True)
+        labelled: list[dict[str, Any]] = [{"label": self.id2label[i], "score": float(s)} for i, s in enumerate(scores)]
+        ranked = sorted(labelled, key=lambda d: d["score"], reverse=True)
         return [ranked[:min(opts["top_k"], len(ranked))]]

@@ -6,12 +6,19 @@ the graph's outputs into segments; this pipeline checks the options and runs one
 like transformers."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import UsageError
 from ..preprocess.image import as_image_list
 from .base import Pipeline, Prepared
 
+if TYPE_CHECKING:
+    from ..heads.segmentation import MaskClassificationHead, SemanticHead
+
 
 class ImageSegmentationPipeline(Pipeline):
+    head: SemanticHead | MaskClassificationHead
+
     def setup(self) -> None:
         self.id2label = self.bundle.id2label
 

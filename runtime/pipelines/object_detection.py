@@ -6,7 +6,7 @@ this pipeline checks the options and shapes the result."""
 from __future__ import annotations
 
 from ..preprocess.image import as_image_list
-from ..heads.detection import check_threshold
+from ..heads.detection import DetrHead, YoloHead, check_threshold
 from .base import Pipeline, Prepared
 
 
@@ -16,6 +16,8 @@ def _box(xyxy: list) -> dict:
 
 
 class ObjectDetectionPipeline(Pipeline):
+    head: DetrHead | YoloHead
+
     def setup(self) -> None:
         self.id2label = self.bundle.id2label
 

@@ -96,7 +96,7 @@ class TextClassificationPipeline(Pipeline):
     def _ranked(self, scores: np.ndarray, top_k, legacy: bool):
         if legacy and top_k == 1:
             return {"label": self.id2label[int(scores.argmax())], "score": float(scores.max())}
-        ranked = [{"label": self.id2label[i], "score": float(s)} for i, s in enumerate(scores)]
+        ranked: list[dict[str, Any]] = [{"label": self.id2label[i], "score": float(s)} for i, s in enumerate(scores)]
         if not legacy:
             ranked.sort(key=lambda d: d["score"], reverse=True)
             if top_k is not None:

@@ -143,7 +143,8 @@ class TokenClassificationPipeline(Pipeline):
                 "start": group[0]["start"], "end": group[-1]["end"]}
 
     def _group(self, entities: list[dict]) -> list[dict]:
-        groups, current = [], []
+        groups: list[dict] = []
+        current: list[dict] = []
         for ent in entities:
             if current:
                 bi, tag = _tag(ent["entity"])

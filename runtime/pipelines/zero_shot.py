@@ -69,6 +69,7 @@ class ZeroShotClassificationPipeline(Pipeline):
             if logits is None:
                 logits = np.empty((len(encodings), out.shape[-1]), dtype=np.float32)
             logits[group] = out
+        assert logits is not None, "sanitize checked there is at least one candidate label"
         return logits
 
     def postprocess(self, prepared, logits, opts) -> list:

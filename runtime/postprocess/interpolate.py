@@ -46,6 +46,7 @@ def _apply(x: np.ndarray, axis: int, taps: np.ndarray, w: np.ndarray) -> np.ndar
     for k in range(taps.shape[1]):
         term = x.take(taps[:, k], axis=axis) * w[:, k].reshape(shape)
         out = term if out is None else out + term
+    assert out is not None, "interpolation taps have at least one column"
     return out.astype(np.float32)
 
 
@@ -69,4 +70,4 @@ class Resizer:
 
 def interpolate(x: np.ndarray, size: tuple[int, int], mode: str = "bilinear") -> np.ndarray:
     """[..., h, w] -> [..., H, W] float32."""
-    return Resizer(x.shape[-2:], tuple(size), mode)(x)
+    return Resizer(x.shape[-2:], (size[0], size[1]), mode)(x)

@@ -29,7 +29,7 @@ def decode_spans(start: np.ndarray, end: np.ndarray, topk: int, max_answer_len: 
     candidates = np.tril(np.triu(outer), max_answer_len - 1)
     flat = candidates.flatten()
     if topk == 1:
-        order = [np.argmax(flat)]
+        order = np.array([np.argmax(flat)])
     elif len(flat) < topk:
         order = np.argsort(-flat)
     else:

@@ -374,7 +374,7 @@ def wav2vec2_features(waves: list[np.ndarray], config: dict,
             normed = (row - row[:span].mean()) / np.sqrt(row[:span].var() + 1e-7)
             normed[span:] = pad_value
             values[i] = normed
-    out = {"input_values": values}
+    out: dict[str, np.ndarray] = {"input_values": values}
     if want_mask:
         out["attention_mask"] = mask
     return out
@@ -431,7 +431,7 @@ def _log_mel(wave: np.ndarray, s: _WhisperSpec) -> np.ndarray:
     n = min(len(wave), s.n_samples)
     x[:n] = wave[:n]
     x = np.pad(x, s.n_fft // 2, mode="reflect").astype(np.float64)  # centred frames
-    frames = np.lib.stride_tricks.sliding_window_view(x, s.n_fft)[::s.hop]
+    frames: np.ndarray = np.lib.stride_tricks.sliding_window_view(x, s.n_fft)[::s.hop]
     if s.dither:
         frames = frames + s.dither * np.random.randn(*frames.shape)
     window = np.hanning(s.n_fft + 1)[:-1]  # periodic Hann

@@ -41,7 +41,8 @@ class ConvNextProcessor:
                 resample = int(c.get("resample", 2))
                 if self.edge < 384:
                     short = int(self.edge / self.crop_pct)
-                    img = center_crop(_resize(img, *shortest_edge_size(*img.shape[:2], short, None), resample),
+                    h, w = img.shape[:2]
+                    img = center_crop(_resize(img, *shortest_edge_size(h, w, short, None), resample),
                                       self.edge, self.edge)
                 else:
                     img = _resize(img, self.edge, self.edge, resample)

@@ -102,7 +102,7 @@ for _names, _ref in ((("ViTImageProcessor", "ViTImageProcessorFast", "DeiTImageP
 def image_processor(cfg: dict):
     kind = cfg.get("image_processor_type", "ViTImageProcessor")
     if kind not in PROCESSORS:
-        raise UsageError(f"Image processor '{kind}' is not supported yet (supported: {', '.join(sorted(PROCESSORS))}).")
+        raise UsageError(f"Image processor '{kind}' is not supported yet (supported: {', '.join(sorted(map(str, PROCESSORS)))}).")
     return PROCESSORS.get(kind)(cfg)
 
 

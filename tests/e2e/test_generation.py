@@ -10,7 +10,7 @@ import torch
 
 from edgetool.runtime import pipeline
 from edgetool.runtime.errors import UsageError
-from edgetool.runtime.generation import GenerationConfig, generate
+from edgetool.runtime.generation import generate
 
 BACKENDS = ["onnxruntime", "openvino"]
 MODELS = {  # task -> (reference, transformers Auto class)
@@ -99,7 +99,7 @@ def test_per_step_logits_match_torch(bundle_dir, models):
         logits.append(pipe.model.step(state, ids[:, i:i + 1]))
     with torch.no_grad():
         ref = model(torch.from_numpy(ids)).logits[0, 2:].numpy()
-    assert np.abs(np.stack([l[0] for l in logits]) - ref).max() < 1e-4
+    assert np.abs(np.stack([step[0] for step in logits]) - ref).max() < 1e-4
 
 
 def test_batched_prompts_left_padded(bundle_dir, models):

@@ -654,12 +654,12 @@ def make_spans(toks: dict) -> None:
             arrays[f"{stem}/{name}"] = v
         doc["tables"][variant] = {name: f"{stem}/{name}" for name in tables}
         cfg = BertConfig(vocab_size=vocab, hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8,
-                         id2label=dict(enumerate(NER_LABELS)), label2id={l: i for i, l in enumerate(NER_LABELS)})
+                         id2label=dict(enumerate(NER_LABELS)), label2id={lab: i for i, lab in enumerate(NER_LABELS)})
         qa_model, tc_model = BertForQuestionAnswering(cfg).eval(), BertForTokenClassification(cfg).eval()
-        qa_model.forward = lambda input_ids, **_: QuestionAnsweringModelOutput(
+        qa_model.forward = lambda input_ids, tables=tables, **_: QuestionAnsweringModelOutput(
             start_logits=torch.from_numpy(tables["qa_start"][input_ids.numpy()]),
             end_logits=torch.from_numpy(tables["qa_end"][input_ids.numpy()]))
-        tc_model.forward = lambda input_ids, **_: TokenClassifierOutput(logits=torch.from_numpy(tables["ner"][input_ids.numpy()]))
+        tc_model.forward = lambda input_ids, tables=tables, **_: TokenClassifierOutput(logits=torch.from_numpy(tables["ner"][input_ids.numpy()]))
         qa = QuestionAnsweringPipeline(model=qa_model, tokenizer=tok)
         tc = TokenClassificationPipeline(model=tc_model, tokenizer=tok)
         for opts, question, context in QA_CASES:

@@ -99,8 +99,9 @@ class TorchBart:
                 return {f"present.{i}.encoder.{kv}": t.numpy()
                         for i, layer in enumerate(out.past_key_values.cross_attention_cache.layers)
                         for kv, t in (("key", layer.keys), ("value", layer.values))}
-            part = lambda p: _cache((feeds[f"past_key_values.{i}.{p}.key"], feeds[f"past_key_values.{i}.{p}.value"])
-                                    for i in range(LAYERS))
+            def part(p):
+                return _cache((feeds[f"past_key_values.{i}.{p}.key"], feeds[f"past_key_values.{i}.{p}.value"])
+                              for i in range(LAYERS))
             ids = _t(feeds["decoder_input_ids"])
             enc_len = feeds["past_key_values.0.encoder.key"].shape[2]
             # NaN encoder states: the decoder must read the cross cache, never recompute it.
@@ -497,10 +498,10 @@ def test_stream_generate_yields_the_generated_tokens(gpt2):
         assert np.stack(seen, axis=1).tolist() == full[:, 9:].tolist()
 
         class Collect:
-            def put(self, tokens):
+            def put(self, tokens, seen=seen):
                 seen.append(tokens)
 
-            def end(self):
+            def end(self, ended=ended):
                 ended.append(True)
         seen.clear()
         generate(step, {"attention_mask": mask}, ids, cfg, streamer=Collect())

@@ -3,6 +3,7 @@ re-export command, unknown top-level keys refused. No export needed: manifests a
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -68,7 +69,7 @@ def test_sections_are_read_only():
     m = Manifest.from_json(copy.deepcopy(GOOD))
     with pytest.raises(TypeError):
         m.processing.extra["problem_type"] = "x"
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         m.task = "fill-mask"
 
 

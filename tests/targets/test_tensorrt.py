@@ -446,7 +446,7 @@ class FakeEngine:
         return [1, 3], [2, 3], [4, 3]
 
     def create_execution_context(self):
-        engine, state = self, {}
+        state: dict = {}
 
         class Context:
             def set_input_shape(self, name, shape):

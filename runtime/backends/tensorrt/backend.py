@@ -8,6 +8,7 @@ needs nothing; instantiating checks the machine and raises EngineMissingError na
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class TensorRTBackend(Backend):
     formats = ("tensorrt-plan", "onnx")
 
     def _load(self) -> None:
-        self.engine = None
+        self.engine: Any = None
         self._buffers: dict[str, tuple[int, int]] = {}  # tensor -> (device pointer, capacity in bytes)
         self._stream = None
         self.trt = build.check_engine_environment()
@@ -69,6 +70,7 @@ class TensorRTBackend(Backend):
             if not self._open(path, rebuildable=may_build):  # a corrupt cache entry: build it again once
                 self._open(build.build_engine(self.path, recipe, self.cache_dir, onnx_sha256=sha, force=True,
                                               strong_onnx=strong))
+        assert self.engine_path is not None, "_open sets engine_path"
         return self.engine_path
 
     def _open(self, path: Path, rebuildable: bool = False) -> bool:
@@ -138,6 +140,8 @@ class TensorRTBackend(Backend):
     def close(self) -> None:
         """Free device memory now (also done when the backend is garbage-collected)."""
         cuda = getattr(self, "cuda", None)
+        if cuda is None:  # construction stopped before the CUDA API was loaded: nothing was allocated
+            return
         for ptr, _ in getattr(self, "_buffers", {}).values():
             cuda.free(ptr)
         self._buffers = {}

@@ -167,7 +167,7 @@ class _CudaCtypes:
     def malloc(self, nbytes: int) -> int:
         ptr = ctypes.c_void_p()
         self._check("cudaMalloc", ctypes.byref(ptr), ctypes.c_size_t(nbytes))
-        return ptr.value
+        return ptr.value or 0  # ctypes gives None for a null pointer
 
     def free(self, ptr: int) -> None:
         self._check("cudaFree", ctypes.c_void_p(ptr))

@@ -53,7 +53,7 @@ def parse_shapes(text: str | None) -> dict[str, tuple[tuple[int, ...], tuple[int
             if any(d < 0 for d in dims):
                 raise _bad_shapes(part, f"{s!r} has a negative size")
             shapes.append(dims)
-        _check_range(name, shapes, lambda why: _bad_shapes(part, why))
+        _check_range(name, shapes, lambda why, part=part: _bad_shapes(part, why))
         if name in out:
             raise _bad_shapes(part, f"input '{name}' is given twice")
         out[name] = tuple(shapes)
