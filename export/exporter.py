@@ -64,6 +64,7 @@ def export(opts: ExportOptions) -> Path:
     out = Path(opts.out) if opts.out else opts.default_out(spec.name)
     steps = Steps(6, quiet=opts.quiet)
     writer = BundleWriter.create(out, force=opts.force, task=spec.name)
+    writer.sign_key = opts.sign_key
     try:
         with steps.step(f"load model ({opts.model or 'reference ' + (opts.reference or default_reference(spec.name))})"):
             adapter, source, graphs = load_for(opts)
