@@ -51,8 +51,8 @@ def test_truncated_file_is_named(copy):
 
 def test_missing_file(copy):
     (copy / "tokenizer.json").unlink()
-    with pytest.raises(BundleError, match="'tokenizer.json' is missing"):
-        pipeline(copy)
+    with pytest.raises(BundleError, match=r"'tokenizer.json' is listed in edgetool.json but missing \(removed or renamed\)"):
+        pipeline(copy)  # refused at load, before any file is used
 
 
 @pytest.mark.parametrize("content,match", [
