@@ -58,6 +58,7 @@ def key_kind(path: Path) -> str:
 
 def _why(root: Path, message: str) -> str:
     """model_signing's mismatch message, as one line naming the files."""
+    message = message.replace("\\'", "'")  # the library joins repr()s: quotes may come escaped
     changed = re.findall(r"Hash mismatch for '([^']+)'", message)
     extra = re.search(r"Extra files found in model '[^']*': ([^\"'\]]+)", message)
     missing = re.search(r"Missing files in model '[^']*': ([^\"'\]]+)", message)
@@ -68,7 +69,7 @@ def _why(root: Path, message: str) -> str:
         parts.append(f"signed but missing (removed or renamed): {missing.group(1).strip()}")
     if extra:
         parts.append(f"not covered by the signature (added): {extra.group(1).strip()}")
-    return "; ".join(parts) if parts else " ".join(message.split())
+    return "; ".join(parts) if parts else " ".join(message.split())[:300]
 
 
 def verify_bundle(root: Path, key: str | Path) -> None:
