@@ -25,7 +25,7 @@ def pipeline(bundle_or_task: str | Path | Bundle, backend: str | None = None, pr
     if option_fields:
         options = BackendOptions(**option_fields)
     if isinstance(bundle_or_task, Bundle):
-        if verify_key is not None and bundle_or_task.verified_by is None:
+        if verify_key is not None and bundle_or_task.verified_by != str(verify_key):
             bundle_or_task = Bundle.load(bundle_or_task.root, verify_key=verify_key)
         bundle = bundle_or_task
     else:
