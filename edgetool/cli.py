@@ -425,6 +425,9 @@ def inspect(bundle, as_json):
         size = sum((b.root / f).stat().st_size for f in a.files if (b.root / f).exists())
         click.echo(f"  {a.id:<32} {a.format:<14} {size / 1e6:8.2f} MB  sha256 {a.files[a.path][:12]}…")
     click.echo("versions " + ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items() if v))
+    signed = (b.root / "edgetool.sig").is_file()
+    click.echo("signed   " + ("edgetool.sig (OpenSSF Model Signing; check it: edgetool run/validate --verify-key PUB.pem)"
+                              if signed else "no (edgetool sign BUNDLE --key PRIVATE.pem)"))
     for label, r in m.get("parity", {}).items():
         if r.get("skipped"):
             click.echo(f"parity   {label}: not checked ({r['skipped'].splitlines()[0]})")

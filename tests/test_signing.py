@@ -347,3 +347,8 @@ def test_doctor_says_whether_verification_is_available_and_enforced(keys, monkey
     row = next(r for r in rows if r["component"] == "signing (verify)")
     assert row["status"] == "ok" and f"enforced: {VERIFY_KEY_ENV}=" in row["detail"]
     assert summary(rows)["verification_enforced"] is True
+
+
+def test_inspect_says_whether_a_bundle_is_signed(signed, bundle_dir):
+    assert "signed   edgetool.sig" in cli("inspect", signed).output
+    assert "signed   no (edgetool sign" in cli("inspect", bundle_dir(TASK)).output
