@@ -9,6 +9,10 @@ Both are atomic, and both write the manifest only as a typed `Manifest` (runtime
   atomically (write + rename) and only then removes the files of replaced artifacts — an interrupted
   `edgetool quantize` leaves the old bundle intact.
 `abort()` (call it in a `finally`) undoes what was written unless `commit()` ran.
+
+Both write `edgetool.json.sha256` with the manifest (the manifest's own hash, checked when a bundle is
+opened). A bundle signed before an edit (`edgetool.sig`) no longer matches: with `sign_key` set the
+writer signs it again after the commit, else it removes the stale signature and says so (BundleWarning).
 """
 from __future__ import annotations
 
@@ -17,16 +21,37 @@ import json
 import shutil
 import tempfile
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-from edgetool.runtime.bundle import Bundle, sha256_file
+from edgetool.runtime.bundle import MANIFEST_DIGEST, SIGNATURE, Bundle, BundleWarning, manifest_digest, sha256_file
 from edgetool.runtime.errors import UsageError
 from edgetool.runtime.manifest import MANIFEST, Artifact, Manifest
 
 
 def dump(manifest: Manifest) -> str:
     return json.dumps(manifest.to_json(), indent=2, ensure_ascii=False)
+
+
+def write_manifest_digest(root: str | Path) -> None:
+    """(Re)write edgetool.json.sha256 for the edgetool.json in root, atomically. The writer calls it; tests
+    that hand-craft a manifest call it too."""
+    root = Path(root)
+    tmp = root / f".{MANIFEST_DIGEST}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.write_text(manifest_digest((root / MANIFEST).read_bytes()), encoding="utf-8")
+    tmp.replace(root / MANIFEST_DIGEST)
+
+
+def _write_manifest(root: Path, manifest: Manifest) -> None:
+    """edgetool.json and its digest, each written to a temp file first, then renamed back to back."""
+    text = dump(manifest).encode("utf-8")
+    tag = uuid.uuid4().hex[:8]
+    tmp, dtmp = root / f".{MANIFEST}.{tag}.tmp", root / f".{MANIFEST_DIGEST}.{tag}.tmp"
+    tmp.write_bytes(text)
+    dtmp.write_text(manifest_digest(text), encoding="utf-8")
+    tmp.replace(root / MANIFEST)
+    dtmp.replace(root / MANIFEST_DIGEST)
 
 
 class BundleWriter:
@@ -39,6 +64,9 @@ class BundleWriter:
         self._before = set(manifest.file_hashes()) if out is None else set()
         self._new_dirs: list[Path] = []
         self._committed = False
+        self.sign_key: Path | None = None  # sign (or re-sign) the bundle on commit with this private key
+        self.sign_certificate: Path | None = None  # certificate mode: the key's certificate ...
+        self.sign_chain: tuple[Path, ...] = ()  # ... and its chain
 
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
@@ -97,20 +125,36 @@ class BundleWriter:
         if not self.manifest.family:
             raise UsageError(f"Internal error: the manifest of {self._out or self.dir} names no model family.")
         Manifest.from_json(self.manifest.to_json())  # what is written must load: check before it replaces anything
+        if self.sign_key is not None:
+            from edgetool.signing import check_private_key
+
+            check_private_key(self.sign_key, self.sign_certificate, self.sign_chain)
         if self.is_new:
             return self._commit_new()
-        tmp = self.dir / f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp"
-        tmp.write_text(dump(self.manifest), encoding="utf-8")
-        tmp.replace(self.dir / MANIFEST)
+        _write_manifest(self.dir, self.manifest)
         self._committed = True
         for rel in sorted(self._before - set(self.manifest.file_hashes())):
             (self.dir / rel).unlink(missing_ok=True)
             self._prune((self.dir / rel).parent)
+        if self.sign_key is not None:
+            self._sign()
+        elif (self.dir / SIGNATURE).exists():
+            (self.dir / SIGNATURE).unlink()
+            warnings.warn(f"{self.dir} was signed; the signature no longer matches the changed bundle and was "
+                          f"removed. Sign it again: edgetool sign {self.dir} --key PRIVATE.pem (or pass --sign-key).",
+                          BundleWarning, stacklevel=2)
         return self.dir
+
+    def _sign(self) -> None:
+        from edgetool.signing import sign_bundle
+
+        sign_bundle(self.dir, self.sign_key, self.sign_certificate, self.sign_chain)
 
     def _commit_new(self) -> Path:
         out = self._out
-        (self.dir / MANIFEST).write_text(dump(self.manifest), encoding="utf-8")
+        _write_manifest(self.dir, self.manifest)
+        if self.sign_key is not None:
+            self._sign()  # in the staging dir: the bundle appears signed or not at all
         self.dir.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be copied and shared
         old = None
         if out.exists():

@@ -138,6 +138,19 @@ def _int8_options(fn):
                         "static when --calibration is given). OpenVINO INT8 is always static (NNCF).")(fn)
 
 
+def _verify_key_option(fn):
+    return click.option("--verify-key", type=click.Path(path_type=Path), default=None, metavar="PUBLIC.pem",
+                        help="Refuse the bundle unless its signature (edgetool.sig) verifies with this public key "
+                             "(or certificate chain) over every file. Default: $EDGETOOL_VERIFY_KEY. "
+                             "Needs edgetool[signing].")(fn)
+
+
+def _sign_key_option(fn):
+    return click.option("--sign-key", type=click.Path(path_type=Path), default=None, metavar="PRIVATE.pem",
+                        help="Sign the bundle (edgetool.sig, OpenSSF Model Signing) with this private key. "
+                             "Needs edgetool[signing].")(fn)
+
+
 def _require_drop_for_fallback(fallback, max_metric_drop):
     if fallback and max_metric_drop is None:
         raise click.UsageError("--fallback needs --max-metric-drop X (the drop to fall back to).")
@@ -170,9 +183,10 @@ def _require_drop_for_fallback(fallback, max_metric_drop):
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--no-parity-check", is_flag=True, help="Write the bundle even if it does not match PyTorch.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@_sign_key_option
 def export(task, model, reference, target, precision, out, opset, dynamo, calibration, calibration_size, method,
            calibration_method, max_metric_drop, fallback, static_shapes, shapes, workspace_mb, force, no_parity_check,
-           quiet, **switches):
+           quiet, sign_key, **switches):
     """Export a model to a bundle: trace to ONNX, compile for the target, record golden I/O, check parity.
 
     Fails, and writes nothing, when the exported model does not match PyTorch.
@@ -185,10 +199,14 @@ def export(task, model, reference, target, precision, out, opset, dynamo, calibr
                          calibration=calibration, calibration_size=calibration_size, quiet=quiet,
                          extra=_extra_for(task, switches), shapes=shapes, workspace_mb=workspace_mb,
                          method=method, calibration_method=calibration_method, max_metric_drop=max_metric_drop,
-                         fallback=fallback, static_shapes=_static_shapes(static_shapes))
+                         fallback=fallback, static_shapes=_static_shapes(static_shapes), sign_key=sign_key)
     _require_drop_for_fallback(fallback, max_metric_drop)
+    if sign_key is not None:
+        from edgetool.signing import check_private_key
+
+        check_private_key(sign_key)  # before minutes of export
     path = run_export(opts)
-    click.echo(f"Bundle written to {path}")
+    click.echo(f"Bundle written to {path}" + (f" (signed: {path / 'edgetool.sig'})" if sign_key else ""))
     from edgetool.runtime.bundle import Bundle
 
     manifest = Bundle.load(path).manifest
@@ -226,7 +244,8 @@ def _run_command():
                   help="TensorRT: build the engine on this device if it is not cached yet (takes minutes).")
     @click.option("--cache-dir", default=None, type=click.Path(),
                   help="OpenVINO: model cache directory (compiled blobs; later starts skip compilation).")
-    def run(bundle, inputs, backend, precision, as_json, threads, build_engine, cache_dir, **task_options):
+    @_verify_key_option
+    def run(bundle, inputs, backend, precision, as_json, threads, build_engine, cache_dir, verify_key, **task_options):
         """Run a bundle on INPUTS (texts, or image / audio file paths; '-' reads text from stdin).
 
         Task options (e.g. --top-k, --question/--context, --labels) apply to the tasks that define them.
@@ -236,7 +255,7 @@ def _run_command():
         from edgetool.runtime.bundle import Bundle
         from edgetool.runtime.errors import UsageError
 
-        b = Bundle.load(bundle)
+        b = Bundle.load(bundle, verify_key=verify_key)
         spec = get_task(b.task)
         kwargs = _task_kwargs(spec.cli_options, task_options, f"task '{spec.name}'", "options")
         items = [_read_stdin() if i == "-" else i for i in inputs]
@@ -327,8 +346,9 @@ def _tolerance_overrides(values, flag: str) -> tuple[float | None, dict[str, flo
               help="Validate the answers of a running Triton server (http://HOST:PORT or grpc://HOST:PORT) that serves "
                    "this bundle (edgetool serve / edgetool triton): golden samples in, task metric and answers checked.")
 @click.option("--served-model", default=None, help="The pipeline model's name on --server (default: the task).")
+@_verify_key_option
 def validate(bundle, against, backend, precision, model, inputs, limit, atol, rtol, stat, metric_floor, localize,
-             json_file, junit_file, server, served_model):
+             json_file, junit_file, server, served_model, verify_key):
     """Check a bundle's outputs against a reference; exit 0 parity ok, 1 parity failed, 2 bad input.
 
     \b
@@ -355,7 +375,7 @@ def validate(bundle, against, backend, precision, model, inputs, limit, atol, rt
     rtol_all, rtol_out = _tolerance_overrides(rtol, "--rtol")
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be >= 1, got {limit}.")
-    b = Bundle.load(bundle)
+    b = Bundle.load(bundle, verify_key=verify_key)
     opts = ValidateOptions(against=against, backend=backend, precision=precision, atol=atol_all, rtol=rtol_all,
                            metric_floor=metric_floor, model=model, stat=stat, inputs=inputs, output_atol=atol_out,
                            output_rtol=rtol_out, localize=localize, limit=limit)
@@ -417,6 +437,9 @@ def inspect(bundle, as_json):
         size = sum((b.root / f).stat().st_size for f in a.files if (b.root / f).exists())
         click.echo(f"  {a.id:<32} {a.format:<14} {size / 1e6:8.2f} MB  sha256 {a.files[a.path][:12]}…")
     click.echo("versions " + ", ".join(f"{k} {v}" for k, v in prov.get("versions", {}).items() if v))
+    signed = (b.root / "edgetool.sig").is_file()
+    click.echo("signed   " + ("edgetool.sig (OpenSSF Model Signing; check it: edgetool run/validate --verify-key PUB.pem)"
+                              if signed else "no (edgetool sign BUNDLE --key PRIVATE.pem)"))
     for label, r in m.get("parity", {}).items():
         if r.get("skipped"):
             click.echo(f"parity   {label}: not checked ({r['skipped'].splitlines()[0]})")
@@ -438,8 +461,9 @@ def inspect(bundle, as_json):
 @click.option("--static-shapes", default=None, help="OpenVINO: fix named dims, e.g. batch=1,sequence=128.")
 @click.option("--no-parity-check", is_flag=True, help="Keep the artifact even if it misses the registry's thresholds.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@_sign_key_option
 def quantize(bundle, precision, target, calibration, calibration_size, method, calibration_method, max_metric_drop,
-             fallback, static_shapes, no_parity_check, quiet):
+             fallback, static_shapes, no_parity_check, quiet, sign_key):
     """Add a precision (fp16 / int8) to an existing bundle, with an accuracy report against fp32.
 
     The manifest is rewritten atomically with the new artifacts' hashes; `edgetool run --precision int8`
@@ -453,11 +477,15 @@ def quantize(bundle, precision, target, calibration, calibration_size, method, c
                            calibration_size=calibration_size, method=method, calibration_method=calibration_method,
                            max_metric_drop=max_metric_drop, fallback=fallback,
                            static_shapes=parse_static_shapes(static_shapes), check_parity=not no_parity_check,
-                           quiet=quiet)
+                           quiet=quiet, sign_key=sign_key)
+    if sign_key is not None:
+        from edgetool.signing import check_private_key
+
+        check_private_key(sign_key)
     path, accuracy = quantize_bundle(opts)
     if not quiet:
         click.echo(format_table(accuracy))
-    click.echo(f"Added {precision} to {path}")
+    click.echo(f"Added {precision} to {path}" + (" (signed again)" if sign_key else ""))
 
 
 @cli.command()
@@ -485,8 +513,9 @@ def quantize(bundle, precision, target, calibration, calibration_size, method, c
 @click.option("--concurrency", default="1,4,16", show_default=True, help="Concurrent clients per level, for --server.")
 @click.option("--requests", type=int, default=200, show_default=True, help="Requests per level, for --server.")
 @click.option("--served-model", default=None, help="The pipeline model's name on --server (default: the task).")
+@_verify_key_option
 def bench(bundle, backends, precisions, against, model, batch, runs, warmup, threads, block, inputs, max_new_tokens,
-          no_cold_start, json_file, plot_file, quiet, server, concurrency, requests, served_model):
+          no_cold_start, json_file, plot_file, quiet, server, concurrency, requests, served_model, verify_key):
     """Measure cold start, warm latency (p50/p90/p99), throughput, peak memory and size of a bundle's artifacts.
 
     \b
@@ -514,7 +543,7 @@ def bench(bundle, backends, precisions, against, model, batch, runs, warmup, thr
     opts = BenchOptions(bundle=bundle, backends=tuple(backends), precisions=tuple(precisions),
                         against_torch=against is not None, model=model, batch=batch, runs=runs, warmup=warmup,
                         threads=threads, block=block, inputs=inputs, max_new_tokens=max_new_tokens,
-                        cold_start=not no_cold_start, quiet=quiet)
+                        cold_start=not no_cold_start, quiet=quiet, verify_key=verify_key)
     if plot_file is not None and Path(plot_file).suffix.lower() != ".png":
         raise UsageError(f"--plot writes a PNG; give a file name ending in .png (got '{plot_file}').")
     _check_output_file(json_file, "--json")
@@ -555,6 +584,34 @@ def build(bundle, precision, shapes, workspace_mb, cache_dir, force, strongly_ty
                            force=force, strongly_typed=strongly_typed)
     for r in build_bundle(Bundle.load(bundle), opts):
         click.echo(f"{r['graph']} ({r['precision']}): {'cached' if r['cached'] else 'built'} {r['engine']}")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--key", required=True, type=click.Path(path_type=Path), metavar="PRIVATE.pem",
+              help="Private key (PEM, elliptic curve, e.g. openssl ecparam -name prime256v1 -genkey -noout).")
+@click.option("--cert", type=click.Path(path_type=Path), default=None, metavar="CERT.pem",
+              help="Certificate mode: the key's signing certificate (verify with the chain as --verify-key).")
+@click.option("--cert-chain", type=click.Path(path_type=Path), multiple=True, metavar="CHAIN.pem",
+              help="Certificate mode: certificates up to the root of trust (repeatable).")
+def sign(bundle, key, cert, cert_chain):
+    """Sign every file of a bundle with OpenSSF Model Signing; writes BUNDLE/edgetool.sig.
+
+    \b
+    The signature is model_signing's standard format:
+      model_signing verify key BUNDLE --public_key PUBLIC.pem --signature BUNDLE/edgetool.sig
+    accepts it; devices check it with `edgetool run BUNDLE --verify-key PUBLIC.pem` (or EDGETOOL_VERIFY_KEY).
+    """
+    import time
+
+    from edgetool.runtime.bundle import Bundle
+    from edgetool.signing import check_private_key, sign_bundle
+
+    check_private_key(key, cert, cert_chain)
+    Bundle.load(bundle, verify_key="").verify_all()  # sign only what edgetool itself accepts (any old signature aside)
+    t = time.perf_counter()
+    sig = sign_bundle(bundle, key, cert, cert_chain)
+    click.echo(f"Signed {bundle}: {sig} ({time.perf_counter() - t:.2f} s)")
 
 
 @cli.command()
@@ -643,6 +700,26 @@ def _os_error_line(e: OSError) -> str:
     return f"error: {e.strerror or e}{where}: {fixes.get(e.errno, 'check the path and try again')}."
 
 
+def _one_line_warnings() -> None:
+    """A BundleWarning (e.g. a file the manifest does not list) is printed as `warning: ...` on stderr."""
+    import warnings
+
+    from edgetool.runtime.bundle import BundleWarning
+
+    shown = warnings.showwarning
+    if getattr(shown, "edgetool", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, BundleWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.edgetool = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
+
+
 def main(argv=None):
     """Entry point: never a stack trace. Exit 2: bad usage or input (one line saying what and what to do);
     1: a check failed; 3: an unexpected internal error (`--debug` or EDGETOOL_DEBUG=1 shows the stack);
@@ -652,6 +729,7 @@ def main(argv=None):
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("EDGETOOL_DEBUG", "") not in ("", "0")
     args = [a for a in args if a != "--debug"]
+    _one_line_warnings()
     try:
         cli.main(args=args, prog_name="edgetool", standalone_mode=False)
     except click.exceptions.Abort:

@@ -191,6 +191,29 @@ def _jetson(root: Path = Path("/")) -> dict:
     return _row("Jetson / L4T", OK, ", ".join(s for s in (name, version or l4t) if s))
 
 
+SIGNING_FIX = "pip install 'edgetool[signing]' (model-signing + pyopenssl) to sign bundles or verify their signatures"
+
+
+def _signing() -> dict:
+    """Whether bundle signatures can be verified here, and whether EDGETOOL_VERIFY_KEY enforces them."""
+    import os
+
+    from edgetool.runtime.bundle import VERIFY_KEY_ENV
+
+    have = _version("model_signing", "model-signing", load=False)
+    openssl = importlib.util.find_spec("OpenSSL") is not None
+    key = os.environ.get(VERIFY_KEY_ENV) or ""
+    enforced = (f"enforced: {VERIFY_KEY_ENV}={key}" + ("" if Path(key).is_file() else " (file not found!)")
+                if key else f"not enforced (set {VERIFY_KEY_ENV}=PUBLIC.pem, or pass --verify-key)")
+    if have and openssl:
+        status = OK if not key or Path(key).is_file() else PARTIAL
+        return _row("signing (verify)", status, f"model-signing {have}; {enforced}",
+                    "" if status == OK else f"{VERIFY_KEY_ENV} names no file: every bundle will be refused")
+    detail = "model-signing not installed" if not have else "pyopenssl not installed (model-signing imports it)"
+    return _row("signing (verify)", MISSING if key else PARTIAL if have else MISSING, f"{detail}; {enforced}",
+                SIGNING_FIX)
+
+
 def _guard(component: str, probe_fn, *args) -> list[dict]:
     """A probe that fails becomes a row saying so: doctor must report, never crash."""
     try:
@@ -214,6 +237,7 @@ def doctor() -> list[dict]:
         *_guard("TensorRT", _tensorrt, probe),
         *_guard("CUDA", _cuda_rows, probe),
         *_guard("Jetson / L4T", _jetson),
+        *_guard("signing (verify)", _signing),
         *_guard("torch (export)", _package, "torch (export)", "torch", export_fix, False),
         *_guard("transformers (export)", _package, "transformers (export)", "transformers", export_fix, False),
     ]
@@ -236,7 +260,10 @@ def summary(rows: list[dict]) -> dict:
         missing = [c for c in needs if status.get(c) != OK and not (c in RUNS_WHEN_PARTIAL and status.get(c) == PARTIAL)]
         (not_here.__setitem__(backend, missing) if missing else runnable.append(backend))
     export = all(status.get(c) == OK for c in ("torch (export)", "transformers (export)"))
-    return {"backends": runnable, "not_here": not_here, "export": export}
+    signing = next((r for r in rows if r["component"] == "signing (verify)"), None)
+    return {"backends": runnable, "not_here": not_here, "export": export,
+            "verify_signatures": bool(signing and signing["status"] == OK),
+            "verification_enforced": bool(signing and "enforced:" in signing["detail"])}
 
 
 def format_doctor(rows: list[dict]) -> str:

@@ -66,6 +66,7 @@ def export(opts: ExportOptions) -> Path:
     steps = Steps(6, quiet=opts.quiet)
     writer = BundleWriter.create(out, force=opts.force, task=spec.name)
     log = ExportLog(writer.dir / LOG_NAME)
+    writer.sign_key = opts.sign_key
     try:
         with log.step(steps, f"load model ({opts.model or 'reference ' + (opts.reference or default_reference(spec.name))})"):
             adapter, source, graphs = load_for(opts)

@@ -30,6 +30,7 @@ class ExportOptions:
     # the task's typical dims) and the builder's workspace limit in MiB (default: TensorRT's).
     shapes: str | dict | None = None
     workspace_mb: int | None = None
+    sign_key: Path | None = None  # sign the bundle (edgetool.sig) with this private key when written
 
     def default_out(self, task_name: str) -> Path:
         return Path("bundles") / f"{task_name}-{self.target}-{self.precision}"

@@ -21,3 +21,4 @@ class QuantizeOptions:
     check_parity: bool = True  # also hold the new artifact to the registry's thresholds vs the golden outputs
     quiet: bool = False  # no warnings on stderr (they are recorded in the bundle either way)
     show_table: bool = False  # print the accuracy table on stderr (the CLI prints it on stdout itself)
+    sign_key: Path | None = None  # sign the bundle (edgetool.sig) with this private key when written

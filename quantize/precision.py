@@ -187,6 +187,7 @@ def quantize_bundle(opts) -> tuple[Path, dict]:
     from edgetool.targets import get_target
 
     editor = BundleWriter.edit(Path(opts.bundle))
+    editor.sign_key = opts.sign_key
     target = get_target(opts.target or editor.manifest.default_target or "onnx")
     target.check_precision(opts.precision)
     if target.name == "onnx" and opts.precision == "fp32":

@@ -2,23 +2,44 @@
 
 A bundle is a directory with `edgetool.json` plus the files it lists (artifacts, tokenizer, golden
 I/O). Every file carries a sha256 in the manifest; a file is verified when it is first opened, so a
-device only hashes what it actually loads.
+device only hashes what it actually loads. The manifest itself is covered by `edgetool.json.sha256`
+(`sha256sum -c` format), checked before the manifest is parsed; a listed file that is missing is
+refused at load (a removed or renamed file), a file the manifest does not list is reported.
+
+With a public key (`Bundle.load(path, verify_key=...)` or EDGETOOL_VERIFY_KEY), the OpenSSF Model
+Signing signature `edgetool.sig` is checked over every file of the directory first (runtime/signing.py);
+it replaces the per-file hash pass.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
+import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
 from .errors import BundleError, UsageError, did_you_mean
 from .names import TARGET_BACKEND
+from .signing import SIGNATURE  # OpenSSF Model Signing (sigstore bundle format) over the whole directory
 # the schema lives in manifest.py; these names stay importable from here (many modules read them here)
 from .manifest import MANIFEST, SCHEMA_VERSION, Artifact, GraphSpec, Manifest, TensorSpec  # noqa: F401
 
 PRECISIONS = ("fp32", "fp16", "int8")
+MANIFEST_DIGEST = MANIFEST + ".sha256"  # "<sha256 of edgetool.json's bytes>  edgetool.json\n"
+VERIFY_KEY_ENV = "EDGETOOL_VERIFY_KEY"  # a device image sets it once: every bundle must be signed by this key
+OWN_FILES = (MANIFEST, MANIFEST_DIGEST, SIGNATURE)  # the bundle's files the manifest cannot list
+
+
+class BundleWarning(UserWarning):
+    """Something about a bundle worth saying that does not stop it from running (e.g. a file it does not list)."""
+
+
+def manifest_digest(data: bytes) -> str:
+    """The content of edgetool.json.sha256 for these manifest bytes."""
+    return f"{hashlib.sha256(data).hexdigest()}  {MANIFEST}\n"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -29,6 +50,24 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def check_manifest_digest(root: Path, data: bytes) -> None:
+    """edgetool.json's bytes against edgetool.json.sha256 (written by every bundle writer)."""
+    dpath = root / MANIFEST_DIGEST
+    if not dpath.is_file():
+        raise BundleError(
+            f"{root}: '{MANIFEST_DIGEST}' is missing, so {MANIFEST} is protected by no hash: the bundle was written "
+            "by an older edgetool or the file was removed. Re-export it (edgetool export ... --force)."
+        )
+    want = dpath.read_text(encoding="utf-8", errors="replace").split()
+    have = hashlib.sha256(data).hexdigest()
+    if not want or want[0] != have:
+        raise BundleError(
+            f"{root}: '{MANIFEST}' does not match its sha256 in {MANIFEST_DIGEST} (expected "
+            f"{(want or ['nothing'])[0][:12]}…, found {have[:12]}…): the manifest was changed after export. "
+            "Copy the bundle again from its source, or re-export it."
+        )
+
+
 class Bundle:
     """A loaded bundle directory. Construct with `Bundle.load(path)`."""
 
@@ -36,13 +75,17 @@ class Bundle:
         self.root = Path(root)
         self.manifest = manifest
         self._verified: set[str] = set()
+        self.verified_by: str | None = None  # the key or certificate chain the signature was verified with
         self.graphs = dict(manifest.graphs)
         self.artifacts = list(manifest.artifacts)
         self._hashes = manifest.file_hashes()
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path) -> "Bundle":
+    def load(cls, path: str | Path, verify_key: str | Path | None = None) -> "Bundle":
+        """Open a bundle: its manifest checked against edgetool.json.sha256, every listed file present.
+        verify_key (default: $EDGETOOL_VERIFY_KEY): a public key (PEM) or certificate chain; the bundle's
+        signature is then verified over every file before the manifest is read."""
         root = Path(path)
         if not root.exists():
             raise BundleError(f"Bundle '{path}' does not exist. Create one with: edgetool export --task TASK --out {path}")
@@ -51,11 +94,44 @@ class Bundle:
         mpath = root / MANIFEST
         if not mpath.is_file():
             raise BundleError(f"'{path}' has no {MANIFEST}: it is not an edgetool bundle (or the export was interrupted).")
+        key = verify_key if verify_key is not None else os.environ.get(VERIFY_KEY_ENV) or None
+        if key:
+            from .signing import verify_bundle
+
+            verify_bundle(root, key)  # before a byte of the manifest is used
+        data = mpath.read_bytes()
+        check_manifest_digest(root, data)
         try:
-            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+            manifest = json.loads(data.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BundleError(f"{mpath} is not valid JSON ({e}); the bundle is corrupt — export it again.") from None
-        return cls(root, Manifest.from_json(manifest, str(mpath)))
+        bundle = cls(root, Manifest.from_json(manifest, str(mpath)))
+        bundle.check_listing()
+        if key:
+            bundle._verified = set(bundle._hashes)  # the signature covered every byte: no second hash pass
+            bundle.verified_by = str(key)
+        return bundle
+
+    def check_listing(self) -> list[str]:
+        """Refuse a listed file that is missing (removed, renamed); warn about files the manifest does not
+        list (returned). Costs a directory walk, no hashing."""
+        missing = sorted(rel for rel in self._hashes if not (self.root / rel).is_file())
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise BundleError(f"{self.root}: '{missing[0]}'{more} is listed in {MANIFEST} but missing (removed or "
+                              "renamed). Copy the whole bundle directory again, or re-export it.")
+        extra = []
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                rel = (Path(dirpath) / name).relative_to(self.root).as_posix()
+                if rel not in self._hashes and rel not in OWN_FILES:
+                    extra.append(rel)
+        if extra:
+            more = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
+            warnings.warn(f"{self.root}: '{extra[0]}'{more} is not listed in {MANIFEST}: it was added after export "
+                          "and is not used.", BundleWarning, stacklevel=3)
+        return extra
 
     # -- files ---------------------------------------------------------------------------------
     def file(self, rel: str, verify: bool = True) -> Path:

@@ -73,13 +73,14 @@ def test_summary_says_which_backends_run_here():
     ok = lambda c: {"component": c, "status": "ok", "detail": "", "fix": ""}  # noqa: E731
     rows = [ok(c) for c in ("ONNX Runtime", "OpenVINO", "TensorRT", "CUDA runtime", "CUDA driver", "NVIDIA GPU",
                             "torch (export)", "transformers (export)")]
-    assert doc.summary(rows) == {"backends": ["onnxruntime", "openvino", "tensorrt"], "not_here": {}, "export": True}
+    assert doc.summary(rows) == {"backends": ["onnxruntime", "openvino", "tensorrt"], "not_here": {}, "export": True,
+                                 "verify_signatures": False, "verification_enforced": False}
     rows[5] = dict(rows[5], status="missing")  # no GPU: TensorRT installed is not enough
     rows[1] = dict(rows[1], status="partial")
     rows[-1] = dict(rows[-1], status="missing")
     got = doc.summary(rows)
     assert got == {"backends": ["onnxruntime"], "not_here": {"openvino": ["OpenVINO"], "tensorrt": ["NVIDIA GPU"]},
-                   "export": False}
+                   "export": False, "verify_signatures": False, "verification_enforced": False}
     text = doc.format_doctor(rows)
     assert "runs here: onnxruntime · cannot export here" in text and "not here:  tensorrt (needs NVIDIA GPU)" in text
 

@@ -124,3 +124,11 @@ def test_runtime_resolves_to_binary_wheels_on_jetpack6():
         assert file.endswith(".whl"), url
         tags = file[:-4].split("-")[-1]
         assert tags == "any" or "aarch64" in tags, file  # a compiled wheel for the Jetson, or pure Python
+
+
+def test_the_signing_extra_stays_light():
+    """edgetool[signing] adds model-signing and the pyOpenSSL it imports without declaring, and no engine,
+    torch or transformers (a device that verifies signatures keeps its size otherwise)."""
+    installed = {i["metadata"]["name"].lower() for i in resolve(requirements("signing"))}
+    assert {"model-signing", "pyopenssl"} <= installed, installed
+    assert not installed & {"torch", "transformers", "onnxruntime", "onnx"}, installed

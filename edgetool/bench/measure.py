@@ -50,6 +50,7 @@ class BenchOptions:
     cold_start: bool = True  # measure cold start + peak RSS in fresh processes
     block: int = 5  # timed calls of one group in a row before the next group's turn
     quiet: bool = False
+    verify_key: Path | None = None  # verify the bundle's signature first (the cold start includes it)
 
 
 # -- the bench input: a pipeline call built per input kind ----------------------------------------
@@ -319,10 +320,14 @@ def read_sample(path) -> Sample:
     return Sample(_decode(doc["args"], arrays), _decode(doc["kwargs"], arrays))
 
 
-def child_env(threads: int | None) -> dict:
+def child_env(threads: int | None, verify_key: Path | None = None) -> dict:
     env = dict(os.environ)
     if threads:
         env.setdefault("OMP_NUM_THREADS", str(threads))
+    if verify_key is not None:
+        from edgetool.runtime.bundle import VERIFY_KEY_ENV
+
+        env[VERIFY_KEY_ENV] = str(Path(verify_key).resolve())
     return env
 
 
@@ -387,10 +392,10 @@ def bare_cold_start(bundle, g: "_Group", work: Path, threads: int | None) -> dic
 
 
 def cold_start(bundle_root: Path, backend: str, precision: str, sample_path: Path, threads: int | None,
-               extra_runs: int = 3) -> dict:
+               extra_runs: int = 3, verify_key: Path | None = None) -> dict:
     spec = {"bundle": str(bundle_root), "backend": backend, "precision": precision, "threads": threads,
             "sample": str(sample_path), "extra_runs": extra_runs}
-    return run_child([sys.executable, "-c", _CHILD, json.dumps(spec)], child_env(threads))
+    return run_child([sys.executable, "-c", _CHILD, json.dumps(spec)], child_env(threads, verify_key))
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -457,7 +462,7 @@ def run_bench(opts: BenchOptions, torch_factory=None) -> dict:
             raise UsageError(f"{name} must be >= {low}, got {value}.")
     if opts.threads is not None and opts.threads < 1:
         raise UsageError(f"--threads must be >= 1, got {opts.threads}.")
-    bundle = Bundle.load(opts.bundle)
+    bundle = Bundle.load(opts.bundle, verify_key=opts.verify_key)
     spec = get_task(bundle.task)
     cls = pipeline_class(spec)
     pairs = select_groups(bundle, opts)
@@ -526,7 +531,8 @@ def run_bench(opts: BenchOptions, torch_factory=None) -> dict:
                 if g.name == TORCH_GROUP:
                     g.result.update(torch_cold(sample_path) if torch_cold else {})
                 else:
-                    g.result.update(cold_start(bundle.root, g.backend, g.precision, sample_path, opts.threads))
+                    g.result.update(cold_start(bundle.root, g.backend, g.precision, sample_path, opts.threads,
+                                               verify_key=opts.verify_key))
                     g.result.update(bare_cold_start(bundle, g, work, opts.threads))
     finally:
         bar.close()

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from cli_invoke import invoke_cli as run
 
+from edgetool.bundle_writer import write_manifest_digest
+
 TASK = "text-classification"
 PLANTED_NODE = "/model/bert/encoder/layer.1/attention/self/query/MatMul"
 
@@ -29,6 +31,7 @@ def rehash(root):
         a["files"] = {f: sha256_file(root / f) for f in a["files"]}
     m["files"] = {f: sha256_file(root / f) for f in m["files"]}
     (root / "edgetool.json").write_text(json.dumps(m, indent=2))
+    write_manifest_digest(root)
 
 
 @pytest.fixture(scope="module")

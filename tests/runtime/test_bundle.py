@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from edgetool.runtime import pipeline
+from edgetool.bundle_writer import write_manifest_digest
 from edgetool.runtime.bundle import MANIFEST, Bundle
 from edgetool.runtime.errors import BundleError
 
@@ -50,8 +51,8 @@ def test_truncated_file_is_named(copy):
 
 def test_missing_file(copy):
     (copy / "tokenizer.json").unlink()
-    with pytest.raises(BundleError, match="'tokenizer.json' is missing"):
-        pipeline(copy)
+    with pytest.raises(BundleError, match=r"'tokenizer.json' is listed in edgetool.json but missing \(removed or renamed\)"):
+        pipeline(copy)  # refused at load, before any file is used
 
 
 @pytest.mark.parametrize("content,match", [
@@ -61,6 +62,7 @@ def test_missing_file(copy):
 ])
 def test_corrupt_manifest(copy, content, match):
     (copy / MANIFEST).write_text(content)
+    write_manifest_digest(copy)  # the digest matches: the manifest's own checks speak
     with pytest.raises(BundleError, match=match):
         Bundle.load(copy)
 
@@ -122,9 +124,11 @@ def test_existing_bundle_needs_force(bundle_dir, tmp_path):
 
 
 def _edit(copy, change):
+    """A crafted manifest: changed, with its digest made to match (so the path checks themselves speak)."""
     m = json.loads((copy / MANIFEST).read_text())
     change(m)
     (copy / MANIFEST).write_text(json.dumps(m))
+    write_manifest_digest(copy)
 
 
 def _point_artifact(path):

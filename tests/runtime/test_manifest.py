@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from edgetool.bundle_writer import write_manifest_digest
 from edgetool.runtime.bundle import Bundle
 from edgetool.runtime.errors import BundleError
 from edgetool.runtime.manifest import MANIFEST, SCHEMA_VERSION, Manifest, TokenizerSettings
@@ -136,6 +137,7 @@ def test_version_1_is_refused_with_the_reexport_command(tmp_path):
     v1 = {k: v for k, v in copy.deepcopy(GOOD).items() if k != "family"}
     v1["schema_version"] = 1
     (tmp_path / MANIFEST).write_text(json.dumps(v1))
+    write_manifest_digest(tmp_path)
     with pytest.raises(BundleError) as e:
         Bundle.load(tmp_path)
     msg = str(e.value)
@@ -145,6 +147,10 @@ def test_version_1_is_refused_with_the_reexport_command(tmp_path):
 
 def test_bundle_reads_the_typed_manifest(tmp_path):
     (tmp_path / MANIFEST).write_text(json.dumps(GOOD))
+    write_manifest_digest(tmp_path)
+    for rel in Manifest.from_json(GOOD).file_hashes():  # a listed file that is missing is refused at load
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
     b = Bundle.load(tmp_path)
     assert b.family == "encoder" and b.task == "text-classification" and isinstance(b.manifest, Manifest)
     assert b.processing["tokenizer"]["pad_token"] == "[PAD]" and b.generation == GOOD["generation"]

@@ -22,6 +22,7 @@ from edgetool.targets import BuildOptions, get_target
 from edgetool.runtime.backends.tensorrt.build import build_engine
 from edgetool.runtime.backends.tensorrt.cache import engine_cache_key, find_cached_engine
 from edgetool.runtime.backends.tensorrt.profiles import derive_profiles, parse_shapes
+from edgetool.bundle_writer import write_manifest_digest
 from edgetool.runtime.bundle import sha256_file
 
 TEXT = GraphSpec("model", (TensorSpec("input_ids", "int64", ("batch", "sequence")),
@@ -268,6 +269,7 @@ def test_recipe_round_trips_through_the_manifest(tmp_path):
     manifest = {"schema_version": 2, "task": "text-classification", "family": "encoder", "graphs": {"model": graph.to_json()},
                 "artifacts": [art.to_json()]}
     (tmp_path / "b/edgetool.json").write_text(json.dumps(manifest))
+    write_manifest_digest(tmp_path / "b")
     loaded = Bundle.load(tmp_path / "b").artifacts[0]
     recipe = trt_profiles.recipe_from_options(loaded.options, graph, "fp16")
     assert recipe == {"precision": "fp16", "workspace_mb": 64,

@@ -16,6 +16,7 @@ import pytest
 from edgetool.runtime.backends.tensorrt import build as trt_build, cuda as trt_cuda
 from edgetool.runtime.backends.tensorrt.build import build_engine, engine_source, strong_onnx_of
 from edgetool.runtime.backends.tensorrt.cache import engine_cache_key
+from edgetool.bundle_writer import write_manifest_digest
 from edgetool.runtime.bundle import sha256_file
 from edgetool.runtime.errors import EdgetoolError, UnsupportedError, UsageError
 from edgetool.targets import BuildOptions, get_target
@@ -270,6 +271,7 @@ def test_bundle_build_hands_the_fp16_onnx_to_the_engine_build(tmp_path, monkeypa
     manifest = {"schema_version": 2, "task": "text-classification", "family": "encoder", "graphs": {"model": graph.to_json()},
                 "artifacts": [a.to_json() for a in arts]}
     (tmp_path / "b/edgetool.json").write_text(json.dumps(manifest))
+    write_manifest_digest(tmp_path / "b")
     calls = []
     monkeypatch.setattr(trt_build, "check_engine_environment", lambda probe=None: None)
     monkeypatch.setattr(trt_build, "cached_engine", lambda *a, **k: (_ for _ in ()).throw(
