@@ -24,6 +24,16 @@ def preprocessor_config(source) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def checked_image_config(source) -> dict:
+    """The preprocessor config, after the runtime's processor accepted every setting in it: a setting it
+    cannot reproduce stops the export here (UnsupportedError naming key and value), before any file."""
+    from edgetool.runtime.preprocess.image import image_processor
+
+    cfg = preprocessor_config(source)
+    image_processor(cfg)
+    return cfg
+
+
 def sample_images() -> list[np.ndarray]:
     """Deterministic test pictures of odd sizes (gradients and blocks, not noise)."""
     rng = np.random.default_rng(0)
@@ -58,7 +68,7 @@ def _classifier(family: str, model_type: str, reference: ReferenceModel) -> Adap
         auto_class="AutoModelForImageClassification",
         references=(reference,),
         graphs=_image_graph,
-        processing=lambda source: {"image": preprocessor_config(source),
+        processing=lambda source: {"image": checked_image_config(source),
                                    "problem_type": getattr(source.config, "problem_type", None)},
         labels=config_labels,
         samples=lambda source: [Sample([img]) for img in sample_images()[:2]] + [Sample([sample_images()[2]], {"top_k": 2})],
