@@ -12,7 +12,7 @@ them is asked for.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, ContextManager
 
 from edgetool.check.golden import Sample
@@ -56,6 +56,9 @@ class Adapter:
     # "eager" traces everywhere with TorchScript; None lets transformers pick (sdpa), which the dynamo
     # exporter needs for BART-style eager attention with dynamic shapes.
     attn_implementation: str | None = "eager"
+    # Head classes loaded by name when the checkpoint's config.architectures names one of them (as the
+    # transformers pipeline does), e.g. DeiTForImageClassificationWithTeacher; otherwise auto_class.
+    architectures: tuple[str, ...] = ()
     # Model quirks: each is model -> context manager, entered around every run of a traced graph.
     patches: tuple[Callable[[object], ContextManager], ...] = ()
 
@@ -110,8 +113,11 @@ _add("summarization", "seq2seq", "generation:SUMMARIZATION")
 _add("translation", "seq2seq", "generation:TRANSLATION")
 _add("text2text-generation", "seq2seq", "generation:TEXT2TEXT_GENERATION")
 _add("image-to-text", "vision-encoder-decoder", "vision:VISION_ENCODER_DECODER")
-_add("image-classification", "vit", "vision:VIT")
-_add("image-classification", "convnext", "vision:CONVNEXT")
+# image-classification: one adapter per family (vision.py builds them from its CLASSIFIERS table).
+IMAGE_CLASSIFIERS = ("vit", "deit", "beit", "swin", "convnext", "resnet", "regnet", "mobilenet", "efficientnet",
+                     "mobilevit", "dinov2", "levit", "poolformer")
+for _family in IMAGE_CLASSIFIERS:
+    _add("image-classification", _family, f"vision:{_family.upper()}")
 _add("object-detection", "yolo", "detection:YOLO")  # first: the task's default reference is yolo-tiny
 _add("object-detection", "detr", "detection:DETR")
 _add("image-segmentation", "segformer", "dense:SEGFORMER")
