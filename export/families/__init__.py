@@ -188,6 +188,25 @@ def default_reference(task: str) -> str:
     raise UsageError(f"Task '{get_task(task).name}' has no built-in reference model; pass --model DIR.")
 
 
+def family_rows() -> list[dict]:
+    """Per registered (task, family) that has a runtime head: what `edgetool tasks --json` and the README
+    table list (imports every adapter module, hence torch)."""
+    from edgetool.runtime.heads import HEADS
+
+    rows = []
+    for key in family_keys():
+        if key not in HEADS:
+            continue
+        a = FAMILIES.get(key)
+        rows.append({"task": a.task, "family": a.family,
+                     "model_types": "any" if a.generic else list(a.model_types),  # type: ignore[arg-type]
+                     "references": [r.name for r in a.references]})
+    from edgetool.runtime.tasks import all_tasks
+
+    order = {t.name: i for i, t in enumerate(all_tasks())}
+    return sorted(rows, key=lambda r: order.get(r["task"], len(order)))  # stable: registration order in a task
+
+
 def all_adapters() -> list[Adapter]:
     return [FAMILIES.get(k) for k in family_keys()]
 
@@ -209,5 +228,6 @@ def reference_builder(ref: ReferenceModel) -> Callable:
 
 
 __all__ = ["ANY", "Adapter", "ReferenceModel", "FAMILIES", "Sample", "adapter_for", "get_adapter", "families_for",
+           "family_rows",
            "default_reference", "family_keys", "exportable_tasks", "all_adapters", "find_reference",
            "reference_builder"]
