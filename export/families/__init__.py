@@ -120,6 +120,8 @@ for _family in IMAGE_CLASSIFIERS:
     _add("image-classification", _family, f"vision:{_family.upper()}")
 _add("object-detection", "yolo", "detection:YOLO")  # first: the task's default reference is yolo-tiny
 _add("object-detection", "detr", "detection:DETR")
+_add("object-detection", "table-transformer", "detection:TABLE_TRANSFORMER")
+_add("object-detection", "conditional-detr", "detection:CONDITIONAL_DETR")
 _add("image-segmentation", "segformer", "dense:SEGFORMER")
 _add("image-segmentation", "maskformer", "dense:MASKFORMER")
 _add("depth-estimation", "glpn", "dense:GLPN")

@@ -35,6 +35,8 @@ _ENTRIES = [
     ("image-to-text", "vision-encoder-decoder", "generation:Seq2SeqHead"),
     *(("image-classification", family, "image:ImageHead") for family in IMAGE_CLASSIFIERS),
     ("object-detection", "detr", "detection:DetrHead"),
+    ("object-detection", "table-transformer", "detection:DetrHead"),
+    ("object-detection", "conditional-detr", "detection:ConditionalDetrHead"),
     ("object-detection", "yolo", "detection:YoloHead"),
     ("image-segmentation", "segformer", "segmentation:SemanticHead"),
     ("image-segmentation", "maskformer", "segmentation:MaskClassificationHead"),
