@@ -58,3 +58,24 @@ def test_family_matches_transformers_pipeline(exported, family, name):
                 worst = max(worst, max(abs(x["score"] - y["score"]) for x, y in zip(ra, rb)))
         assert worst < 1e-4, (backend, worst)
     assert len({r[0]["label"] for r in expected[0]}) >= 2, "every picture gets one label: the test proves little"
+
+
+def test_export_refuses_a_processor_setting_it_cannot_reproduce(reference_dir, tmp_path):
+    """A setting the runtime's processor cannot reproduce stops the export: one line naming the key and
+    value, exit 2, nothing written."""
+    import json
+    import shutil
+
+    from cli_invoke import invoke_cli
+
+    ckpt = tmp_path / "deit"
+    shutil.copytree(reference_dir("deit-tiny-classifier"), ckpt)
+    cfg = json.loads((ckpt / "preprocessor_config.json").read_text())
+    cfg["size"] = {"shortest_edge": 36}  # DeiT's resize needs height/width
+    (ckpt / "preprocessor_config.json").write_text(json.dumps(cfg))
+    out = tmp_path / "bundle"
+    r = invoke_cli("export", "--task", TASK, "--model", ckpt, "--target", "onnx", "--out", out)
+    assert r.exit_code == 2, r.output
+    assert "size={'shortest_edge': 36}" in r.output and "DeiTImageProcessor" in r.output
+    assert len(r.output.strip().splitlines()[-1]) > 0 and "Traceback" not in r.output
+    assert not out.exists()
