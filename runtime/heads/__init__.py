@@ -44,6 +44,7 @@ _ENTRIES = [
     ("depth-estimation", "dpt", "image:DepthHead"),
     ("depth-estimation", "depth-anything", "image:DepthHead"),
     ("audio-classification", "wav2vec2", "speech:AudioClassificationHead"),
+    ("audio-classification", "ast", "speech:AstHead"),
     ("automatic-speech-recognition", "ctc", "speech:CtcHead"),
     ("automatic-speech-recognition", "whisper", "speech:WhisperHead"),
 ]
