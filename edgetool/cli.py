@@ -43,21 +43,31 @@ def cli(debug):
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def tasks(as_json):
-    """List every task, its aliases, and whether it is implemented."""
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with each task's families).")
+@click.option("--markdown", "as_markdown", is_flag=True, help="The families table of the README (task, family, "
+              "model types, reference checkpoints).")
+def tasks(as_json, as_markdown):
+    """List every task, its aliases, whether it is implemented, and (--json) the model families that work."""
     try:
-        from edgetool.export.families import exportable_tasks
+        from edgetool.export.families import exportable_tasks, family_rows
 
-        exportable = set(exportable_tasks())
+        exportable: set | None = set(exportable_tasks())
+        families: list[dict] | None = family_rows() if (as_json or as_markdown) else []
     except ImportError:  # runtime-only install: export extra missing
-        exportable = None
+        exportable, families = None, None
+    if as_markdown:
+        from edgetool.families_table import markdown_table
+
+        click.echo(markdown_table(families or []))
+        return
     rows = []
     for spec in all_tasks():
         can_export = spec.name in exportable if exportable is not None else None
         status = "implemented" if spec.implemented and can_export is not False else "not yet"
         rows.append({"task": spec.name, "aliases": list(spec.aliases), "modality": spec.modality,
-                     "status": status, "summary": spec.summary})
+                     "status": status, "summary": spec.summary,
+                     "families": None if families is None else
+                     [{k: v for k, v in f.items() if k != "task"} for f in families if f["task"] == spec.name]})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,22 @@ def read_config(path: Path):
         raise UsageError(f"Cannot read the config of '{path}': {e}".split("\n")[0]) from None
 
 
+def _architecture(path: Path) -> str | None:
+    try:
+        archs = json.loads((path / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        return None
+    return archs[0] if archs and isinstance(archs[0], str) else None
+
+
 def load_source(adapter, path: Path, origin: str) -> Source:
     """Load the torch model of checkpoint `path` with the family adapter's Auto class."""
     import transformers
 
     cls = getattr(transformers, adapter.auto_class)
+    arch = _architecture(path)
+    if arch in adapter.architectures:  # as transformers' pipeline does: the checkpoint's own head class
+        cls = getattr(transformers, arch)
     attn = adapter.attn_implementation
     try:
         model = cls.from_pretrained(str(path), local_files_only=True, use_safetensors=True,

@@ -56,6 +56,9 @@ class Adapter:
     # "eager" traces everywhere with TorchScript; None lets transformers pick (sdpa), which the dynamo
     # exporter needs for BART-style eager attention with dynamic shapes.
     attn_implementation: str | None = "eager"
+    # Head classes loaded by name when the checkpoint's config.architectures names one of them (as the
+    # transformers pipeline does), e.g. DeiTForImageClassificationWithTeacher; otherwise auto_class.
+    architectures: tuple[str, ...] = ()
     # Model quirks: each is model -> context manager, entered around every run of a traced graph.
     patches: tuple[Callable[[object], ContextManager], ...] = ()
 
@@ -110,16 +113,22 @@ _add("summarization", "seq2seq", "generation:SUMMARIZATION")
 _add("translation", "seq2seq", "generation:TRANSLATION")
 _add("text2text-generation", "seq2seq", "generation:TEXT2TEXT_GENERATION")
 _add("image-to-text", "vision-encoder-decoder", "vision:VISION_ENCODER_DECODER")
-_add("image-classification", "vit", "vision:VIT")
-_add("image-classification", "convnext", "vision:CONVNEXT")
+# image-classification: one adapter per family (vision.py builds them from its CLASSIFIERS table).
+IMAGE_CLASSIFIERS = ("vit", "deit", "beit", "swin", "convnext", "resnet", "regnet", "mobilenet", "efficientnet",
+                     "mobilevit", "dinov2", "levit", "poolformer")
+for _family in IMAGE_CLASSIFIERS:
+    _add("image-classification", _family, f"vision:{_family.upper()}")
 _add("object-detection", "yolo", "detection:YOLO")  # first: the task's default reference is yolo-tiny
 _add("object-detection", "detr", "detection:DETR")
+_add("object-detection", "table-transformer", "detection:TABLE_TRANSFORMER")
+_add("object-detection", "conditional-detr", "detection:CONDITIONAL_DETR")
 _add("image-segmentation", "segformer", "dense:SEGFORMER")
 _add("image-segmentation", "maskformer", "dense:MASKFORMER")
 _add("depth-estimation", "glpn", "dense:GLPN")
 _add("depth-estimation", "dpt", "dense:DPT")
 _add("depth-estimation", "depth-anything", "dense:DEPTH_ANYTHING")
 _add("audio-classification", "wav2vec2", "audio:WAV2VEC2")
+_add("audio-classification", "ast", "audio:AST")
 _add("automatic-speech-recognition", "ctc", "audio:CTC")
 _add("automatic-speech-recognition", "whisper", "audio:WHISPER")
 
@@ -182,6 +191,25 @@ def default_reference(task: str) -> str:
     raise UsageError(f"Task '{get_task(task).name}' has no built-in reference model; pass --model DIR.")
 
 
+def family_rows() -> list[dict]:
+    """Per registered (task, family) that has a runtime head: what `edgetool tasks --json` and the README
+    table list (imports every adapter module, hence torch)."""
+    from edgetool.runtime.heads import HEADS
+
+    rows = []
+    for key in family_keys():
+        if key not in HEADS:
+            continue
+        a = FAMILIES.get(key)
+        rows.append({"task": a.task, "family": a.family,
+                     "model_types": "any" if a.generic else list(a.model_types),  # type: ignore[arg-type]
+                     "references": [r.name for r in a.references]})
+    from edgetool.runtime.tasks import all_tasks
+
+    order = {t.name: i for i, t in enumerate(all_tasks())}
+    return sorted(rows, key=lambda r: order.get(r["task"], len(order)))  # stable: registration order in a task
+
+
 def all_adapters() -> list[Adapter]:
     return [FAMILIES.get(k) for k in family_keys()]
 
@@ -203,5 +231,6 @@ def reference_builder(ref: ReferenceModel) -> Callable:
 
 
 __all__ = ["ANY", "Adapter", "ReferenceModel", "FAMILIES", "Sample", "adapter_for", "get_adapter", "families_for",
+           "family_rows",
            "default_reference", "family_keys", "exportable_tasks", "all_adapters", "find_reference",
            "reference_builder"]

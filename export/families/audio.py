@@ -1,4 +1,4 @@
-"""Export families of the audio tasks: audio-classification (`wav2vec2`) and automatic-speech-recognition
+"""Export families of the audio tasks: audio-classification (`wav2vec2`, `ast`) and automatic-speech-recognition
 (`ctc`: Wav2Vec2-style CTC encoders, traced with TorchScript; `whisper`: encoder-decoder with a KV cache)."""
 from __future__ import annotations
 
@@ -118,4 +118,27 @@ WHISPER = Adapter(
         Sample([sample_audio()[0]], {"generate_kwargs": {"language": "en", "max_new_tokens": 8}}),
         Sample([sample_audio()[1]], {"generate_kwargs": {"max_new_tokens": 6}})],
     files=lambda source, staging: _copy_features(source, staging) + write_tokenizer(source, staging),
+)
+
+
+def _ast_graph(source, opts):
+    import torch
+
+    cfg = feature_config(source)
+    x = {names.INPUT_VALUES: torch.randn(2, int(cfg.get("max_length", 1024)), int(cfg.get("num_mel_bins", 128)))}
+    axes = {names.INPUT_VALUES: {0: names.BATCH}, names.LOGITS: {0: names.BATCH}}
+    return [GraphExport("model", NamedIO(source.model, [names.INPUT_VALUES], lambda o: (o.logits,)), x, [names.LOGITS],
+                        axes)]
+
+
+# Audio Spectrogram Transformer: Kaldi fbank features (runtime/preprocess/ast_features.py) -> logits.
+AST = Adapter(
+    task="audio-classification", family="ast", model_types=("audio-spectrogram-transformer",),
+    auto_class="AutoModelForAudioClassification",
+    references=(ref("ast-tiny-classifier", "ast", "ast_tiny_classifier"),),
+    graphs=_ast_graph,
+    processing=lambda source: {"audio": feature_config(source)},
+    labels=config_labels,
+    samples=lambda source: [Sample([a]) for a in sample_audio()],
+    files=_copy_features,
 )

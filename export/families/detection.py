@@ -1,4 +1,5 @@
-"""Export families of object-detection: `detr` (transformers DETR) and `yolo` (edgetool's YOLO-style
+"""Export families of object-detection: `detr` (transformers DETR; its variants `table-transformer` and
+`conditional-detr`) and `yolo` (edgetool's YOLO-style
 detector, model type edgetool-yolo). `--nms-in-graph` (ExportOptions.extra["nms_in_graph"]) appends ONNX
 NonMaxSuppression to the YOLO-style graph; its thresholds stay graph inputs, so the runtime's
 threshold / iou_threshold / max_detections still apply.
@@ -12,6 +13,8 @@ from edgetool.runtime.errors import UsageError
 from edgetool.runtime.postprocess.nms import nms
 
 from edgetool.runtime import names
+
+from dataclasses import replace
 
 from . import Adapter, Sample
 from ..reference import detection as _registers_yolo_auto_class  # noqa: F401  (Auto classes load edgetool-yolo)
@@ -105,3 +108,11 @@ DETR = Adapter(
     samples=lambda s: [Sample([img], {"threshold": 0.0}) for img in _images()] + [Sample([_images()[:2]])],
     files=_write_preprocessor,
 )
+
+# DETR variants: a registry entry each. Table Transformer is DETR's architecture and post-processing
+# (softmax with a no-object class); Conditional DETR has DETR's graph and processor, and its own
+# post-processing (sigmoid scores, top-100 over queries x classes: runtime head ConditionalDetrHead).
+TABLE_TRANSFORMER = replace(DETR, family="table-transformer", model_types=("table-transformer",),
+                            references=(ref("table-transformer-tiny", "detr_variants", "table_transformer_tiny"),))
+CONDITIONAL_DETR = replace(DETR, family="conditional-detr", model_types=("conditional_detr",),
+                           references=(ref("conditional-detr-tiny", "detr_variants", "conditional_detr_tiny"),))

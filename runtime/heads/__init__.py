@@ -25,15 +25,20 @@ HEADS: Registry[type] = Registry("head")
 ENCODER_TASKS = ("text-classification", "token-classification", "question-answering", "fill-mask",
                  "feature-extraction", "zero-shot-classification", "multiple-choice")
 _HERE = __name__
+# The image-classification families: one graph pixel_values -> logits; the checkpoint's image processor
+# (preprocess/classify_image.py) is all that differs between them.
+IMAGE_CLASSIFIERS = ("vit", "deit", "beit", "swin", "convnext", "resnet", "regnet", "mobilenet", "efficientnet",
+                     "mobilevit", "dinov2", "levit", "poolformer")
 
 _ENTRIES = [
     *((task, "encoder", "base:Head") for task in ENCODER_TASKS),
     ("text-generation", "decoder", "generation:DecoderHead"),
     *((task, "seq2seq", "generation:Seq2SeqHead") for task in ("text2text-generation", "summarization", "translation")),
     ("image-to-text", "vision-encoder-decoder", "generation:Seq2SeqHead"),
-    ("image-classification", "vit", "image:ImageHead"),
-    ("image-classification", "convnext", "image:ImageHead"),
+    *(("image-classification", family, "image:ImageHead") for family in IMAGE_CLASSIFIERS),
     ("object-detection", "detr", "detection:DetrHead"),
+    ("object-detection", "table-transformer", "detection:DetrHead"),
+    ("object-detection", "conditional-detr", "detection:ConditionalDetrHead"),
     ("object-detection", "yolo", "detection:YoloHead"),
     ("image-segmentation", "segformer", "segmentation:SemanticHead"),
     ("image-segmentation", "maskformer", "segmentation:MaskClassificationHead"),
@@ -41,6 +46,7 @@ _ENTRIES = [
     ("depth-estimation", "dpt", "image:DepthHead"),
     ("depth-estimation", "depth-anything", "image:DepthHead"),
     ("audio-classification", "wav2vec2", "speech:AudioClassificationHead"),
+    ("audio-classification", "ast", "speech:AstHead"),
     ("automatic-speech-recognition", "ctc", "speech:CtcHead"),
     ("automatic-speech-recognition", "whisper", "speech:WhisperHead"),
 ]

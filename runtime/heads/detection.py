@@ -4,7 +4,8 @@ detection, in original-image pixels (truncated like the pipeline's box.int()).
 Hooks the object-detection pipeline calls: `default_threshold`, `sanitize(iou_threshold,
 max_detections)`, `batches(images)`, `preprocess(images, opts)`, `forward(feeds)`, `decode(prepared,
 outputs, opts)`.
-- detr: set prediction; softmax over classes + no-object, score > threshold, boxes scaled to the image.
+- detr (and table-transformer): set prediction; softmax over classes + no-object, score > threshold, boxes
+  scaled to the image. conditional-detr: sigmoid scores, top 100 over queries x classes.
 - yolo: dense anchor-free head on a letterboxed canvas; score filtering, class-aware NMS (NumPy, or
   ONNX NonMaxSuppression inside the graph when it was exported with --nms-in-graph), un-letterboxing.
 """
@@ -54,6 +55,28 @@ class DetrHead(Head):
         prob = ACTIVATIONS["softmax"](out[LOGITS][0].astype(np.float32))[:, :-1]
         scores, labels = prob.max(-1), prob.argmax(-1)
         cx, cy, w, h = np.moveaxis(out["pred_boxes"][0].astype(np.float32), -1, 0)
+        boxes = np.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], -1)
+        H, W = img.shape[:2]
+        boxes = boxes * np.asarray([W, H, W, H], dtype=np.float32)
+        keep = scores > opts["threshold"]
+        return [list(zip(scores[keep].tolist(), labels[keep].tolist(), int_boxes(boxes[keep])))]
+
+
+class ConditionalDetrHead(DetrHead):
+    """Conditional DETR (also Deformable DETR's post-processing): sigmoid per class (no no-object class),
+    the top 100 of queries x classes, then score > threshold; boxes as DETR's."""
+
+    top_k = 100
+
+    def decode(self, prepared, out: dict, opts: dict) -> list[list]:
+        (img,) = prepared.items
+        logits = out[LOGITS][0].astype(np.float32)
+        n_classes = logits.shape[-1]
+        prob = ACTIVATIONS["sigmoid"](logits).reshape(-1)
+        k = min(self.top_k, prob.size)
+        order = np.argsort(-prob, kind="stable")[:k]  # torch.topk: highest first
+        scores, labels, query = prob[order], order % n_classes, order // n_classes
+        cx, cy, w, h = np.moveaxis(out["pred_boxes"][0].astype(np.float32)[query], -1, 0)
         boxes = np.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], -1)
         H, W = img.shape[:2]
         boxes = boxes * np.asarray([W, H, W, H], dtype=np.float32)

@@ -24,6 +24,15 @@ class AudioClassificationHead(Head):
         return self.forward(wav2vec2_features([wave], self.pipe.features))[LOGITS][0].astype(np.float32)
 
 
+class AstHead(AudioClassificationHead):
+    """Audio Spectrogram Transformer: NumPy Kaldi filter banks (ASTFeatureExtractor) instead of raw samples."""
+
+    def logits(self, wave: np.ndarray) -> np.ndarray:
+        from ..preprocess.ast_features import ast_features
+
+        return self.forward(ast_features([wave], self.pipe.features))[LOGITS][0].astype(np.float32)
+
+
 class CtcHead(Head):
     def setup(self) -> None:
         self.ctc = self.bundle.processing["ctc"]

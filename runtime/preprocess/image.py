@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import UnsupportedError, UsageError
 from ..registry import Registry
 from .image_ops import MAX_PIXELS, ResizeNormalize, _pil, _resize, _target_size, rescale_normalize, resize_as_configured  # noqa: F401  (the shared steps, importable from here as before)
 
@@ -87,7 +87,7 @@ def _from_array(a: np.ndarray) -> np.ndarray:
 
 # image_processor_type -> the processor class (lazy: a device imports only the one its bundle needs).
 PROCESSORS: Registry[Callable[[dict], Any]] = Registry("image processor")
-for _names, _ref in ((("ViTImageProcessor", "ViTImageProcessorFast", "DeiTImageProcessor"), "image_ops:ResizeNormalize"),
+for _names, _ref in ((("ViTImageProcessorFast",), "classify_image:ViTImageProcessor"),
                      (("DetrImageProcessor", "DetrImageProcessorFast", "ConditionalDetrImageProcessor",
                        "DeformableDetrImageProcessor"), "detr_image:DetrProcessor"),
                      (("GLPNImageProcessor",), "dense_image:GlpnProcessor"),
@@ -97,12 +97,17 @@ for _names, _ref in ((("ViTImageProcessor", "ViTImageProcessorFast", "DeiTImageP
                      (("ConvNextImageProcessor", "ConvNextImageProcessorFast"), "convnext_image:ConvNextProcessor")):
     for _name in _names:
         PROCESSORS.add(_name, f"{__package__}.{_ref}")
+for _name in ("ViTImageProcessor", "DeiTImageProcessor", "BeitImageProcessor", "BitImageProcessor",
+              "MobileNetV1ImageProcessor", "MobileNetV2ImageProcessor", "EfficientNetImageProcessor",
+              "MobileViTImageProcessor", "LevitImageProcessor", "PoolFormerImageProcessor"):
+    PROCESSORS.add(_name, f"{__package__}.classify_image:{_name}")  # one Spec each (classify_image.SPECS)
 
 
 def image_processor(cfg: dict):
     kind = cfg.get("image_processor_type", "ViTImageProcessor")
     if kind not in PROCESSORS:
-        raise UsageError(f"Image processor '{kind}' is not supported yet (supported: {', '.join(sorted(map(str, PROCESSORS)))}).")
+        raise UnsupportedError(f"preprocessor_config.json sets image_processor_type={kind!r}, which this runtime does "
+                               f"not implement (supported: {', '.join(sorted(str(k) for k in PROCESSORS.keys()))}).")
     return PROCESSORS.get(kind)(cfg)
 
 
