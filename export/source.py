@@ -82,8 +82,10 @@ def load_source(adapter, path: Path, origin: str) -> Source:
     """Load the torch model of checkpoint `path` with the family adapter's Auto class."""
     import transformers
 
+    from .compat import attn_implementation
+
     cls = getattr(transformers, adapter.auto_class)
-    attn = adapter.attn_implementation
+    attn = attn_implementation(adapter.attn_implementation, read_config(path))
     try:
         model = cls.from_pretrained(str(path), local_files_only=True, use_safetensors=True,
                                     trust_remote_code=False, **({"attn_implementation": attn} if attn else {}))
