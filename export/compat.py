@@ -1,4 +1,4 @@
-"""Where transformers 4 (>= 4.45; 4.57 is the parity oracle) and transformers 5 differ for export, in one place.
+"""Where transformers 4.57 (the parity oracle) and transformers 5 differ for export, in one place.
 
 The export side asks this module instead of testing versions itself. What differs and how it is handled:
 
@@ -10,9 +10,12 @@ The export side asks this module instead of testing versions itself. What differ
 - Attention (`attn_implementation`): transformers 5 gives T5-style models (relative position bias added to the
   scores) SDPA attention, whose decomposition the dynamo exporter turns into an invalid view; their eager
   attention traces. transformers 4 has only eager attention for them.
-- Image processors (`image_processor`): transformers 5 makes the torchvision-backed "fast" processor the
-  default of AutoImageProcessor; export never loads it, it reads preprocessor_config.json (the runtime
-  preprocesses in NumPy), and reference models save the PIL ("slow") processor class, which both versions have.
+- Image processors: transformers 5 makes the torchvision backend the default; export never loads an image
+  processor (it copies preprocessor_config.json; the runtime preprocesses in NumPy), and the reference
+  builders' processor classes fall back to their PIL versions without torchvision, saving the same
+  image_processor_type. Nothing to do here.
+- Models are built on the meta device before their weights load (transformers 5): a non-persistent buffer
+  made in __init__ stays uninitialized. The reference models compute such constants instead.
 - Pipelines: transformers 5 removed several (summarization, translation, text2text-generation, image-to-text,
   question-answering): golden answers are recorded with edgetool's own pipelines on PyTorch engines, never with
   transformers' (`transformers_pipeline_available` tells `bench --against torch` which exist).
