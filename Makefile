@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint venv bench clean speech-tools serve-env
+.PHONY: demo test lint venv bench clean speech-tools serve-env test-transformers5
 
 venv: $(STAMP)
 
@@ -56,8 +56,27 @@ $(SERVE_STAMP): pyproject.toml requirements-serve.txt
 	$(SERVE_VENV)/bin/python -m pip install -q --no-deps -e .
 	touch $(SERVE_STAMP)
 
+# transformers 5 for export (not part of `make test`): a second environment, made from the interpreter .venv was made
+# from, with the newest transformers 5 tested (requirements-transformers5.txt, torch first and pinned). The main
+# environment (transformers 4.57) exports every built-in reference model first, which also builds the reference
+# checkpoints; the transformers 5 environment exports the same checkpoints and each bundle must give the answers
+# recorded with 4.57 (tests/transformers5). EDGETOOL_REFERENCE_BUNDLES=DIR keeps and reuses the 4.57 bundles.
+TF5_VENV := .venv-tf5
+TF5_STAMP := $(TF5_VENV)/.installed
+
+test-transformers5: $(STAMP) $(TF5_STAMP)
+	EDGETOOL_REFERENCE_PYTHON=$(BIN)/python $(TF5_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/transformers5 tests/export/test_compat.py
+
+$(TF5_STAMP): $(STAMP) pyproject.toml requirements-transformers5.txt
+	test -x $(TF5_VENV)/bin/python || "$$($(BIN)/python -c 'import sys; print(sys._base_executable)')" -m venv $(TF5_VENV)
+	$(TF5_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TF5_VENV)/bin/python -m pip install -q $(TORCH)
+	$(TF5_VENV)/bin/python -m pip install -q -r requirements-transformers5.txt
+	$(TF5_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $(TF5_STAMP)
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(SERVE_VENV) bundles .pytest_cache
+	rm -rf $(VENV) $(SERVE_VENV) $(TF5_VENV) bundles .pytest_cache

@@ -27,16 +27,13 @@ import torch
 from edgetool.runtime import names as n
 from edgetool.runtime.names import BATCH, ENCODER_SEQUENCE, PAST_SEQUENCE, SEQUENCE, TOTAL_SEQUENCE
 
+from .compat import decoder_dims
 from .graphs import GraphExport
 
 
 def _dims(config) -> tuple[int, int, int]:
     """(layers, heads, head_dim) of the decoder's self-attention cache."""
-    dec = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
-    layers = getattr(dec, "decoder_layers", None) or getattr(dec, "num_decoder_layers", None) or dec.num_hidden_layers
-    heads = getattr(dec, "decoder_attention_heads", None) or dec.num_attention_heads
-    head_dim = getattr(dec, "d_kv", None) or getattr(dec, "head_dim", None) or dec.hidden_size // heads
-    return layers, heads, head_dim
+    return decoder_dims(config)
 
 
 def _cache_tensors(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -91,11 +91,13 @@ def load_source(adapter, path: Path, origin: str) -> Source:
     """Load the torch model of checkpoint `path` with the family adapter's Auto class."""
     import transformers
 
+    from .compat import attn_implementation
+
     cls = getattr(transformers, adapter.auto_class)
     arch = _architecture(path)
     if arch in adapter.architectures:  # as transformers' pipeline does: the checkpoint's own head class
         cls = getattr(transformers, arch)
-    attn = adapter.attn_implementation
+    attn = attn_implementation(adapter.attn_implementation, read_config(path))
     try:
         model = cls.from_pretrained(str(path), local_files_only=True, use_safetensors=True,
                                     trust_remote_code=False, **({"attn_implementation": attn} if attn else {}))

@@ -61,7 +61,15 @@ def make_pipeline(task: str, ckpt: Path, threads: int | None = None):
 
 def torch_factory(bundle, sample, opts):
     """(call, cold_start(sample_path) -> dict, size_mb) for runtime.bench.run_bench."""
+    from .compat import transformers_pipeline_available
+
     ckpt = checkpoint_of(bundle, opts.model)
+    if not transformers_pipeline_available(bundle.task):
+        import transformers
+
+        raise UnsupportedError(f"transformers {transformers.__version__} has no '{bundle.task}' pipeline (transformers 5 "
+                               "removed several) to bench against; run `bench --against torch` where transformers 4.57 "
+                               "is installed, or bench without --against.")
     try:
         pipe = make_pipeline(bundle.task, ckpt, opts.threads)
     except Exception as e:  # noqa: BLE001 - transformers raises many types for unsupported setups

@@ -165,7 +165,7 @@ def _vision_seq2seq_graphs(source, opts):
 
 VISION_ENCODER_DECODER = Adapter(
     task="image-to-text", family="vision-encoder-decoder", model_types=("vision-encoder-decoder",),
-    auto_class="AutoModelForVision2Seq",
+    auto_class="AutoModelForImageTextToText",  # transformers 5 removed AutoModelForVision2Seq
     references=(ref("vit-gpt2-tiny", "generation", "vit_gpt2_tiny"),),
     graphs=_vision_seq2seq_graphs,
     processing=lambda source: {**text_processing(source), "image": preprocessor_config(source)},

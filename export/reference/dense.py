@@ -61,8 +61,12 @@ def maskformer_tiny(out: Path, seed: int) -> None:
     torch.manual_seed(seed)
     backbone = ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 16, 32, 32], depths=[1, 1, 1, 1],
                             layer_type="basic", out_features=["stage1", "stage2", "stage3", "stage4"])
+    # The decoder config's own backbone is unused; DetrConfig's default (timm "resnet50") would make
+    # transformers 5 look the name up on the Hub when the checkpoint is loaded.
     decoder = DetrConfig(d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2,
-                         decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=8)
+                         decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=8,
+                         use_timm_backbone=False, use_pretrained_backbone=False, backbone=None,
+                         backbone_config=backbone)
     cfg = MaskFormerConfig(backbone_config=backbone, decoder_config=decoder, fpn_feature_size=32,
                            mask_feature_size=32, num_queries=8, init_std=0.1, **_labels())
     model = MaskFormerForInstanceSegmentation(cfg).eval()

@@ -40,9 +40,6 @@ class YoloDetector(PreTrainedModel):
         self.box_head = nn.Conv2d(2 * w, 4, 1)
         self.cls_head = nn.Conv2d(2 * w, config.num_labels, 1)
         n = config.image_size // config.stride
-        ys, xs = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
-        centers = (torch.stack([xs, ys], -1).reshape(-1, 2).float() + 0.5) * config.stride
-        self.register_buffer("centers", centers, persistent=False)
         # A per-anchor class bias: anchors over flat letterbox padding would otherwise score exactly alike.
         self.anchor_bias = nn.Parameter(torch.zeros(n * n, config.num_labels))
         self.post_init()
@@ -60,12 +57,19 @@ class YoloDetector(PreTrainedModel):
             nn.init.normal_(module.weight, std=0.2)
             nn.init.constant_(module.bias, 0.5)
 
+    def centers(self) -> torch.Tensor:
+        """Anchor centres [N, 2] (x, y) in input pixels. Computed, not a buffer: transformers 5 builds models on
+        the meta device before loading, and a non-persistent buffer made in __init__ would stay uninitialized."""
+        n = self.config.image_size // self.config.stride
+        ys, xs = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+        return (torch.stack([xs, ys], -1).reshape(-1, 2).float() + 0.5) * self.config.stride
+
     def forward(self, pixel_values, return_dict=True, **_):
         f = self.backbone(pixel_values)
         b = pixel_values.shape[0]
         ltrb = nn.functional.softplus(self.box_head(f)).flatten(2).transpose(1, 2) * (2 * self.config.stride)
         scores = torch.sigmoid(self.cls_head(f).flatten(2).transpose(1, 2) + self.anchor_bias)
-        c = self.centers.unsqueeze(0).expand(b, -1, -1)
+        c = self.centers().to(pixel_values.dtype).unsqueeze(0).expand(b, -1, -1)
         boxes = torch.cat([c - ltrb[..., :2], c + ltrb[..., 2:]], -1)
         return {"boxes": boxes, "scores": scores}
 
