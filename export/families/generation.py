@@ -1,5 +1,5 @@
-"""Export families of the generative text tasks: `decoder` (any AutoModelForCausalLM) and `seq2seq` (any
-AutoModelForSeq2SeqLM); KV-cache graphs in export/graphs_generation.py."""
+"""Export families of the generative text tasks: `decoder` (the AutoModelForCausalLM model types listed in
+DECODER_TYPES) and `seq2seq` (any AutoModelForSeq2SeqLM); KV-cache graphs in export/graphs_generation.py."""
 from __future__ import annotations
 
 import json

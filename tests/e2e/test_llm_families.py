@@ -265,3 +265,16 @@ def test_chat_without_template_is_an_error(bundle_dir):
 
     with pytest.raises(UsageError, match="no chat_template"):
         pipeline(bundle_dir("text-generation"))(CHAT, max_new_tokens=2)
+
+
+def test_eos_token_id_list_stops_like_transformers(family_bundle, hf):
+    """A list of eos ids (Llama 3 style: <|end_of_text|>, <|eot_id|>): generation stops at any of them."""
+    ref = hf("llama")
+    n = len(ref.tokenizer(PROMPT)["input_ids"])
+    free = ref.model.generate(**ref.tokenizer(PROMPT, return_tensors="pt"), max_new_tokens=12, do_sample=False)[0]
+    stop = int(free[n + 4])  # the 5th generated token, listed second
+    kw = dict(max_new_tokens=12, do_sample=False, eos_token_id=[ref.tokenizer.eos_token_id, stop])
+    theirs = ref(PROMPT, **kw)
+    assert len(theirs[0]["generated_text"]) < len(ref(PROMPT, max_new_tokens=12, do_sample=False)[0]["generated_text"])
+    for backend in BACKENDS:
+        assert pipeline(family_bundle("llama"), backend=backend)(PROMPT, **kw) == theirs, backend
