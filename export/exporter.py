@@ -62,6 +62,8 @@ def export(opts: ExportOptions) -> Path:
                          "Use --target openvino, or drop it.")
     if opts.model is not None:
         check_checkpoint_dir(Path(opts.model))  # before anything is created
+        families_for(spec.name)
+        adapter_for(spec.name, read_config(Path(opts.model)))  # remote code, unexportable model types
     out = Path(opts.out) if opts.out else opts.default_out(spec.name)
     steps = Steps(6, quiet=opts.quiet)
     writer = BundleWriter.create(out, force=opts.force, task=spec.name)

@@ -67,8 +67,20 @@ class DecoderOnlyStep(torch.nn.Module):
         return (out.logits, *flat)
 
 
+def _probe_cache(model) -> tuple[int, int, int]:
+    """(layers, kv_heads, head_dim) of a decoder's self-attention cache, read from one real forward step:
+    grouped-/multi-query models cache num_key_value_heads (Falcon: 1 when multi_query) heads of head_dim,
+    which no single config field names for every family."""
+    with torch.no_grad():
+        out = model(input_ids=torch.zeros(1, 2, dtype=torch.int64), past_key_values=_dynamic_cache(()),
+                    use_cache=True, return_dict=True)
+    pairs = _cache_tensors(out.past_key_values)
+    k = pairs[0][0]
+    return len(pairs), k.shape[1], k.shape[3]
+
+
 def decoder_only_graph(model, batch: int = 2, past: int = 3, seq: int = 4) -> GraphExport:
-    layers, heads, head_dim = _dims(model.config)
+    layers, heads, head_dim = _probe_cache(model)
     use_pos = "position_ids" in inspect.signature(model.forward).parameters
     vocab = model.config.vocab_size
     inputs = {n.INPUT_IDS: torch.randint(0, vocab, (batch, seq)),

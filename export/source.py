@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgetool.runtime.errors import UsageError
+from edgetool.runtime.errors import UnsupportedError, UsageError
 
 
 @dataclass
@@ -69,10 +69,31 @@ def source_path(model_dir: Path | None, reference_name: str | None) -> tuple[Pat
     return path, str(model_dir)
 
 
+def check_remote_code(path: Path) -> None:
+    """A checkpoint whose model type exists only as its own Python code (config.json "auto_map", loaded
+    with trust_remote_code=True) is refused: edgetool never runs code from a checkpoint. One whose model
+    type transformers has built in loads with that built-in class (the auto_map is not used)."""
+    import json
+
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    try:
+        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise UsageError(f"Cannot read '{path / 'config.json'}': {e}".split("\n")[0]) from None
+    model_type = cfg.get("model_type") if isinstance(cfg, dict) else None
+    if isinstance(cfg, dict) and cfg.get("auto_map") and model_type not in CONFIG_MAPPING:
+        raise UnsupportedError(
+            f"--model '{path}' needs its own Python code (model type {model_type!r}, config.json auto_map: "
+            f"{', '.join(sorted(cfg['auto_map']))}), i.e. trust_remote_code, which edgetool never runs. Use a "
+            "checkpoint of a model type transformers has built in (`edgetool tasks` lists the families).")
+
+
 def read_config(path: Path):
     """The checkpoint's transformers config (no weights), to pick its family before loading the model."""
     import transformers
 
+    check_remote_code(path)
     try:
         return transformers.AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
     except (ValueError, KeyError) as e:  # e.g. a model_type this transformers does not know
@@ -94,10 +115,11 @@ def load_source(adapter, path: Path, origin: str) -> Source:
     from .compat import attn_implementation
 
     cls = getattr(transformers, adapter.auto_class)
+    config = read_config(path)
     arch = _architecture(path)
     if arch in adapter.architectures:  # as transformers' pipeline does: the checkpoint's own head class
         cls = getattr(transformers, arch)
-    attn = attn_implementation(adapter.attn_implementation, read_config(path))
+    attn = attn_implementation(adapter.attention_for(config.model_type), config)
     try:
         model = cls.from_pretrained(str(path), local_files_only=True, use_safetensors=True,
                                     trust_remote_code=False, **({"attn_implementation": attn} if attn else {}))

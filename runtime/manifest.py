@@ -297,17 +297,29 @@ class Processing:
 class Generation:
     kind: str  # decoder-only | encoder-decoder
     config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # generation_config.json diff
+    # Decoder-only: the most positions the model takes (prompt + new tokens); None: not limited/unknown.
+    context: int | None = None
+    # Decoder-only with local attention (Mistral, Gemma 2): the window. Its mask counts cache slots, so
+    # the cache must stay contiguous (no block-grown buffers with unused slots between).
+    sliding_window: int | None = None
 
     @classmethod
     def from_json(cls, d: dict, path: str = "generation", r: _Reader | None = None) -> "Generation":
         r = r or _Reader(MANIFEST)
         r.obj(d, path)
-        r.known(d, ("kind", "config"), path)
+        r.known(d, ("kind", "config", "context", "sliding_window"), path)
         return cls(r.str_(r.required(d, "kind", path), f"{path}.kind"),
-                   _frozen(r.obj(d.get("config", {}), f"{path}.config")))
+                   _frozen(r.obj(d.get("config", {}), f"{path}.config")),
+                   r.int_(d.get("context"), f"{path}.context", optional=True),
+                   r.int_(d.get("sliding_window"), f"{path}.sliding_window", optional=True))
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "config": _thaw(self.config)}
+        out: dict = {"kind": self.kind, "config": _thaw(self.config)}
+        if self.context is not None:
+            out["context"] = self.context
+        if self.sliding_window is not None:
+            out["sliding_window"] = self.sliding_window
+        return out
 
 
 @dataclass(frozen=True)

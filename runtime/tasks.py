@@ -133,7 +133,10 @@ _TASKS = [
              cli_options=(CliOption("--choices", "choices", "csv", "Comma-separated choices."),)),
     TaskSpec("text-generation", ("generate",), "text", "Continue a prompt (decoder-only, KV cache).",
              pipeline="generation:TextGenerationPipeline",
-             metric="token_equality", cli_options=GEN_OPTIONS, typical_dims=GEN_TYPICAL),
+             metric="token_equality", typical_dims=GEN_TYPICAL,
+             cli_options=(*GEN_OPTIONS, CliOption("--chat", "chat", bool,
+                                                  "Send the input as a user message through the model's chat template "
+                                                  "and print the assistant's reply."))),
     TaskSpec("text2text-generation", ("text2text",), "text", "Encoder-decoder generation from a text.",
              pipeline="generation:Text2TextGenerationPipeline",
              metric="token_equality", cli_options=GEN_OPTIONS, typical_dims=GEN_TYPICAL),

@@ -12,8 +12,8 @@ them is asked for.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, ContextManager
+from dataclasses import dataclass, field
+from typing import Callable, ContextManager, Mapping
 
 from edgetool.check.golden import Sample
 from edgetool.runtime.errors import UnsupportedError, UsageError, did_you_mean
@@ -59,8 +59,14 @@ class Adapter:
     # Head classes loaded by name when the checkpoint's config.architectures names one of them (as the
     # transformers pipeline does), e.g. DeiTForImageClassificationWithTeacher; otherwise auto_class.
     architectures: tuple[str, ...] = ()
+    attn_by_model_type: Mapping[str, str] = field(default_factory=dict)  # per-model-type override of the above
+    # model type -> why this family cannot export it (a clear UnsupportedError instead of a failed trace)
+    unexportable: Mapping[str, str] = field(default_factory=dict)
     # Model quirks: each is model -> context manager, entered around every run of a traced graph.
     patches: tuple[Callable[[object], ContextManager], ...] = ()
+
+    def attention_for(self, model_type: str | None) -> str | None:
+        return self.attn_by_model_type.get(model_type or "", self.attn_implementation)
 
     @property
     def generic(self) -> bool:
@@ -171,6 +177,11 @@ def adapter_for(task: str, config_or_model_type) -> Adapter:
     model_type = config_or_model_type if isinstance(config_or_model_type, str) else \
         getattr(config_or_model_type, "model_type", None)
     adapters = families_for(task)
+    for a in adapters:
+        if model_type in a.unexportable:
+            raise UnsupportedError(
+                f"Model type '{model_type}' cannot be exported for '{a.task}': {a.unexportable[model_type]}. "
+                f"Supported: {'; '.join(b.describe() for b in adapters)}.")
     for a in adapters:
         if not a.generic and model_type in a.model_types:  # type: ignore[operator]
             return a

@@ -1,8 +1,9 @@
-"""Export families of the generative text tasks: `decoder` (any AutoModelForCausalLM) and `seq2seq` (any
-AutoModelForSeq2SeqLM); KV-cache graphs in export/graphs_generation.py."""
+"""Export families of the generative text tasks: `decoder` (the AutoModelForCausalLM model types listed in
+DECODER_TYPES) and `seq2seq` (any AutoModelForSeq2SeqLM); KV-cache graphs in export/graphs_generation.py."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from edgetool.runtime import names
 
@@ -26,6 +27,14 @@ def _generation_config(source) -> dict:
 
 def text_processing(source) -> dict:
     return {"tokenizer": tokenizer_settings(source), "prefix": getattr(source.config, "prefix", None)}
+
+
+def decoder_processing(source) -> dict:
+    """text_processing plus the tokenizer's chat_template (chat messages are rendered on the device)."""
+    template = getattr(source.tokenizer(), "chat_template", None)
+    if isinstance(template, dict):  # named templates: the pipeline uses "default"
+        template = template.get("default")
+    return {**text_processing(source), **({"chat_template": template} if isinstance(template, str) else {})}
 
 
 def generation(kind: str):
@@ -52,19 +61,71 @@ def _seq2seq_graphs(source, opts):
     return seq2seq_graphs(source.model, inputs, axes, int(start))
 
 
+@dataclass(frozen=True)
+class DecoderType:
+    """A causal-LM model type the decoder family exports (checked end to end in
+    tests/e2e/test_llm_families.py), with the quirks it needs."""
+
+    model_type: str
+    # None: transformers' default attention (sdpa). Gemma 2 soft-caps attention logits only in eager
+    # attention; sdpa silently drops the cap.
+    attn_implementation: str | None = None
+
+
+DECODER_TYPES = (
+    DecoderType("gpt2"), DecoderType("gpt_neox"), DecoderType("opt"), DecoderType("bloom"),
+    DecoderType("llama"),  # incl. Llama 3 rope_scaling (computed into the graph's rotary constants)
+    DecoderType("qwen2"), DecoderType("qwen3"),  # Qwen3: q/k RMSNorm, a plain part of the graph
+    DecoderType("mistral"),  # sliding window: manifest generation.sliding_window keeps the cache contiguous
+    DecoderType("phi3"), DecoderType("gemma"),
+    DecoderType("gemma2", attn_implementation="eager"),  # alternating local/global layers, logit soft-capping
+    DecoderType("falcon"), DecoderType("granite"), DecoderType("smollm3"),
+)
+
+# Causal LMs that the decoder graph (a KV cache of keys/values per layer) cannot express, and why.
+UNEXPORTABLE = {
+    "mamba": "a state-space model: its cache is a convolution/SSM state, not attention keys/values",
+    "falcon_mamba": "a state-space model: its cache is a convolution/SSM state, not attention keys/values",
+    "mamba2": "a state-space model: its cache is a convolution/SSM state, not attention keys/values",
+    "rwkv": "a recurrent model: its state is not an attention key/value cache",
+    "recurrent_gemma": "a recurrent model (Griffin): its state is not an attention key/value cache",
+    "jamba": "hybrid attention/Mamba layers: part of its cache is an SSM state",
+}
+
+
+def _context(source) -> int | None:
+    cfg = source.config.get_text_config(decoder=True)
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(cfg, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None  # ALiBi (BLOOM): no position table; the tokenizer's model_max_length still applies
+
+
+def _sliding_window(source) -> int | None:
+    value = getattr(source.config.get_text_config(decoder=True), "sliding_window", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def decoder_generation(source) -> dict:
+    return {**generation("decoder-only")(source), "context": _context(source), "sliding_window": _sliding_window(source)}
+
+
 GREEDY = {"max_new_tokens": 8, "do_sample": False, "num_beams": 1}
 BEAM = {"max_new_tokens": 8, "do_sample": False, "num_beams": 3}
 
 DECODER = Adapter(
-    task="text-generation", family="decoder", model_types=ANY,
+    task="text-generation", family="decoder", model_types=tuple(t.model_type for t in DECODER_TYPES),
     auto_class="AutoModelForCausalLM",
     references=(ref("gpt2-tiny", "generation", "gpt2_tiny"),),
     graphs=lambda source, opts: [decoder_only_graph(source.model)],
-    processing=text_processing,
-    generation=generation("decoder-only"),
+    processing=decoder_processing,
+    generation=decoder_generation,
     samples=lambda source: [Sample([PROMPTS[0]], dict(GREEDY)), Sample([PROMPTS[1]], dict(BEAM))],
     files=write_tokenizer,
     attn_implementation=None,
+    attn_by_model_type={t.model_type: t.attn_implementation for t in DECODER_TYPES if t.attn_implementation},
+    unexportable=UNEXPORTABLE,
 )
 
 

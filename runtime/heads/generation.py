@@ -12,8 +12,11 @@ from .base import Head
 
 class DecoderHead(Head):
     def setup(self) -> None:
-        self.model = DecoderOnlyModel(self.pipe.run_graph, self.bundle.graphs["decoder"],
-                                      cache_block=getattr(self.pipe.engines["decoder"], "cache_block", None))
+        gen = self.bundle.manifest.generation
+        # A sliding-window mask counts cache slots: unused slots of a block-grown buffer would shift it.
+        block = None if gen is not None and gen.sliding_window is not None else \
+            getattr(self.pipe.engines["decoder"], "cache_block", None)
+        self.model = DecoderOnlyModel(self.pipe.run_graph, self.bundle.graphs["decoder"], cache_block=block)
 
 
 class Seq2SeqHead(Head):

@@ -17,6 +17,7 @@ from ..generation import GenerationConfig, generate
 from ..generation.search import generate_steps
 from ..generation.streaming import TextStream
 from ..names import ATTENTION_MASK, INPUT_IDS
+from ..preprocess.chat import check_chat, is_chat, render_chat
 from ..preprocess.text import TextTokenizer, check_texts
 from .base import Pipeline, Prepared
 
@@ -53,8 +54,12 @@ class GenerativePipeline(Pipeline):
     def decode(self, ids) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up=self.clean_up)
 
+    def fit(self, prepared: Prepared, opts: dict) -> GenerationConfig:
+        """The generation config for this input, fitted to the model's limits (decoder-only: its context)."""
+        return opts["cfg"]
+
     def forward(self, prepared: Prepared, opts: dict) -> np.ndarray:
-        return generate(self.model, prepared.feeds, prepared.extra, opts["cfg"])
+        return generate(self.model, prepared.feeds, prepared.extra, self.fit(prepared, opts))
 
     def stream(self, inputs, **options) -> Generator[str, None, object]:
         """The call as a generator of text: yields the new text of the first sequence of each input as it
@@ -70,7 +75,7 @@ class GenerativePipeline(Pipeline):
             if n:
                 yield "\n"
             prepared = self.preprocess(batch, opts)
-            ids = yield from self._stream_ids(prepared, opts["cfg"])
+            ids = yield from self._stream_ids(prepared, self.fit(prepared, opts))
             results += self.postprocess(prepared, ids, opts)
         return self.unwrap(results, single, opts)
 
@@ -92,31 +97,92 @@ class GenerativePipeline(Pipeline):
         return ids
 
 
+class Chat:
+    """One chat input (a list of messages), kept apart from a list of prompts."""
+
+    def __init__(self, messages: list[dict]):
+        self.messages = messages
+
+
 class TextGenerationPipeline(GenerativePipeline):
     defaults = {"max_new_tokens": 256, "do_sample": True, "temperature": 0.7}
     clean_up = True
 
-    def sanitize(self, return_full_text: bool = True, **gen_kwargs) -> dict:
-        return {"return_full_text": return_full_text, **super().sanitize(**gen_kwargs)}
+    def setup(self) -> None:
+        super().setup()
+        gen = self.bundle.manifest.generation
+        # positions the model takes, prompt included: its position table (manifest) and the tokenizer's limit
+        self.context = min(c for c in (gen.context if gen else None, self.tokenizer.max_length) if c)
+
+    def sanitize(self, return_full_text: bool | None = None, continue_final_message: bool | None = None,
+                 chat: bool = False, **gen_kwargs) -> dict:
+        """chat=True: each prompt is one user message of a chat (the reply only, unless return_full_text)."""
+        asked = {**(gen_kwargs.get("generate_kwargs") or {}), **gen_kwargs}
+        if return_full_text is None:
+            return_full_text = not chat
+        return {"return_full_text": return_full_text, "chat": chat, "length_asked": "max_new_tokens" in asked or "max_length" in asked,
+                "continue_final_message": continue_final_message, **super().sanitize(**gen_kwargs)}
+
+    def fit(self, prepared: Prepared, opts: dict) -> GenerationConfig:
+        """A length the caller asked for that passes the context is an error; a default one is cut to it."""
+        cfg, n = opts["cfg"], prepared.extra.shape[1]
+        total = cfg.max_length_for(n)
+        if total <= self.context:
+            return cfg
+        if opts["length_asked"]:
+            raise UsageError(f"The prompt has {n} tokens and max_new_tokens/max_length asks for {total - n} more: "
+                             f"{total} positions, past the model's context of {self.context}. Ask for at most "
+                             f"{self.context - n} new tokens, or shorten the prompt.")
+        return cfg.update(max_new_tokens=self.context - n)
 
     def split(self, inputs, opts):
+        """A prompt, a chat (list of {"role", "content"} messages), or a list of either (as transformers)."""
+        if opts["chat"] and not is_chat(inputs):
+            texts = check_texts(inputs, "message")
+            return [Chat([{"role": "user", "content": t}]) for t in texts], isinstance(inputs, str)
+        if is_chat(inputs):
+            return [Chat(check_chat(inputs))], True
+        if isinstance(inputs, (list, tuple)) and inputs and all(is_chat(c) for c in inputs):
+            return [Chat(check_chat(c)) for c in inputs], False
         return check_texts(inputs, "prompt"), isinstance(inputs, str)
 
+    def _continues(self, chat: "Chat", opts) -> bool:
+        cont = opts["continue_final_message"]
+        return chat.messages[-1]["role"] == "assistant" if cont is None else bool(cont)
+
     def preprocess(self, batch, opts) -> Prepared:
-        enc = self.tokenizer.encode(batch, add_special_tokens=False, truncation=False)
+        if isinstance(batch[0], Chat):
+            settings = self.bundle.processing["tokenizer"]
+            special = {k: v for k, v in settings.items() if k.endswith("_token") and isinstance(v, str)}
+            cont = self._continues(batch[0], opts)
+            text = [render_chat(self.bundle.processing.get("chat_template"), batch[0].messages,
+                                add_generation_prompt=not cont, continue_final_message=cont, special_tokens=special)]
+        else:
+            text = batch
+        enc = self.tokenizer.encode(text, add_special_tokens=False, truncation=False)
         ids = enc.arrays[INPUT_IDS]
-        if ids.shape[1] >= self.tokenizer.max_length:
-            raise UsageError(f"The prompt has {ids.shape[1]} tokens; the model's context is "
-                             f"{self.tokenizer.max_length}. Shorten the prompt.")
+        if ids.shape[1] >= self.context:
+            raise UsageError(f"The prompt has {ids.shape[1]} tokens; the model's context is {self.context} positions "
+                             "(prompt and new tokens together). Shorten the prompt.")
         return Prepared(batch, {ATTENTION_MASK: enc.arrays[ATTENTION_MASK]}, extra=ids)
 
     def postprocess(self, prepared, out, opts) -> list:
         (prompt,) = prepared.items
         prompt_len = len(self.decode(prepared.extra[0]))
-        records = []
+        records: list[dict] = []
         for seq in out:
             new = self.decode(seq)[prompt_len:]
-            records.append({"generated_text": prompt + new if opts["return_full_text"] else new})
+            if not opts["return_full_text"]:
+                records.append({"generated_text": new})
+            elif isinstance(prompt, Chat):
+                msgs = list(prompt.messages)
+                if self._continues(prompt, opts):  # the reply goes on the final message
+                    full = msgs[:-1] + [{"role": msgs[-1]["role"], "content": msgs[-1]["content"] + new}]
+                else:
+                    full = msgs + [{"role": "assistant", "content": new}]
+                records.append({"generated_text": full})
+            else:
+                records.append({"generated_text": prompt + new})
         return [records]
 
 

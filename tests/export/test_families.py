@@ -68,7 +68,10 @@ def test_family_names_and_model_types():
     assert table[("depth-estimation", "depth-anything")] == ("depth_anything",)
     assert table[("automatic-speech-recognition", "whisper")] == ("whisper",)
     assert set(table[("automatic-speech-recognition", "ctc")]) == {"wav2vec2", "hubert", "wavlm", "data2vec-audio"}
-    assert table[("text-generation", "decoder")] is ANY
+    from edgetool.export.families.generation import DECODER_TYPES
+
+    assert table[("text-generation", "decoder")] == tuple(t.model_type for t in DECODER_TYPES)
+    assert {"gpt2", "llama", "qwen3", "mistral", "gemma2", "falcon"} <= set(table[("text-generation", "decoder")])
     for task in ("summarization", "translation", "text2text-generation"):
         assert table[(task, "seq2seq")] is ANY
 

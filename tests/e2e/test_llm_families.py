@@ -1,0 +1,280 @@
+"""Decoder LLM families (export/families/generation.py DECODER_TYPES): each is built from a tiny random
+config saved with save_pretrained plus a tokenizer trained here, exported once from that local directory
+(ONNX target; OpenVINO reads the ONNX), and its greedy
+`text-generation` output on ONNX Runtime and on OpenVINO equals the transformers 4.57 pipeline's on the
+same weights, for more new tokens than the sliding windows (8) so local attention is exercised.
+Beam search on a left-padded batch equals `generate`.
+
+Adding a family: one line in FAMILIES (and its DecoderType)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from edgetool.runtime import pipeline
+
+BACKENDS = ["onnxruntime", "openvino"]
+# grouped-query attention: 4 query heads share 2 key/value heads (the cache holds 2)
+GQA = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=64,
+           max_position_embeddings=128, initializer_range=0.2)
+FAMILIES = {  # model type -> (transformers config class, its arguments)
+    "gpt2": ("GPT2Config", dict(n_embd=32, n_layer=2, n_head=2, n_positions=128, initializer_range=0.2)),
+    "gpt_neox": ("GPTNeoXConfig", dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                                       max_position_embeddings=128, initializer_range=0.2)),
+    "opt": ("OPTConfig", dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, ffn_dim=64,
+                              max_position_embeddings=128, word_embed_proj_dim=32, init_std=0.2)),
+    "bloom": ("BloomConfig", dict(hidden_size=32, n_layer=2, n_head=4, initializer_range=0.2)),
+    "llama": ("LlamaConfig", dict(GQA, rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                                     "high_freq_factor": 4.0, "original_max_position_embeddings": 16})),
+    "qwen2": ("Qwen2Config", dict(GQA)),
+    "qwen3": ("Qwen3Config", dict(GQA, head_dim=16)),
+    "mistral": ("MistralConfig", dict(GQA, sliding_window=8)),
+    "phi3": ("Phi3Config", dict(GQA)),
+    "gemma": ("GemmaConfig", dict(GQA, head_dim=16)),
+    "gemma2": ("Gemma2Config", dict(GQA, head_dim=16, sliding_window=8, final_logit_softcapping=3.0,
+                                    attn_logit_softcapping=2.0)),
+    "falcon": ("FalconConfig", dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, multi_query=True,
+                                    new_decoder_architecture=False, initializer_range=0.2)),
+    "granite": ("GraniteConfig", dict(GQA, embedding_multiplier=4.0, logits_scaling=0.25, residual_multiplier=0.9,
+                                      attention_multiplier=0.2)),
+    "smollm3": ("SmolLM3Config", dict(GQA, no_rope_layer_interval=2)),
+}
+# every checkpoint's tokenizer gets this chat template (special tokens as variables, a generation prompt)
+CHAT_TEMPLATE = ("{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] | trim }}{{ eos_token }}\n"
+                 "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+PROMPT = "The weather was"
+NEW = 24  # prompt (3-4 tokens) + 24 > the sliding windows of 8
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory):
+    from edgetool.export.reference.generation import train_gpt2_tokenizer
+
+    from transformers import AutoTokenizer
+
+    out = tmp_path_factory.mktemp("tokenizer")
+    train_gpt2_tokenizer(out)
+    tok = AutoTokenizer.from_pretrained(str(out))
+    tok.chat_template = CHAT_TEMPLATE
+    tok.save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, tokenizer_dir):
+    import transformers
+
+    made = {}
+
+    def make(model_type: str):
+        if model_type not in made:
+            out = tmp_path_factory.mktemp(model_type)
+            for f in tokenizer_dir.iterdir():
+                shutil.copy(f, out / f.name)
+            tok = transformers.AutoTokenizer.from_pretrained(str(out))
+            cls, kwargs = FAMILIES[model_type]
+            cfg = getattr(transformers, cls)(vocab_size=len(tok), bos_token_id=tok.bos_token_id,
+                                             eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id, **kwargs)
+            assert cfg.model_type == model_type
+            torch.manual_seed(0)
+            model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
+            model.generation_config.pad_token_id = tok.eos_token_id
+            model.save_pretrained(str(out), safe_serialization=True)
+            made[model_type] = out
+        return made[model_type]
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def family_bundle(checkpoint, bundle_dir):
+    # the default target: OpenVINO runs the bundle's ONNX itself, which saves an IR compile per family
+    return lambda model_type: bundle_dir("text-generation", model=checkpoint(model_type))
+
+
+@pytest.fixture(scope="module")
+def hf(checkpoint):
+    """The transformers pipeline on the checkpoint, with the attention the export uses."""
+    from transformers import pipeline as hf_pipeline
+
+    from edgetool.export.families.generation import DECODER_TYPES
+
+    attn = {t.model_type: t.attn_implementation for t in DECODER_TYPES}
+    made = {}
+
+    def get(model_type):
+        if model_type not in made:
+            kw = {"attn_implementation": attn[model_type]} if attn.get(model_type) else {}
+            made[model_type] = hf_pipeline("text-generation", model=str(checkpoint(model_type)), device="cpu",
+                                           model_kwargs=kw)
+        return made[model_type]
+
+    return get
+
+
+def test_every_decoder_type_is_tested():
+    from edgetool.export.families.generation import DECODER_TYPES
+
+    assert sorted(t.model_type for t in DECODER_TYPES) == sorted(FAMILIES)
+
+
+@pytest.mark.family("text-generation", "decoder")
+@pytest.mark.parametrize("model_type", list(FAMILIES))
+def test_greedy_text_equals_transformers_pipeline(family_bundle, hf, model_type):
+    root = family_bundle(model_type)
+    kw = dict(max_new_tokens=NEW, do_sample=False)
+    theirs = hf(model_type)(PROMPT, **kw)
+    assert len(theirs[0]["generated_text"]) > len(PROMPT) + 10  # really generated
+    for backend in BACKENDS:
+        ours = pipeline(root, backend=backend)
+        assert ours(PROMPT, **kw) == theirs, backend
+        assert ours(PROMPT, return_full_text=False, **kw) == hf(model_type)(PROMPT, return_full_text=False, **kw)
+
+
+@pytest.mark.parametrize("model_type", ["llama", "mistral", "gemma2", "falcon", "bloom"])
+def test_beam_search_left_padded_equals_generate(family_bundle, hf, model_type):
+    from edgetool.runtime.generation import generate
+
+    ref = hf(model_type)
+    tok, model = ref.tokenizer, ref.model
+    tok.padding_side, tok.pad_token = "left", tok.eos_token
+    enc = tok(["I love", "The quick brown fox jumps over the lazy dog and"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        theirs = model.generate(**enc, do_sample=False, max_new_tokens=12, num_beams=3, pad_token_id=tok.eos_token_id)
+    arrays = {k: v.numpy() for k, v in enc.items()}
+    for backend in BACKENDS:
+        pipe = pipeline(family_bundle(model_type), backend=backend)
+        cfg = pipe.generation_config(max_new_tokens=12, do_sample=False, num_beams=3)
+        ours = generate(pipe.model, {"attention_mask": arrays["attention_mask"]}, arrays["input_ids"], cfg)
+        assert ours.tolist() == theirs.tolist(), backend
+
+
+def test_manifest_records_context_and_window(family_bundle):
+    from edgetool.runtime.bundle import Bundle
+
+    gen = Bundle.load(family_bundle("mistral")).manifest.generation
+    assert (gen.context, gen.sliding_window) == (128, 8)
+    gen = Bundle.load(family_bundle("llama")).manifest.generation
+    assert (gen.context, gen.sliding_window) == (128, None)
+
+
+# -- limits: one-line errors, exit 2, nothing written ----------------------------------------------
+LONG_PROMPT = " ".join(["the weather was calm and the museum was open"] * 30)  # > 128 tokens
+
+
+def _one_line_exit_2(result, *words):
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for word in words:
+        assert word in lines[0], result.output
+
+
+def test_prompt_past_the_context_is_an_error(family_bundle):
+    from cli_invoke import invoke_cli
+
+    from edgetool.runtime.errors import UsageError
+
+    pipe = pipeline(family_bundle("llama"))
+    with pytest.raises(UsageError, match="context is 128 positions"):
+        pipe(LONG_PROMPT, max_new_tokens=2, do_sample=False)
+    _one_line_exit_2(invoke_cli("run", family_bundle("llama"), LONG_PROMPT), "Shorten the prompt")
+
+
+def test_max_new_tokens_past_the_context(family_bundle, hf):
+    from edgetool.runtime.errors import UsageError
+
+    pipe = pipeline(family_bundle("llama"))
+    n = len(pipe.tokenizer.encode([PROMPT], add_special_tokens=False).arrays["input_ids"][0])
+    with pytest.raises(UsageError, match=f"at most {128 - n} new tokens"):
+        pipe(PROMPT, max_new_tokens=129 - n, do_sample=False)
+    with pytest.raises(UsageError, match="past the model's context"):
+        pipe(PROMPT, generate_kwargs={"max_length": 200}, do_sample=False)
+    # exactly up to the context is allowed, and equals transformers
+    kw = dict(max_new_tokens=128 - n, do_sample=False)
+    assert pipe(PROMPT, **kw) == hf("llama")(PROMPT, **kw)
+    # the pipeline's default length (256 new tokens) is cut at the context instead of failing
+    assert pipe(PROMPT, do_sample=False) == pipe(PROMPT, **kw)
+
+
+def _tiny_checkpoint(out, config_json: dict):
+    import json
+
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps(config_json))
+    (out / "model.safetensors").write_bytes(b"")  # never read: the checks come first
+
+
+def test_unexportable_model_type_is_named(tmp_path):
+    from cli_invoke import invoke_cli
+
+    _tiny_checkpoint(tmp_path / "mamba", {"model_type": "mamba", "vocab_size": 64, "hidden_size": 16,
+                                          "num_hidden_layers": 1})
+    out = tmp_path / "bundle"
+    r = invoke_cli("export", "--task", "text-generation", "--model", tmp_path / "mamba", "--out", out)
+    _one_line_exit_2(r, "'mamba'", "state-space")
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["mamba"]
+
+
+def test_remote_code_checkpoint_is_refused(tmp_path):
+    from cli_invoke import invoke_cli
+
+    _tiny_checkpoint(tmp_path / "custom", {"model_type": "my_llm", "architectures": ["MyLLMForCausalLM"],
+                                           "auto_map": {"AutoConfig": "configuration_my.MyConfig",
+                                                        "AutoModelForCausalLM": "modeling_my.MyLLMForCausalLM"}})
+    out = tmp_path / "bundle"
+    r = invoke_cli("export", "--task", "text-generation", "--model", tmp_path / "custom", "--out", out)
+    _one_line_exit_2(r, "trust_remote_code", "'my_llm'")
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["custom"]
+
+
+# -- chat ------------------------------------------------------------------------------------------
+CHAT = [{"role": "system", "content": "You answer briefly."}, {"role": "user", "content": "What is the weather like?"}]
+
+
+def test_chat_messages_equal_transformers_pipeline(family_bundle, hf):
+    ours, theirs = pipeline(family_bundle("qwen2")), hf("qwen2")
+    kw = dict(max_new_tokens=10, do_sample=False)
+    assert ours(CHAT, **kw) == theirs(CHAT, **kw)
+    assert ours(CHAT, **kw)[0]["generated_text"][-1]["role"] == "assistant"
+    assert ours(CHAT, return_full_text=False, **kw) == theirs(CHAT, return_full_text=False, **kw)
+    batch = [CHAT, [{"role": "user", "content": "Hello there"}]]
+    assert ours(batch, **kw) == theirs(batch, **kw)
+    prefill = CHAT + [{"role": "assistant", "content": "It is"}]  # continued, not closed
+    assert ours(prefill, **kw) == theirs(prefill, **kw)
+
+
+def test_chat_flag_prints_the_reply(family_bundle, hf):
+    from cli_invoke import invoke_cli
+
+    root = family_bundle("qwen2")
+    message = [{"role": "user", "content": "What is the weather like?"}]
+    reply = hf("qwen2")(message, max_new_tokens=8, do_sample=False, return_full_text=False)[0]["generated_text"]
+    assert pipeline(root)("What is the weather like?", chat=True, max_new_tokens=8, do_sample=False) == \
+        [{"generated_text": reply}]
+    r = invoke_cli("run", root, "What is the weather like?", "--chat", "--max-new-tokens", "8", "--seed", "3")
+    assert r.exit_code == 0, r.output
+    sampled = pipeline(root)("What is the weather like?", chat=True, max_new_tokens=8, seed=3)[0]["generated_text"]
+    assert sampled.strip() and sampled.strip() in r.output
+
+
+def test_chat_without_template_is_an_error(bundle_dir):
+    from edgetool.runtime.errors import UsageError
+
+    with pytest.raises(UsageError, match="no chat_template"):
+        pipeline(bundle_dir("text-generation"))(CHAT, max_new_tokens=2)
+
+
+def test_eos_token_id_list_stops_like_transformers(family_bundle, hf):
+    """A list of eos ids (Llama 3 style: <|end_of_text|>, <|eot_id|>): generation stops at any of them."""
+    ref = hf("llama")
+    n = len(ref.tokenizer(PROMPT)["input_ids"])
+    free = ref.model.generate(**ref.tokenizer(PROMPT, return_tensors="pt"), max_new_tokens=12, do_sample=False)[0]
+    stop = int(free[n + 4])  # the 5th generated token, listed second
+    kw = dict(max_new_tokens=12, do_sample=False, eos_token_id=[ref.tokenizer.eos_token_id, stop])
+    theirs = ref(PROMPT, **kw)
+    assert len(theirs[0]["generated_text"]) < len(ref(PROMPT, max_new_tokens=12, do_sample=False)[0]["generated_text"])
+    for backend in BACKENDS:
+        assert pipeline(family_bundle("llama"), backend=backend)(PROMPT, **kw) == theirs, backend
