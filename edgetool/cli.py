@@ -308,10 +308,12 @@ def _tolerance_overrides(values, flag: str) -> tuple[float | None, dict[str, flo
                    "structured calls) or a folder of images / WAV files. Needs --against torch or another artifact.")
 @click.option("--limit", type=int, default=None, help="Use at most N of --inputs.")
 @click.option("--atol", multiple=True, metavar="[OUTPUT=]X",
-              help="Absolute tolerance for every output, or for one output (logits=1e-3). Repeatable.")
+              help="Absolute tolerance for every output, or for one output (logits=1e-3), relative to the "
+                   "output's scale: S = max(1, max |ref|). Repeatable.")
 @click.option("--rtol", multiple=True, metavar="[OUTPUT=]X", help="Relative tolerance; same forms as --atol.")
 @click.option("--stat", type=click.Choice(["max", "mean", "median", "p99"]), default="max", show_default=True,
-              help="Statistic of |got-ref|/(atol+rtol*|ref|) that must be <= 1 (max = every element).")
+              help="Statistic of |got-ref|/(atol*S+rtol*|ref|) that must be <= 1 (max = every element); "
+                   "S = max(1, max |ref|) of the output.")
 @click.option("--metric-floor", type=float, default=None, help="Override the minimum task metric.")
 @click.option("--localize", is_flag=True,
               help="On failure, find the first ONNX node whose output diverges (needs the onnx package).")
@@ -329,6 +331,13 @@ def validate(bundle, against, backend, precision, model, inputs, limit, atol, rt
       edgetool validate B --against onnx/fp32 --precision int8 --stat p99
       edgetool validate B --against torch --inputs my_texts.txt --junit parity.xml
       edgetool validate NEW_BUNDLE --against OLD_BUNDLE --localize
+
+    \b
+    Tolerances scale with the reference: an output passes when every element has
+    |got - ref| <= atol * S + rtol * |ref|, S = max(1, max |ref|) of that output
+    (the "scaled" column is max |got - ref| / max |ref|). fp32 defaults: atol 1e-4,
+    rtol 1e-3. fp16/int8 artifacts are judged by the task metric; their tensor
+    statistics are shown for information.
     """
     from edgetool.runtime.bundle import Bundle
     from edgetool.runtime.errors import UsageError
