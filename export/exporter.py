@@ -1,6 +1,7 @@
 """`edgetool export`: model -> ONNX -> target artifact(s) -> golden I/O -> parity -> bundle."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from edgetool.bundle_writer import BundleWriter
@@ -14,12 +15,19 @@ from edgetool.runtime.pipelines import pipeline_class
 from edgetool.runtime.tasks import get_task
 from edgetool.targets import get_target
 from edgetool.targets.produce import build_artifacts, source_onnx
+from .e2e_reference import pipeline_reference
 from .onnx_export import export_graph
 from .options import ExportOptions
 from .provenance import provenance
 from .families import Adapter, adapter_for, default_reference, families_for
 from .source import check_checkpoint_dir, load_source, read_config, source_path
 from .torch_backend import torch_engines
+
+
+def source_checkpoint(opts: ExportOptions) -> Path:
+    """The checkpoint directory the export reads (the user's --model, or the built-in reference's)."""
+    path, _ = source_path(opts.model, None if opts.model is not None else (opts.reference or default_reference(opts.task)))
+    return Path(path)
 
 
 def load_for(opts: ExportOptions) -> tuple[Adapter, object, list]:
@@ -80,8 +88,12 @@ def export(opts: ExportOptions) -> Path:
                 writer.add_file(rel)
         with steps.step(f"compile for {target.name} ({opts.precision})"):
             build_target(writer, target, opts, adapter.samples(source))
-        with steps.step("record golden I/O from PyTorch"):
+        with steps.step("record golden I/O from PyTorch and the transformers pipeline's answers"):
             golden = record_golden(writer.bundle(), graphs, adapter.samples(source))
+            golden.e2e = pipeline_reference(spec.name, source_checkpoint(opts), golden.samples,
+                                            adapter.no_pipeline_reference)
+            if golden.e2e["status"] == "bad-reference" and not opts.quiet:
+                print(f"\nwarning: no end-to-end reference: {golden.e2e['reason']}", file=sys.stderr, flush=True)
             for rel in save_golden(golden, writer.dir):
                 writer.add_file(rel)
         with steps.step("check parity against PyTorch"):
@@ -100,8 +112,8 @@ def export(opts: ExportOptions) -> Path:
             from edgetool.check.compare import format_report
 
             detail = "\n".join(format_report(reports[k]) for k in failed)
-            raise ParityError(f"Export does not match PyTorch for {', '.join(failed)}; no bundle written.\n{detail}",
-                              reports)
+            raise ParityError(f"Export does not match PyTorch or the transformers pipeline for {', '.join(failed)}; "
+                              f"no bundle written.\n{detail}", reports)
         return writer.commit()
     finally:
         writer.abort()  # no-op after commit (the staging dir was renamed)

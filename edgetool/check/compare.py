@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgetool.check import metrics
+from edgetool.check.answers import compare_answers, format_answers
 from edgetool.check.golden import Golden, run_samples
 from edgetool.runtime.errors import UsageError, did_you_mean
 from edgetool.runtime.tasks import Tolerance, get_task
@@ -228,7 +229,8 @@ def compare(reference: Golden, candidate_engines: dict, pipeline_factory, task: 
     value = metrics.compute(spec.metric, reference.results, candidate.results)
     metric = {"name": spec.metric, "value": value, "floor": th.metric_floor, "passed": value >= th.metric_floor,
               **metrics.details(spec.metric, reference.results, candidate.results)}
-    return {
+    answers = compare_answers(reference.e2e, candidate.results, task, precision)
+    report = {
         "artifact": label,
         "precision": precision,
         "atol": th.atol,
@@ -240,6 +242,10 @@ def compare(reference: Golden, candidate_engines: dict, pipeline_factory, task: 
         "passed": all(o["passed"] for o in outputs) and metric["passed"] and bool(outputs),
         "time_s": round(time.perf_counter() - t0, 3),
     }
+    if answers is not None:
+        report["answers"] = answers
+        report["passed"] = report["passed"] and answers["passed"] is not False
+    return report
 
 
 def format_report(report: dict) -> str:
@@ -264,6 +270,8 @@ def format_report(report: dict) -> str:
                      f"{'ok' if o['passed'] else 'FAIL'}{tol}{err}")
     m = report["metric"]
     lines.append(f"  task metric {m['name']}: {m['value']:.4f} (floor {m['floor']:g})  {'ok' if m['passed'] else 'FAIL'}")
+    if report.get("answers"):
+        lines.extend(format_answers(report["answers"]))
     loc = report.get("localize")
     if loc:
         lines.extend("  " + line for line in format_localize(loc).splitlines())

@@ -58,6 +58,8 @@ class Adapter:
     attn_implementation: str | None = "eager"
     # Model quirks: each is model -> context manager, entered around every run of a traced graph.
     patches: tuple[Callable[[object], ContextManager], ...] = ()
+    # Why transformers.pipeline is not this family's end-to-end reference (export/e2e_reference.py), or None.
+    no_pipeline_reference: str | None = None
 
     @property
     def generic(self) -> bool:
