@@ -59,6 +59,17 @@ def pipeline_reference(task: str, checkpoint: Path, samples: list[Sample], not_f
         return {"status": "no-pipeline", "source": src,
                 "reason": f"the installed transformers has no '{task}' pipeline; the answers are checked against "
                           "PyTorch through the golden tensors and task metric only"}
+    import transformers
+
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # "Device set to use cpu" and load notices are not the export's
+    try:
+        return _run(task, checkpoint, samples, src, make_pipeline, transformers_call)
+    finally:
+        transformers.logging.set_verbosity(level)
+
+
+def _run(task, checkpoint, samples, src, make_pipeline, transformers_call) -> dict:
     try:
         pipe = make_pipeline(task, Path(checkpoint))
     except Exception as e:  # noqa: BLE001 - transformers raises many types for checkpoints it cannot load
