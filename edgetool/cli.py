@@ -168,7 +168,8 @@ def _require_drop_for_fallback(fallback, max_metric_drop):
 @click.option("--workspace", "workspace_mb", type=int, default=None,
               help="--target trt: TensorRT builder workspace limit in MiB (default: TensorRT's).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
-@click.option("--no-parity-check", is_flag=True, help="Write the bundle even if it does not match PyTorch.")
+@click.option("--no-parity-check", is_flag=True,
+              help="Write the bundle even if it does not match PyTorch or the transformers pipeline's answers.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 def export(task, model, reference, target, precision, out, opset, dynamo, calibration, calibration_size, method,
            calibration_method, max_metric_drop, fallback, static_shapes, shapes, workspace_mb, force, no_parity_check,
@@ -338,6 +339,13 @@ def validate(bundle, against, backend, precision, model, inputs, limit, atol, rt
     (the "scaled" column is max |got - ref| / max |ref|). fp32 defaults: atol 1e-4,
     rtol 1e-3. fp16/int8 artifacts are judged by the task metric; their tensor
     statistics are shown for information.
+
+    \b
+    The golden file also holds the transformers pipeline's answers on the golden
+    samples (recorded at export): each artifact's runtime answers are compared
+    with them (labels, text, entities exactly; scores, boxes, embeddings within
+    tolerance; fp16/int8 by the task metric), so a change in pre/post-processing
+    fails here too, without torch.
     """
     from edgetool.runtime.bundle import Bundle
     from edgetool.runtime.errors import UsageError

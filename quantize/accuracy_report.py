@@ -84,6 +84,10 @@ def format_table(accuracy: dict) -> str:
             notes.append(r["method"])
         if r.get("kept_fp32_nodes"):
             notes.append(f"{len(r['kept_fp32_nodes'])} node(s) kept in higher precision")
+        if r.get("auto_fallback"):
+            a = r["auto_fallback"]
+            notes.append(f"automatic fallback: plain INT8 {a['plain']['value']:.4f} < floor {a['floor']:g}, "
+                         f"latency x{a['speed_cost']:.2f} of plain INT8")
         if not r.get("passed", True):
             notes.append("below the registry's floor")
         lines.append(f"  {r['precision']:<9} {r['backend']:<12} {r['metric']:<24} {r['value']:>7.4f} {r['drop']:>7.4f} "
