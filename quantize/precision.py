@@ -97,8 +97,9 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
             _warn(w, quiet)
 
     eval_samples = templates + cal.to_samples(spec, bundle, held_raw, templates)
-    if cal.input_kind(spec) == "text":
-        eval_samples += cal.batched(eval_samples)
+    held_count = len(eval_samples) - len(templates)
+    batches = cal.batched(eval_samples) if cal.input_kind(spec) == "text" else []
+    eval_samples += batches
     ref = reference(bundle, eval_samples)
     rel_dir = staged.artifact_dir(target.name, precision)
     max_drop = _opt(opts, "max_metric_drop")
@@ -124,7 +125,8 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
         if ranked is not None:
             row["fallback"] = {"kept": len(kept_names), "ranking": "measured INT8 damage per layer (most first)",
                                "layers": list(reversed(kept_names))}
-        if max_drop is None and precision == "int8" and not row.get("skipped") and row["value"] < row["floor"]:
+        if max_drop is None and precision == "int8" and not row.get("skipped") and row["value"] < row["floor"] \
+                and _opt(opts, "check_parity", True):  # --no-parity-check keeps plain INT8 as it is
             # INT8 that passes by default when it can: try the accuracy-aware fallback before giving up
             auto = {"plain": {"value": row["value"], "latency_ms": row["latency_ms"]}, "floor": row["floor"]}
             max_drop, fallback = 1.0 - row["floor"], True
@@ -159,7 +161,7 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
 
     m = staged.manifest
     acc = m.accuracy.to_json() if m.accuracy is not None else {"reference": "/".join(REFERENCE), "rows": {}}
-    acc.update(samples=len(eval_samples), golden=len(templates), held_out=len(eval_samples) - len(templates),
+    acc.update(samples=len(eval_samples), golden=len(templates), held_out=held_count,
                held_out_source=held_raw.source, metric=spec.metric)
     acc["rows"]["/".join(REFERENCE)] = dict(evaluate(bundle, ref, *REFERENCE), method="reference")
     if precision != "fp32" and any(a.target == target.name and a.precision == "fp32" for a in m.artifacts) \
