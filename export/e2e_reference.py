@@ -35,6 +35,46 @@ def _plain(obj):
 RUNTIME_ONLY_OPTIONS = {"feature-extraction": ("pooling", "normalize")}
 
 
+def to_transformers(value):
+    """Our pipeline inputs as the transformers pipelines take them (HxWx3 arrays -> PIL images)."""
+    if isinstance(value, list):
+        return [to_transformers(v) for v in value]
+    if isinstance(value, np.ndarray) and value.ndim == 3 and value.dtype == np.uint8:
+        from PIL import Image
+
+        return Image.fromarray(value)
+    return value
+
+
+def _nest_generation_kwargs(kwargs: dict) -> dict:
+    """transformers' image-to-text pipeline takes only max_new_tokens itself; the rest of generate's
+    options (do_sample, num_beams, ...) go in generate_kwargs. Our runtime takes both forms."""
+    top = {k: v for k, v in kwargs.items() if k in ("max_new_tokens", "generate_kwargs", "timeout")}
+    rest = {k: v for k, v in kwargs.items() if k not in top}
+    if rest:
+        top["generate_kwargs"] = {**rest, **top.get("generate_kwargs", {})}
+    return top
+
+
+# task -> how our pipeline's keyword arguments become the transformers pipeline's.
+KWARG_ADAPTERS = {"image-to-text": _nest_generation_kwargs}
+
+
+def transformers_call(task: str, sample) -> tuple[list, dict]:
+    """(args, kwargs) of the transformers pipeline call for one of our bench/golden samples."""
+    kwargs = {k: to_transformers(v) for k, v in sample.kwargs.items()}
+    return [to_transformers(a) for a in sample.args], KWARG_ADAPTERS.get(task, dict)(kwargs)
+
+
+def make_pipeline(task: str, ckpt: Path, threads: int | None = None):
+    import torch
+    from transformers import pipeline
+
+    if threads:
+        torch.set_num_threads(threads)
+    return pipeline(task, model=str(ckpt), device="cpu")
+
+
 def source(task: str) -> str:
     import transformers
 
@@ -50,8 +90,6 @@ def has_pipeline(task: str) -> bool:
 def pipeline_reference(task: str, checkpoint: Path, samples: list[Sample], not_for_family: str | None = None) -> dict:
     """{"status", "source", "results" | "reason"} for the golden file. `not_for_family`: why the family's
     answers are not compared with the transformers pipeline (Adapter.no_pipeline_reference)."""
-    from .torch_pipeline import make_pipeline, transformers_call
-
     src = source(task)
     if not_for_family:
         return {"status": "no-pipeline", "source": src, "reason": not_for_family}
@@ -64,12 +102,12 @@ def pipeline_reference(task: str, checkpoint: Path, samples: list[Sample], not_f
     level = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # "Device set to use cpu" and load notices are not the export's
     try:
-        return _run(task, checkpoint, samples, src, make_pipeline, transformers_call)
+        return _run(task, checkpoint, samples, src)
     finally:
         transformers.logging.set_verbosity(level)
 
 
-def _run(task, checkpoint, samples, src, make_pipeline, transformers_call) -> dict:
+def _run(task, checkpoint, samples, src) -> dict:
     try:
         pipe = make_pipeline(task, Path(checkpoint))
     except Exception as e:  # noqa: BLE001 - transformers raises many types for checkpoints it cannot load

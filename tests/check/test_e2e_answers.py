@@ -95,9 +95,9 @@ def test_a_planted_bug_fails_validate(request, bundle_dir, tmp_path, bug, task):
 
 
 def test_a_reference_that_raises_is_a_bad_reference(monkeypatch, tmp_path):
-    from edgetool.export import torch_pipeline
+    from edgetool.export import e2e_reference
 
-    real = torch_pipeline.make_pipeline
+    real = e2e_reference.make_pipeline
 
     def broken(task, ckpt, threads=None):
         pipe = real(task, ckpt, threads)
@@ -107,7 +107,7 @@ def test_a_reference_that_raises_is_a_bad_reference(monkeypatch, tmp_path):
 
         return call if pipe else None
 
-    monkeypatch.setattr(torch_pipeline, "make_pipeline", broken)
+    monkeypatch.setattr(e2e_reference, "make_pipeline", broken)
     root = _export("text-classification", tmp_path / "b")  # not a parity failure: the bundle is written
     report = json.loads((root / "edgetool.json").read_text())["parity"]["onnxruntime/fp32"]
     assert report["answers"]["status"] == "bad-reference" and "reference exploded" in report["answers"]["note"]
