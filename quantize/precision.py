@@ -98,7 +98,8 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
 
     eval_samples = templates + cal.to_samples(spec, bundle, held_raw, templates)
     held_count = len(eval_samples) - len(templates)
-    batches = cal.batched(eval_samples) if cal.input_kind(spec) == "text" else []
+    # embeddings are used in batches; other text pipelines (multiple-choice) take one prompt a call
+    batches = cal.batched(eval_samples) if cal.input_kind(spec) == "text" and spec.metric == "cosine" else []
     eval_samples += batches
     ref = reference(bundle, eval_samples)
     rel_dir = staged.artifact_dir(target.name, precision)
