@@ -191,7 +191,8 @@ def _require_drop_for_fallback(fallback, max_metric_drop):
 @click.option("--workspace", "workspace_mb", type=int, default=None,
               help="--target trt: TensorRT builder workspace limit in MiB (default: TensorRT's).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
-@click.option("--no-parity-check", is_flag=True, help="Write the bundle even if it does not match PyTorch.")
+@click.option("--no-parity-check", is_flag=True,
+              help="Write the bundle even if it does not match PyTorch or the transformers pipeline's answers.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @_sign_key_option
 def export(task, model, reference, target, precision, out, opset, dynamo, calibration, calibration_size, method,
@@ -342,10 +343,12 @@ def _tolerance_overrides(values, flag: str) -> tuple[float | None, dict[str, flo
                    "structured calls) or a folder of images / WAV files. Needs --against torch or another artifact.")
 @click.option("--limit", type=int, default=None, help="Use at most N of --inputs.")
 @click.option("--atol", multiple=True, metavar="[OUTPUT=]X",
-              help="Absolute tolerance for every output, or for one output (logits=1e-3). Repeatable.")
+              help="Absolute tolerance for every output, or for one output (logits=1e-3), relative to the "
+                   "output's scale: S = max(1, max |ref|). Repeatable.")
 @click.option("--rtol", multiple=True, metavar="[OUTPUT=]X", help="Relative tolerance; same forms as --atol.")
 @click.option("--stat", type=click.Choice(["max", "mean", "median", "p99"]), default="max", show_default=True,
-              help="Statistic of |got-ref|/(atol+rtol*|ref|) that must be <= 1 (max = every element).")
+              help="Statistic of |got-ref|/(atol*S+rtol*|ref|) that must be <= 1 (max = every element); "
+                   "S = max(1, max |ref|) of the output.")
 @click.option("--metric-floor", type=float, default=None, help="Override the minimum task metric.")
 @click.option("--localize", is_flag=True,
               help="On failure, find the first ONNX node whose output diverges (needs the onnx package).")
@@ -369,6 +372,20 @@ def validate(bundle, against, backend, precision, model, inputs, limit, atol, rt
       edgetool validate B --against torch --inputs my_texts.txt --junit parity.xml
       edgetool validate NEW_BUNDLE --against OLD_BUNDLE --localize
       edgetool validate B --server http://127.0.0.1:8000 --junit served.xml
+
+    \b
+    Tolerances scale with the reference: an output passes when every element has
+    |got - ref| <= atol * S + rtol * |ref|, S = max(1, max |ref|) of that output
+    (the "scaled" column is max |got - ref| / max |ref|). fp32 defaults: atol 1e-4,
+    rtol 1e-3. fp16/int8 artifacts are judged by the task metric; their tensor
+    statistics are shown for information.
+
+    \b
+    The golden file also holds the transformers pipeline's answers on the golden
+    samples (recorded at export): each artifact's runtime answers are compared
+    with them (labels, text, entities exactly; scores, boxes, embeddings within
+    tolerance; fp16/int8 by the task metric), so a change in pre/post-processing
+    fails here too, without torch.
     """
     if server is not None:
         return _validate_server(bundle, server, served_model, precision, metric_floor, json_file, junit_file)

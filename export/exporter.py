@@ -6,7 +6,7 @@ from pathlib import Path
 from edgetool.bundle_writer import BundleWriter
 from edgetool.check import parity
 from edgetool.check.golden import Golden, run_samples, save as save_golden
-from edgetool.progress import Steps
+from edgetool.progress import Steps, terminal
 from edgetool.runtime.backends import TARGET_BACKEND
 from edgetool.runtime.bundle import Artifact, Bundle
 from edgetool.runtime.errors import EdgetoolError, ParityError, UnsupportedError, UsageError
@@ -14,6 +14,7 @@ from edgetool.runtime.pipelines import pipeline_class
 from edgetool.runtime.tasks import get_task
 from edgetool.targets import get_target
 from edgetool.targets.produce import build_artifacts, source_onnx
+from .e2e_reference import pipeline_reference
 from .log import LOG_NAME, ExportLog
 from .onnx_export import export_graph
 from .options import ExportOptions
@@ -21,6 +22,12 @@ from .provenance import provenance
 from .families import Adapter, adapter_for, default_reference, families_for
 from .source import check_checkpoint_dir, load_source, read_config, source_path
 from .torch_backend import torch_engines
+
+
+def source_checkpoint(opts: ExportOptions) -> Path:
+    """The checkpoint directory the export reads (the user's --model, or the built-in reference's)."""
+    path, _ = source_path(opts.model, None if opts.model is not None else (opts.reference or default_reference(opts.task)))
+    return Path(path)
 
 
 def load_for(opts: ExportOptions) -> tuple[Adapter, object, list]:
@@ -85,8 +92,12 @@ def export(opts: ExportOptions) -> Path:
                 writer.add_file(rel)
         with log.step(steps, f"compile for {target.name} ({opts.precision})"):
             build_target(writer, target, opts, adapter.samples(source))
-        with log.step(steps, "record golden I/O from PyTorch"):
+        with log.step(steps, "record golden I/O from PyTorch and the transformers pipeline's answers"):
             golden = record_golden(writer.bundle(), graphs, adapter.samples(source))
+            golden.e2e = pipeline_reference(spec.name, source_checkpoint(opts), golden.samples,
+                                            adapter.no_pipeline_reference)
+            if golden.e2e["status"] == "bad-reference" and not opts.quiet:
+                print(f"\nwarning: no end-to-end reference: {golden.e2e['reason']}", file=terminal(), flush=True)
             for rel in save_golden(golden, writer.dir):
                 writer.add_file(rel)
         with log.step(steps, "check parity against PyTorch"):
@@ -105,8 +116,8 @@ def export(opts: ExportOptions) -> Path:
             from edgetool.check.compare import format_report
 
             detail = "\n".join(format_report(reports[k]) for k in failed)
-            raise ParityError(f"Export does not match PyTorch for {', '.join(failed)}; no bundle written.\n{detail}",
-                              reports)
+            raise ParityError(f"Export does not match PyTorch or the transformers pipeline for {', '.join(failed)}; "
+                              f"no bundle written.\n{detail}", reports)
         log.close()
         writer.add_file(LOG_NAME)
         return writer.commit()

@@ -6,9 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from edgetool.runtime.errors import UnsupportedError
+
+# The transformers-call helpers are shared with the export's end-to-end reference.
+from .e2e_reference import KWARG_ADAPTERS, make_pipeline, to_transformers, transformers_call  # noqa: F401
 
 
 def checkpoint_of(bundle, model_dir: str | None = None) -> Path:
@@ -17,46 +18,6 @@ def checkpoint_of(bundle, model_dir: str | None = None) -> Path:
 
     opts = source_options(bundle, model_dir)
     return Path(opts.model) if opts.model else Path(checkpoint_dir(opts.reference))
-
-
-def to_transformers(value):
-    """Our pipeline inputs as the transformers pipelines take them (HxWx3 arrays -> PIL images)."""
-    if isinstance(value, list):
-        return [to_transformers(v) for v in value]
-    if isinstance(value, np.ndarray) and value.ndim == 3 and value.dtype == np.uint8:
-        from PIL import Image
-
-        return Image.fromarray(value)
-    return value
-
-
-def _nest_generation_kwargs(kwargs: dict) -> dict:
-    """transformers' image-to-text pipeline takes only max_new_tokens itself; the rest of generate's
-    options (do_sample, num_beams, ...) go in generate_kwargs. Our runtime takes both forms."""
-    top = {k: v for k, v in kwargs.items() if k in ("max_new_tokens", "generate_kwargs", "timeout")}
-    rest = {k: v for k, v in kwargs.items() if k not in top}
-    if rest:
-        top["generate_kwargs"] = {**rest, **top.get("generate_kwargs", {})}
-    return top
-
-
-# task -> how our pipeline's keyword arguments become the transformers pipeline's.
-KWARG_ADAPTERS = {"image-to-text": _nest_generation_kwargs}
-
-
-def transformers_call(task: str, sample) -> tuple[list, dict]:
-    """(args, kwargs) of the transformers pipeline call for one of our bench/golden samples."""
-    kwargs = {k: to_transformers(v) for k, v in sample.kwargs.items()}
-    return [to_transformers(a) for a in sample.args], KWARG_ADAPTERS.get(task, dict)(kwargs)
-
-
-def make_pipeline(task: str, ckpt: Path, threads: int | None = None):
-    import torch
-    from transformers import pipeline
-
-    if threads:
-        torch.set_num_threads(threads)
-    return pipeline(task, model=str(ckpt), device="cpu")
 
 
 def torch_factory(bundle, sample, opts):

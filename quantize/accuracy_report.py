@@ -67,11 +67,17 @@ def evaluate(bundle, ref: Golden, backend: str, precision: str) -> dict:
             "passed": report["passed"]}
 
 
+def _batches(accuracy: dict) -> str:
+    n = (accuracy.get("samples") or 0) - (accuracy.get("golden") or 0) - (accuracy.get("held_out") or 0)
+    return f" + {n} batch call(s) of them" if n > 0 else ""
+
+
 def format_table(accuracy: dict) -> str:
     rows = accuracy.get("rows", {})
     ref = accuracy.get("reference", "onnxruntime/fp32")
     lines = [f"accuracy vs {ref} on {accuracy.get('samples', '?')} samples "
-             f"({accuracy.get('golden', '?')} golden + {accuracy.get('held_out', '?')} held out)",
+             f"({accuracy.get('golden', '?')} golden + {accuracy.get('held_out', '?')} held out"
+             f"{_batches(accuracy)})",
              f"  {'precision':<9} {'target':<12} {'metric':<24} {'value':>7} {'drop':>7} {'size MB':>8} "
              f"{'latency ms':>10}  notes"]
     order = {"fp32": 0, "fp16": 1, "int8": 2}
@@ -84,6 +90,10 @@ def format_table(accuracy: dict) -> str:
             notes.append(r["method"])
         if r.get("kept_fp32_nodes"):
             notes.append(f"{len(r['kept_fp32_nodes'])} node(s) kept in higher precision")
+        if r.get("auto_fallback"):
+            a = r["auto_fallback"]
+            notes.append(f"automatic fallback: plain INT8 {a['plain']['value']:.4f} < floor {a['floor']:g}, "
+                         f"latency x{a['speed_cost']:.2f} of plain INT8")
         if not r.get("passed", True):
             notes.append("below the registry's floor")
         lines.append(f"  {r['precision']:<9} {r['backend']:<12} {r['metric']:<24} {r['value']:>7.4f} {r['drop']:>7.4f} "

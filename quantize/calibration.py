@@ -299,6 +299,22 @@ def to_samples(spec, bundle, raw: RawSet, templates: list[Sample] | None) -> lis
     return [adapt(x, templates[i % len(templates)] if templates else None, bundle) for i, x in enumerate(raw.items)]
 
 
+def batched(samples: list[Sample]) -> list[Sample]:
+    """One more evaluation sample: the single-text samples that share their options, as one batch call.
+    Dynamic INT8 takes activation ranges over the whole batch, so a short text batched with long ones
+    loses more than alone; accuracy is measured the way users call (batches) as well as one by one."""
+    groups: dict[str, list[str]] = {}
+    for s in samples:
+        if len(s.args) == 1 and isinstance(s.args[0], str):
+            groups.setdefault(repr(sorted(s.kwargs.items())), []).append(s.args[0])
+    out = []
+    for s in samples:
+        texts = groups.pop(repr(sorted(s.kwargs.items())), None) if len(s.args) == 1 and isinstance(s.args[0], str) else None
+        if texts and len(texts) > 1:
+            out.append(Sample([texts], dict(s.kwargs)))
+    return out
+
+
 def record_feeds(bundle, engines: dict, samples: list[Sample], names: list[str], limit: int | None = None) -> dict:
     """Run the bundle's pipeline over the samples on `engines`, keeping each graph's feeds."""
     from edgetool.check.golden import Recorder

@@ -96,6 +96,10 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
             _warn(w, quiet)
 
     eval_samples = templates + cal.to_samples(spec, bundle, held_raw, templates)
+    held_count = len(eval_samples) - len(templates)
+    # embeddings are used in batches; other text pipelines (multiple-choice) take one prompt a call
+    batches = cal.batched(eval_samples) if cal.input_kind(spec) == "text" and spec.metric == "cosine" else []
+    eval_samples += batches
     ref = reference(bundle, eval_samples)
     rel_dir = staged.artifact_dir(target.name, precision)
     max_drop = _opt(opts, "max_metric_drop")
@@ -108,6 +112,7 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
 
     base = target.build_options(staged.manifest, opts)
     keep, steps, ranked = 0, iter(FALLBACK_STEPS), None
+    auto: dict | None = None  # plain INT8 missed the task floor: the fallback runs on its own
     while True:
         kept_names = ranked[len(ranked) - keep:] if ranked and keep else []
         options = dataclasses.replace(base, precision=precision, static_shapes=static_shapes,
@@ -120,8 +125,17 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
         if ranked is not None:
             row["fallback"] = {"kept": len(kept_names), "ranking": "measured INT8 damage per layer (most first)",
                                "layers": list(reversed(kept_names))}
-        if max_drop is None or row.get("skipped") or row["drop"] <= max_drop:
+        if max_drop is None and precision == "int8" and not row.get("skipped") and row["value"] < row["floor"] \
+                and _opt(opts, "check_parity", True):  # --no-parity-check keeps plain INT8 as it is
+            # INT8 that passes by default when it can: try the accuracy-aware fallback before giving up
+            auto = {"plain": {"value": row["value"], "latency_ms": row["latency_ms"]}, "floor": row["floor"]}
+            max_drop, fallback = 1.0 - row["floor"], True
+            _say(f"{label}: plain INT8 misses the task floor ({row['metric']} {row['value']:.4f} < {row['floor']:g}); "
+                 "trying the accuracy-aware fallback (the most sensitive layers stay in higher precision)", quiet)
+        if max_drop is None or row.get("skipped") or row["drop"] <= max_drop + 1e-12:
             break
+        if auto is not None and ranked is not None and keep >= len(ranked):
+            raise AccuracyDropError(_auto_failure(label, row, auto, len(ranked)), row)
         if not fallback:
             raise AccuracyDropError(
                 f"{label}: {row['metric']} drops by {row['drop']:.4f} against fp32 (allowed {max_drop:g}); nothing "
@@ -135,9 +149,19 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
                 f"{len(ranked)} weight layers kept in higher precision; nothing was written. Use --precision fp16.", row)
         keep = min(next(steps, len(ranked)), len(ranked))
 
+    if auto is not None:
+        fb = row.get("fallback") or {"kept": 0, "layers": []}
+        auto.update(kept=fb["kept"], layers=fb["layers"], value=row["value"], latency_ms=row["latency_ms"],
+                    speed_cost=round(row["latency_ms"] / max(auto["plain"]["latency_ms"], 1e-9), 3))
+        row["auto_fallback"] = auto
+        _say(f"{label}: the fallback reaches {row['metric']} {row['value']:.4f} (floor {auto['floor']:g}) with "
+             f"{fb['kept']} layer(s) in higher precision ({', '.join(fb['layers'][:8])}"
+             f"{', ...' if len(fb['layers']) > 8 else ''}); latency {row['latency_ms']:.2f} ms vs "
+             f"{auto['plain']['latency_ms']:.2f} ms for plain INT8 (x{auto['speed_cost']:.2f})", quiet)
+
     m = staged.manifest
     acc = m.accuracy.to_json() if m.accuracy is not None else {"reference": "/".join(REFERENCE), "rows": {}}
-    acc.update(samples=len(eval_samples), golden=len(templates), held_out=len(eval_samples) - len(templates),
+    acc.update(samples=len(eval_samples), golden=len(templates), held_out=held_count,
                held_out_source=held_raw.source, metric=spec.metric)
     acc["rows"]["/".join(REFERENCE)] = dict(evaluate(bundle, ref, *REFERENCE), method="reference")
     if precision != "fp32" and any(a.target == target.name and a.precision == "fp32" for a in m.artifacts) \
@@ -155,6 +179,18 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
     if not quiet and _opt(opts, "show_table", False):  # the CLI prints it on stdout itself
         print("\n" + format_table(acc), file=terminal(), flush=True)
     return row
+
+
+def _say(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"\n{msg}", file=terminal(), flush=True)
+
+
+def _auto_failure(label: str, row: dict, auto: dict, layers: int) -> str:
+    return (f"{label}: INT8 misses the task floor: {row['metric']} {auto['plain']['value']:.4f} with plain INT8 and "
+            f"{row['value']:.4f} with all {layers} weight layers kept in higher precision (floor {auto['floor']:g}); "
+            "nothing was written. Next: --precision fp16; --method static --calibration DIR with representative "
+            "inputs; or accept a lower floor with --max-metric-drop.")
 
 
 def _ranking(staged, bundle, spec, calibration, calib_raw, templates, method) -> list[str]:

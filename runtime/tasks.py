@@ -15,10 +15,12 @@ from .registry import Registry
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Elementwise |a - b| <= atol + rtol * |b| on every output tensor."""
+    """Elementwise |a - b| <= atol * S + rtol * |b| on every output tensor, where S = max(1, max |b|) of
+    that output (the reference's own scale) when `scaled`, else 1 (a plain absolute atol)."""
 
     atol: float
     rtol: float
+    scaled: bool = True
 
 
 # Defaults per precision; a task may override them in its entry.

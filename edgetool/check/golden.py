@@ -32,6 +32,9 @@ class Golden:
     samples: list[Sample]
     results: list[Any] = field(default_factory=list)  # pipeline result per sample
     calls: list[list[Call]] = field(default_factory=list)  # engine calls per sample
+    # The transformers pipeline's answers on the samples (edgetool.export.e2e_reference): {"status": "ok" |
+    # "no-pipeline" | "bad-reference", "source", "results" | "reason"}; None in bundles made before it existed.
+    e2e: dict | None = None
 
 
 class Recorder:
@@ -109,6 +112,8 @@ def save(golden: Golden, root: Path) -> list[str]:
     """Write golden/ under root; returns the relative paths written."""
     arrays: dict[str, np.ndarray] = {}
     doc = {"samples": [], "results": golden.results, "calls": []}
+    if golden.e2e is not None:
+        doc["e2e"] = golden.e2e
     for i, s in enumerate(golden.samples):
         doc["samples"].append({"args": _encode(list(s.args), arrays, f"s{i}.args"),
                                "kwargs": _encode(dict(s.kwargs), arrays, f"s{i}.kwargs")})
@@ -139,4 +144,4 @@ def load(bundle) -> Golden:
     calls = [[Call(c["graph"], {n: arrays[f"{c['key']}/in/{n}"] for n in c["inputs"]},
                    {n: arrays[f"{c['key']}/out/{n}"] for n in c["outputs"]}) for c in entries]
              for entries in doc["calls"]]
-    return Golden(samples, doc["results"], calls)
+    return Golden(samples, doc["results"], calls, doc.get("e2e"))

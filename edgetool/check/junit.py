@@ -49,11 +49,20 @@ def junit_xml(reports: list[dict], suite: str = "edgetool.validate", bundle: str
         else:
             loc = _localize_text(r.get("localize"))
             for o in r["outputs"]:
-                fail = None if o["passed"] else _output_failure(o) + loc
+                informational = r.get("judged_by") == "metric" and not (
+                    o.get("error") and o["error"] != "integer output differs")  # quantized: the metric judges
+                fail = None if o["passed"] or informational else _output_failure(o) + loc
                 cases.append((f"output {o['graph']}/{o['output']}", fail, None))
             m = r["metric"]
             cases.append((f"metric {m['name']}", None if m["passed"] else
                           f"{m['name']} = {m['value']:.6g} < floor {m['floor']:g} on {r.get('samples')} samples", None))
+            a = r.get("answers")
+            if a:
+                from edgetool.check.answers import format_answers
+
+                text = "\n".join(line.strip() for line in format_answers(a))
+                cases.append((f"end-to-end answers vs {a.get('reference')}", text if a.get("passed") is False else None,
+                              text if a.get("passed") is None else None))
         t = float(r.get("time_s") or 0.0)
         total_time += t
         counts = {"tests": len(cases), "failures": sum(1 for c in cases if c[1]), "errors": 0,

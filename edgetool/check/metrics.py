@@ -48,22 +48,35 @@ def result_equality(ref: list, got: list) -> float:
     return float(np.mean([a == b for a, b in zip(ref, got)]))
 
 
+def _sentence_rows(x: np.ndarray) -> np.ndarray:
+    """Embeddings as one row per sentence: token embeddings [..., tokens, dim] (3+ dims, one text's result)
+    are mean-pooled over their tokens; a 2-D result is a batch of sentence vectors; a 1-D one is one vector."""
+    if x.ndim >= 3:
+        return x.mean(axis=-2).reshape(-1, x.shape[-1])
+    return x.reshape(1, -1) if x.ndim == 1 else x
+
+
 @metric("cosine")
 def min_cosine(ref: list, got: list) -> float:
-    """Worst per-sample cosine similarity of the numeric results (embeddings)."""
+    """Worst sentence cosine similarity of the numeric results (embeddings): per sentence vector, token
+    embeddings mean-pooled first. A flattened cosine over all tokens hides a short sentence's error."""
     if len(ref) != len(got) or not ref:
         return 0.0
     worst = 1.0
     for a, b in zip(ref, got):
         try:
-            x = np.asarray(a, dtype=np.float64).ravel()
-            y = np.asarray(b, dtype=np.float64).ravel()
+            x = np.asarray(a, dtype=np.float64)
+            y = np.asarray(b, dtype=np.float64)
         except ValueError:  # ragged (several texts of different lengths): compare item by item
-            return min(min_cosine([p], [q]) for p, q in zip(a, b)) if len(a) == len(b) else 0.0
+            if not (isinstance(a, list) and isinstance(b, list)) or len(a) != len(b):
+                return 0.0
+            worst = min([worst] + [min_cosine([p], [q]) for p, q in zip(a, b)])
+            continue
         if x.shape != y.shape:
             return 0.0
-        denom = np.linalg.norm(x) * np.linalg.norm(y)
-        worst = min(worst, float(x @ y / denom) if denom > 0 else float(np.array_equal(x, y)))
+        for p, q in zip(_sentence_rows(x), _sentence_rows(y)):
+            denom = np.linalg.norm(p) * np.linalg.norm(q)
+            worst = min(worst, float(p @ q / denom) if denom > 0 else float(np.array_equal(p, q)))
     return worst
 
 

@@ -64,6 +64,8 @@ class Adapter:
     unexportable: Mapping[str, str] = field(default_factory=dict)
     # Model quirks: each is model -> context manager, entered around every run of a traced graph.
     patches: tuple[Callable[[object], ContextManager], ...] = ()
+    # Why transformers.pipeline is not this family's end-to-end reference (export/e2e_reference.py), or None.
+    no_pipeline_reference: str | None = None
 
     def attention_for(self, model_type: str | None) -> str | None:
         return self.attn_by_model_type.get(model_type or "", self.attn_implementation)

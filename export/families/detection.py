@@ -87,6 +87,8 @@ def _images():
 
 YOLO = Adapter(
     task="object-detection", family="yolo", model_types=("edgetool-yolo",),
+    no_pipeline_reference="transformers has no object-detection pipeline for YOLO-style models (no image processor); "
+                          "the answers are checked against PyTorch through the golden tensors and task metric",
     auto_class="AutoModelForObjectDetection",
     references=(ref("yolo-tiny", "detection", "yolo_tiny"),),
     graphs=_yolo_graph,
