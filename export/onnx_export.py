@@ -22,7 +22,7 @@ _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: 
 DYNAMO_MIN_OPSET = 18
 
 
-def export_graph(g: GraphExport, path: Path, opset: int = 17, dynamo: bool = False) -> GraphSpec:
+def export_graph(g: GraphExport, path: Path, opset: int = 17, dynamo: bool = True) -> GraphSpec:
     """Trace one graph. A graph may insist on an exporter (g.dynamo): decoders with a KV cache need
     dynamo, because transformers' vmap-built causal masks do not trace with TorchScript."""
     import torch

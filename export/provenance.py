@@ -12,12 +12,13 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def provenance(source, opts) -> dict:
+def provenance(source, opts, exporter: str | None = None) -> dict:
+    """`exporter`: the torch.onnx exporter the graphs were traced with (default: from opts.dynamo)."""
     return {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tool": {"edgetool": _version("edgetool")},
         "versions": {d: _version(d) for d in ("torch", "transformers", "onnx", "onnxruntime", "openvino")},
-        "exporter": "dynamo" if opts.dynamo else "torchscript",
+        "exporter": exporter or ("dynamo" if opts.dynamo else "torchscript"),
         "opset": opts.opset,
         "source": source.origin,
         "source_sha256": source.sha256,

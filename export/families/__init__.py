@@ -56,6 +56,10 @@ class Adapter:
     # "eager" traces everywhere with TorchScript; None lets transformers pick (sdpa), which the dynamo
     # exporter needs for BART-style eager attention with dynamic shapes.
     attn_implementation: str | None = "eager"
+    # The exporter of this family's graphs that do not insist on one (GraphExport.dynamo None), unless
+    # --dynamo/--no-dynamo says otherwise: True = dynamo (torch's default), False = TorchScript, kept only
+    # where dynamo's graph is slower or fails parity (docs/decisions.md says why, per family).
+    dynamo: bool = True
     # Model quirks: each is model -> context manager, entered around every run of a traced graph.
     patches: tuple[Callable[[object], ContextManager], ...] = ()
 
