@@ -3,7 +3,8 @@ both ONNX files on the same engine (ONNX Runtime, OpenVINO reading the ONNX file
 thread, the four groups in round-robin blocks of 5 calls (median of N). Outputs of the two files are compared too.
 
 Models: a BERT-base-sized text classifier (hidden 768, 12 layers, random weights built in code, as in
-run_all.py) and the tiny ViT, ConvNeXT and Wav2Vec2 reference models.
+run_all.py) and the tiny ViT, ConvNeXT, Wav2Vec2, SegFormer, GLPN, DETR, YOLO-style and
+MaskFormer reference models (a graph that insists on an exporter is traced with both here).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/exporters.py [--runs 30] [--models bert-base,vit-tiny-classifier]
 """
@@ -23,6 +24,11 @@ MODELS = {  # name -> task; "bert-base" is built in code, the others are referen
     "vit-tiny-classifier": "image-classification",
     "convnext-tiny-classifier": "image-classification",
     "wav2vec2-tiny-classifier": "audio-classification",
+    "segformer-tiny": "image-segmentation",
+    "glpn-tiny": "depth-estimation",
+    "detr-tiny": "object-detection",
+    "yolo-tiny": "object-detection",
+    "maskformer-tiny": "image-segmentation",
 }
 
 
@@ -73,7 +79,7 @@ def main() -> None:
     rows = []
     for name in args.models.split(","):
         g = graph_for(name, MODELS[name], work)
-        g.dynamo = None  # the exporter chosen here, not the family's
+        g.dynamo = None  # both exporters, whatever the family or graph would choose
         feeds = {k: v.numpy() for k, v in g.inputs.items()}
         files, export_s, nodes = {}, {}, {}
         for exporter, dyn in (("legacy", False), ("dynamo", True)):
@@ -92,7 +98,7 @@ def main() -> None:
         shape = "x".join(str(d) for d in next(iter(feeds.values())).shape)
         rows.append((name, shape, export_s, nodes, ms, diff))
         print(f"{name}: done", flush=True)
-    print(f"\n{args.runs} interleaved runs, 1 thread; p50 ms\n")
+    print(f"\n{args.runs} runs per group in round-robin blocks of 5, 1 thread; p50 ms\n")
     print("| model (input) | export s legacy / dynamo | ONNX nodes legacy / dynamo | ORT legacy | ORT dynamo "
           "| OpenVINO legacy | OpenVINO dynamo | max abs diff |")
     print("|---|---|---|---|---|---|---|---|")
