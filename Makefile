@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint venv bench clean speech-tools serve-env test-transformers5
+.PHONY: demo test test-slow lint venv bench clean speech-tools serve-env test-transformers5
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ demo: $(STAMP)
 
 test: $(STAMP) speech-tools serve-env lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# The slow tests make test leaves out (tests marked slow: the rest of the dynamo export matrix).
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --slow -m slow tests
 
 # ruff on the whole tree; mypy on the device runtime (what runs on devices gets the type checks).
 lint: $(STAMP)

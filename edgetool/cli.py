@@ -178,8 +178,9 @@ def _require_drop_for_fallback(fallback, max_metric_drop):
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Bundle directory. Default: bundles/<task>-<target>-<precision>.")
 @click.option("--opset", default=17, show_default=True, help="ONNX opset.")
-@click.option("--dynamo/--no-dynamo", default=False, show_default=True,
-              help="Use torch's dynamo exporter (slower) instead of TorchScript.")
+@click.option("--dynamo/--no-dynamo", default=None,
+              help="torch's exporter: dynamo or the deprecated TorchScript one. Default: the model family's "
+                   "(dynamo, except where docs/decisions.md says why not); graphs that need one keep it.")
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="INT8 calibration data: a text file (one sample per line) or a folder of images / WAVs.")
 @click.option("--calibration-size", type=int, default=None, help="Use at most N calibration samples.")

@@ -79,6 +79,8 @@ def export(opts: ExportOptions) -> Path:
     try:
         with log.step(steps, f"load model ({opts.model or 'reference ' + (opts.reference or default_reference(spec.name))})"):
             adapter, source, graphs = load_for(opts)
+        if opts.dynamo is None:
+            opts.dynamo = adapter.dynamo  # the family's exporter; --dynamo/--no-dynamo override it
         writer.update(default_target=target.name)
         writer.manifest = writer.manifest.merged(adapter.manifest(source))  # with "family"
         with log.step(steps, f"trace {len(graphs)} graph(s) to ONNX (opset {opts.opset})"):
@@ -109,7 +111,8 @@ def export(opts: ExportOptions) -> Path:
         recorded = {k: v for k, v in writer.manifest.provenance.to_json().items() if v is not None} \
             if writer.manifest.provenance else {}
         # the recorded part (calibration sets of added precisions) wins over the fresh provenance
-        writer.manifest = writer.manifest.merged({"provenance": {**provenance(source, opts), **recorded},
+        writer.manifest = writer.manifest.merged({"provenance": {**provenance(source, opts, exporter_name(graphs, opts)),
+                                                                 **recorded},
                                                   "parity": reports})
         failed = [k for k, r in reports.items() if r.get("passed") is False]
         if failed and opts.check_parity:
@@ -132,6 +135,14 @@ def export(opts: ExportOptions) -> Path:
     finally:
         log.close()
         writer.abort()  # no-op after commit (the staging dir was renamed)
+
+
+def exporter_name(graphs, opts: ExportOptions) -> str:
+    """The exporter recorded in provenance: the one every graph was traced with; when graphs that insist on one
+    differ from the rest, the one the options chose (what re-tracing with the recorded options reproduces)."""
+    used = {g.dynamo if g.dynamo is not None else opts.dynamo for g in graphs}
+    dynamo = used.pop() if len(used) == 1 else opts.dynamo
+    return "dynamo" if dynamo else "torchscript"
 
 
 def build_target(writer: BundleWriter, target, opts: ExportOptions, samples=None) -> None:

@@ -22,7 +22,7 @@ _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: 
 DYNAMO_MIN_OPSET = 18
 
 
-def export_graph(g: GraphExport, path: Path, opset: int = 17, dynamo: bool = False) -> GraphSpec:
+def export_graph(g: GraphExport, path: Path, opset: int = 17, dynamo: bool = True) -> GraphSpec:
     """Trace one graph. A graph may insist on an exporter (g.dynamo): decoders with a KV cache need
     dynamo, because transformers' vmap-built causal masks do not trace with TorchScript."""
     import torch
@@ -49,7 +49,32 @@ def export_graph(g: GraphExport, path: Path, opset: int = 17, dynamo: bool = Fal
                 f"torch.onnx.export failed for graph '{g.name}' ({root_cause(e)}). "
                 f"Try another --opset (now {opset}) or {'--no-dynamo' if dynamo else '--dynamo'}."
             ) from e
+    if dynamo:
+        name_dynamic_dims(path, g.dynamic_axes)
     return read_graph_spec(path, g.name)
+
+
+def name_dynamic_dims(path: Path, axes: dict[str, dict[int, str]]) -> None:
+    """The dynamo exporter names dynamic dims s0, s1, …: give them the names asked for (batch, sequence, …),
+    as TorchScript does, wherever the symbol appears (--static-shapes and profiles name dims that way).
+    A symbol asked under two names keeps its own."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    wanted: dict[str, set[str]] = {}
+    for v in list(model.graph.input) + list(model.graph.output):
+        for ax, name in axes.get(v.name, {}).items():
+            dims = v.type.tensor_type.shape.dim
+            if ax < len(dims) and dims[ax].dim_param:
+                wanted.setdefault(dims[ax].dim_param, set()).add(name)
+    rename = {old: next(iter(new)) for old, new in wanted.items() if len(new) == 1 and old != next(iter(new))}
+    if not rename:
+        return
+    for v in list(model.graph.input) + list(model.graph.output) + list(model.graph.value_info):
+        for d in v.type.tensor_type.shape.dim:
+            if d.dim_param in rename:
+                d.dim_param = rename[d.dim_param]
+    onnx.save(model, str(path))
 
 
 def read_graph_spec(path: Path, name: str) -> GraphSpec:

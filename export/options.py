@@ -14,7 +14,9 @@ class ExportOptions:
     precision: str = "fp32"  # fp32 | fp16 | int8
     out: Path | None = None  # default: bundles/<task>-<target>-<precision>
     opset: int = 17
-    dynamo: bool = False  # torch.onnx dynamo exporter (slower here); default is TorchScript
+    # torch.onnx exporter for graphs that do not insist on one: True = dynamo, False = TorchScript (deprecated
+    # by torch), None = the family's choice (Adapter.dynamo)
+    dynamo: bool | None = None
     force: bool = False  # replace an existing bundle
     check_parity: bool = True  # fail (and write nothing) when the export does not match PyTorch
     calibration: Path | None = None

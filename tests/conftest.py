@@ -13,7 +13,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def bundle_dir(tmp_path_factory):
-    """bundle_dir(task, target="onnx", precision="fp32", reference=None, model=None, **extra) -> Path.
+    """bundle_dir(task, target="onnx", precision="fp32", reference=None, model=None, dynamo=None, **extra) -> Path.
 
     Exports once per distinct argument set and session; tests must not modify the result
     (copy it with shutil.copytree to tamper with it)."""
@@ -24,12 +24,13 @@ def bundle_dir(tmp_path_factory):
     cache: dict[tuple, Path] = {}
 
     def make(task: str, target: str = "onnx", precision: str = "fp32", reference: str | None = None,
-             model: Path | None = None, **extra) -> Path:
-        key = (task, target, precision, reference, str(model), tuple(sorted(extra.items())))
+             model: Path | None = None, dynamo: bool | None = None, **extra) -> Path:
+        key = (task, target, precision, reference, str(model), dynamo, tuple(sorted(extra.items())))
         if key not in cache:
             name = "-".join(str(k) for k in key[:4]).replace("/", "_") + f"-{len(cache)}"
             cache[key] = export(ExportOptions(task=task, target=target, precision=precision, reference=reference,
-                                              model=model, out=root / name, quiet=True, extra=dict(extra)))
+                                              model=model, out=root / name, quiet=True, dynamo=dynamo,
+                                              extra=dict(extra)))
         return cache[key]
 
     return make
@@ -41,6 +42,10 @@ def reference_dir():
     from edgetool.export.reference import checkpoint_dir
 
     return checkpoint_dir
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", help="also run the tests marked slow (make test-slow)")
 
 
 def _whole_tree_collected(config) -> bool:
@@ -76,3 +81,8 @@ def pytest_collection_modifyitems(session, config, items):
                             "@pytest.mark.family(task, family).")
     if problems:
         raise pytest.UsageError("\n".join(problems))
+    if not config.getoption("--slow"):  # slow tests run with --slow only (make test-slow)
+        slow = [item for item in items if item.get_closest_marker("slow")]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if not item.get_closest_marker("slow")]

@@ -62,6 +62,10 @@ class Adapter:
     attn_by_model_type: Mapping[str, str] = field(default_factory=dict)  # per-model-type override of the above
     # model type -> why this family cannot export it (a clear UnsupportedError instead of a failed trace)
     unexportable: Mapping[str, str] = field(default_factory=dict)
+    # The exporter of this family's graphs that do not insist on one (GraphExport.dynamo None), unless
+    # --dynamo/--no-dynamo says otherwise: True = dynamo (torch's default), False = TorchScript, kept only
+    # where dynamo's graph is slower or fails parity (docs/decisions.md says why, per family).
+    dynamo: bool = True
     # Model quirks: each is model -> context manager, entered around every run of a traced graph.
     patches: tuple[Callable[[object], ContextManager], ...] = ()
     # Why transformers.pipeline is not this family's end-to-end reference (export/e2e_reference.py), or None.

@@ -47,7 +47,7 @@ def _mask_classification_graph(source, opts):
             "class_queries_logits": {0: names.BATCH},
             "masks_queries_logits": {0: names.BATCH, 2: "mask_height", 3: "mask_width"}}
     return [GraphExport("model", NamedIO(source.model, list(x), lambda o: (o.class_queries_logits, o.masks_queries_logits)),
-                        x, outs, axes, dynamo=False)]
+                        x, outs, axes)]
 
 
 def _segmentation_samples(source) -> list[Sample]:

@@ -63,7 +63,7 @@ def _yolo_graph(source, opts):
     axes = {names.PIXEL_VALUES: {0: names.BATCH}, "boxes": {0: names.BATCH}, "scores": {0: names.BATCH}}
     if not (opts.extra or {}).get("nms_in_graph"):
         return [GraphExport("model", NamedIO(source.model, [names.PIXEL_VALUES], lambda o: (o["boxes"], o["scores"])),
-                            x, ["boxes", "scores"], axes, dynamo=False)]
+                            x, ["boxes", "scores"], axes)]
     x.update(iou_threshold=torch.tensor([0.45]), score_threshold=torch.tensor([0.25]),
              max_output_boxes_per_class=torch.tensor([100], dtype=torch.int64))
     return [GraphExport("model", YoloWithNms(source.model), x, ["boxes", "scores", "selected_indices"],

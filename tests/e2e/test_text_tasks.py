@@ -438,7 +438,7 @@ def test_cli_run_each_task(bundle_dir):
     def run(task, *argv):
         r = CliRunner().invoke(cli, ["run", str(bundle_dir(task, target="openvino")), *argv])
         assert r.exit_code == 0, r.output
-        return r.output
+        return r.stdout
 
     out = run("token-classification", NER_TEXTS[0], "--aggregation-strategy", "simple", "--ignore-labels", "O,MISC")
     assert out.splitlines()[0].split()[:2] == ["entity", "score"]
