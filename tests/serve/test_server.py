@@ -90,6 +90,9 @@ def test_validate_server_checks_the_served_answers(served, serve_env, tmp_path):
     manifest = json.loads((changed / "edgetool.json").read_text())
     manifest["files"]["golden/samples.json"] = hashlib.sha256(samples.read_bytes()).hexdigest()
     (changed / "edgetool.json").write_text(json.dumps(manifest))
+    from edgetool.bundle_writer import write_manifest_digest
+
+    write_manifest_digest(changed)  # a consistent bundle whose golden answers differ from what is served
     r = _cli_in_serve_env(serve_env, "validate", changed, "--server", f"grpc://{server.grpc_url}", "--served-model",
                           repo.pipeline_model)
     assert r.returncode == 1, r.stdout + r.stderr
