@@ -16,17 +16,12 @@ from edgetool.runtime import pipeline
 from edgetool.runtime.bundle import Bundle
 from edgetool.runtime.tasks import get_task
 from edgetool.serve.client import Client
+from edgetool.serve.remote import close as answers_close
 
 
 def close(a, b, rtol=1e-5, atol=1e-6) -> bool:
     """Equal answers: same structure and strings, numbers within float32 engine noise."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(close(a[k], b[k], rtol, atol) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(close(x, y, rtol, atol) for x, y in zip(a, b))
-    if isinstance(a, float) or isinstance(b, float):
-        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) <= atol + rtol * abs(b)
-    return a == b
+    return answers_close(a, b, rtol, atol)
 
 
 def setup(bundle_dir):
