@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 export OMP_NUM_THREADS ?= 2
+# NumPy's OpenBLAS pool beside torch's OpenMP pool once spun forever in a small matmul (a whisper log-mel
+# during a test export); the runtime's NumPy work is small, one BLAS thread is enough.
+export OPENBLAS_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
