@@ -56,9 +56,10 @@ def resolve_method(target, precision: str, opts) -> str | None:
     return method
 
 
-def _warn(msg: str, quiet: bool) -> None:
+def _say(msg: str, quiet: bool) -> None:
+    """A line for the user on the terminal, even while an export sends the libraries' output to its log."""
     if not quiet:
-        print(f"\nwarning: {msg}", file=terminal(), flush=True)
+        print(f"\n{msg}", file=terminal(), flush=True)
 
 
 def _golden_samples(bundle: Bundle) -> list[Sample]:
@@ -93,7 +94,7 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
     if method == "static":
         calibration = cal.build_calibration(bundle, spec, calib_raw, templates, static=True)
         for w in calibration.info["warnings"]:
-            _warn(w, quiet)
+            _say(f"warning: {w}", quiet)
 
     eval_samples = templates + cal.to_samples(spec, bundle, held_raw, templates)
     held_count = len(eval_samples) - len(templates)
@@ -179,11 +180,6 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
     if not quiet and _opt(opts, "show_table", False):  # the CLI prints it on stdout itself
         print("\n" + format_table(acc), file=terminal(), flush=True)
     return row
-
-
-def _say(msg: str, quiet: bool) -> None:
-    if not quiet:
-        print(f"\n{msg}", file=terminal(), flush=True)
 
 
 def _auto_failure(label: str, row: dict, auto: dict, layers: int) -> str:

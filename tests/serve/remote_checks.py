@@ -141,23 +141,21 @@ def streamed(bundle_dir, model, http, grpc):
             except Exception as e:  # noqa: BLE001
                 rows.append({"sample": i, "beam_error": str(e)})
             continue
-        local_pieces, gen = [], pipe.stream(*s.args, **s.kwargs)
-        while True:
-            try:
-                local_pieces.append(next(gen))
-            except StopIteration as done:
-                local_result = to_jsonable(done.value)
-                break
-        served, gen = [], stream(grpc, model, kind, s.args[0], s.kwargs)
-        while True:
-            try:
-                served.append(next(gen))
-            except StopIteration as done:
-                result = done.value
-                break
+        local_pieces, local_result = _drain(pipe.stream(*s.args, **s.kwargs))
+        served, result = _drain(stream(grpc, model, kind, s.args[0], s.kwargs))
         rows.append({"sample": i, "pieces": served, "local_pieces": local_pieces, "result": result,
-                     "local_result": local_result})
+                     "local_result": to_jsonable(local_result)})
     return {"rows": rows}
+
+
+def _drain(gen) -> tuple[list, object]:
+    """(the pieces a generator yields, the value it returns)."""
+    pieces = []
+    while True:
+        try:
+            pieces.append(next(gen))
+        except StopIteration as done:
+            return pieces, done.value
 
 
 def _good(kind, golden):
