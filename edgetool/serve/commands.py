@@ -1,6 +1,7 @@
 """`edgetool triton` and `edgetool serve` (attached to the CLI group by edgetool/cli.py)."""
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import tempfile
@@ -84,25 +85,38 @@ def serve(bundle, port, grpc_port, metrics_port, host, repo, python, timeout, **
 
     keep = repo is not None
     root = Path(repo) if keep else Path(tempfile.mkdtemp(prefix="edgetool-repo-"))
-    out = write_repository(bundle, root, _options(**opts, graphs=False, force=keep))
-    ports = [port, grpc_port or (port + 1 if port else None), metrics_port or (port + 2 if port else None)]
-    server = start(out.root, [out.pipeline_model], *[p or None for p in ports], python=python, timeout=timeout,
-                   host=host, threads=opts.get("threads"))
-    click.echo(f"Triton Inference Server ready in {server.startup_s:.1f} s (repository {out.root})")
-    click.echo(server.endpoints())
-    click.echo("Ctrl-C stops it.")
+    try:
+        out = write_repository(bundle, root, _options(**opts, graphs=False, force=keep))
+        ports = [port, grpc_port or (port + 1 if port else None), metrics_port or (port + 2 if port else None)]
+        server = start(out.root, [out.pipeline_model], *[p or None for p in ports], python=python, timeout=timeout,
+                       host=host, threads=opts.get("threads"))
+        code = _serve_until_stopped(server, out.root)
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    if code is not None:
+        click.echo(f"tritonserver exited on its own (code {code}).", err=True)
+        sys.exit(1)
+    click.echo("Server stopped.")
+
+
+def _serve_until_stopped(server, repo: Path) -> int | None:
+    """Print the endpoints and wait for Ctrl-C / SIGTERM; stop the server in order. Returns the server's exit
+    code when it died on its own (its log is shown), else None."""
     stop = {"now": False}
 
     def on_signal(*_):
         stop["now"] = True
 
-    # Ctrl-C (SIGINT) and SIGTERM both stop the server in order (handlers set even where SIGINT was ignored)
+    # Ctrl-C (SIGINT) and SIGTERM both stop the server in order (handlers set even where SIGINT was ignored);
+    # set before "Ctrl-C stops it." is printed, so a Ctrl-C right after that line is already ours
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        click.echo(f"Triton Inference Server ready in {server.startup_s:.1f} s (repository {repo})")
+        click.echo(server.endpoints())
+        click.echo("Ctrl-C stops it.")
         while not stop["now"] and server.alive():
             time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
@@ -110,14 +124,7 @@ def serve(bundle, port, grpc_port, metrics_port, host, repo, python, timeout, **
         if died:
             click.echo(server.log()[-4000:], err=True)
         code = server.stop()
-        if not keep:
-            import shutil
-
-            shutil.rmtree(root, ignore_errors=True)
-    if died:
-        click.echo(f"tritonserver exited on its own (code {code}).", err=True)
-        sys.exit(1)
-    click.echo("Server stopped.")
+    return code if died else None
 
 
 COMMANDS = (triton, serve)

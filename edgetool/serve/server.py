@@ -226,15 +226,19 @@ def start(repo: Path, models: list[str] | None = None, http_port: int | None = N
     server = Server(proc, host, *ports, repo=repo, models=models, log_path=log_path, workdir=work)
     deadline = time.monotonic() + timeout
     ready = f"http://{host}:{ports[0]}/v2/health/ready"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            text = server.log()
-            server.stop()
-            raise ServeError(f"tritonserver exited with code {proc.returncode} before it was ready:\n{_tail(text)}")
-        if _get(ready) == 200:
-            server.startup_s = time.perf_counter() - t0
-            return server
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                text = server.log()
+                server.stop()
+                raise ServeError(f"tritonserver exited with code {proc.returncode} before it was ready:\n{_tail(text)}")
+            if _get(ready) == 200:
+                server.startup_s = time.perf_counter() - t0
+                return server
+            time.sleep(0.2)
+    except KeyboardInterrupt:  # its own session never sees our Ctrl-C: stop it here or it outlives us
+        server.stop()
+        raise
     text = server.log()
     server.stop()
     raise ServeError(f"tritonserver was not ready after {timeout:.0f} s:\n{_tail(text)}")
