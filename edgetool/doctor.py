@@ -195,23 +195,24 @@ SIGNING_FIX = "pip install 'edgetool[signing]' (model-signing + pyopenssl) to si
 
 
 def _signing() -> dict:
-    """Whether bundle signatures can be verified here, and whether EDGETOOL_VERIFY_KEY enforces them."""
+    """Whether bundle signatures can be verified here (cryptography + pyOpenSSL; the device never imports
+    model-signing, which only signs), and whether EDGETOOL_VERIFY_KEY enforces them."""
     import os
 
     from edgetool.runtime.bundle import VERIFY_KEY_ENV
+    from edgetool.runtime.signing import signing_available
 
-    have = _version("model_signing", "model-signing", load=False)
-    openssl = importlib.util.find_spec("OpenSSL") is not None
+    missing = signing_available()
+    signer = _version("model_signing", "model-signing", load=False)
     key = os.environ.get(VERIFY_KEY_ENV) or ""
     enforced = (f"enforced: {VERIFY_KEY_ENV}={key}" + ("" if Path(key).is_file() else " (file not found!)")
                 if key else f"not enforced (set {VERIFY_KEY_ENV}=PUBLIC.pem, or pass --verify-key)")
-    if have and openssl:
+    if missing is None:
         status = OK if not key or Path(key).is_file() else PARTIAL
-        return _row("signing (verify)", status, f"model-signing {have}; {enforced}",
+        can_sign = f"signs with model-signing {signer}" if signer else "verifies only (model-signing signs)"
+        return _row("signing (verify)", status, f"{can_sign}; {enforced}",
                     "" if status == OK else f"{VERIFY_KEY_ENV} names no file: every bundle will be refused")
-    detail = "model-signing not installed" if not have else "pyopenssl not installed (model-signing imports it)"
-    return _row("signing (verify)", MISSING if key else PARTIAL if have else MISSING, f"{detail}; {enforced}",
-                SIGNING_FIX)
+    return _row("signing (verify)", MISSING, f"cannot verify ({missing}); {enforced}", SIGNING_FIX)
 
 
 def _guard(component: str, probe_fn, *args) -> list[dict]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from edgetool.runtime.errors import EngineMissingError, UsageError
-from edgetool.runtime.signing import EXTRA, SIGNATURE, hashing_config
+from edgetool.runtime.signing import EXTRA, SIGNATURE
 
 
 def _library():
@@ -23,6 +23,12 @@ def _library():
         raise EngineMissingError(f"Signing a bundle needs the signing extra (import failed: {e}). "
                                  f"Install it with: {EXTRA}") from None
     return hashing, signing
+
+
+def hashing_config(hashing):
+    """What the model_signing CLI hashes by default (per-file sha256), the signature file itself left out —
+    the list the device checks (runtime/signing.py IGNORED)."""
+    return hashing.Config().set_ignored_paths(paths=[SIGNATURE], ignore_git_paths=True)
 
 
 def check_private_key(key: str | Path, certificate: str | Path | None = None, chain: Iterable = ()) -> None:

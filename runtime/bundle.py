@@ -7,8 +7,9 @@ device only hashes what it actually loads. The manifest itself is covered by `ed
 refused at load (a removed or renamed file), a file the manifest does not list is reported.
 
 With a public key (`Bundle.load(path, verify_key=...)` or EDGETOOL_VERIFY_KEY), the OpenSSF Model
-Signing signature `edgetool.sig` is checked over every file of the directory first (runtime/signing.py);
-it replaces the per-file hash pass.
+Signing signature `edgetool.sig` is checked first (runtime/signing.py): its signed file list must match
+the directory and the manifest's bytes before the manifest is read; then every signed file is hashed
+against that list in the same single pass as without a key (beside session creation, before any answer).
 """
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .digest import sha256_file  # noqa: F401 — importable from here (writers and TensorRT's cache use it)
 from .errors import BundleError, UsageError, did_you_mean
 from .names import TARGET_BACKEND
-from .signing import SIGNATURE  # OpenSSF Model Signing (sigstore bundle format) over the whole directory
+from .signing import SIGNATURE, refusal  # OpenSSF Model Signing (sigstore bundle format) over the whole directory
 # the schema lives in manifest.py; these names stay importable from here (many modules read them here)
 from .manifest import MANIFEST, SCHEMA_VERSION, Artifact, GraphSpec, Manifest, TensorSpec  # noqa: F401
 
@@ -40,14 +42,6 @@ class BundleWarning(UserWarning):
 def manifest_digest(data: bytes) -> str:
     """The content of edgetool.json.sha256 for these manifest bytes."""
     return f"{hashlib.sha256(data).hexdigest()}  {MANIFEST}\n"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_manifest_digest(root: Path, data: bytes) -> None:
@@ -95,10 +89,11 @@ class Bundle:
         if not mpath.is_file():
             raise BundleError(f"'{path}' has no {MANIFEST}: it is not an edgetool bundle (or the export was interrupted).")
         key = verify_key if verify_key is not None else os.environ.get(VERIFY_KEY_ENV) or None
+        signed = None
         if key:
-            from .signing import verify_bundle
+            from .signing import verify_signature
 
-            verify_bundle(root, key)  # before a byte of the manifest is used
+            signed = verify_signature(root, key)  # the manifest's bytes checked before a byte of it is used
         data = mpath.read_bytes()
         check_manifest_digest(root, data)
         try:
@@ -106,11 +101,19 @@ class Bundle:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise BundleError(f"{mpath} is not valid JSON ({e}); the bundle is corrupt — export it again.") from None
         bundle = cls(root, Manifest.from_json(manifest, str(mpath)))
+        if signed is not None:
+            bundle._sign_off(signed, str(key))
         bundle.check_listing()
-        if key:
-            bundle._verified = set(bundle._hashes)  # the signature covered every byte: no second hash pass
-            bundle.verified_by = str(key)
         return bundle
+
+    def _sign_off(self, signed: dict[str, str], key: str) -> None:
+        """A verified signature's file list becomes the hashes every file is checked against (the manifest's
+        own list must agree with it); edgetool.json and its digest were compared while verifying."""
+        differ = sorted(rel for rel, digest in self._hashes.items() if signed.get(rel) != digest)
+        if differ:
+            raise refusal(self.root, f"{MANIFEST} lists other hashes than the signature for {', '.join(differ)}")
+        self._hashes = {rel: d for rel, d in signed.items() if rel not in (MANIFEST, MANIFEST_DIGEST)}
+        self.verified_by = key
 
     def check_listing(self) -> list[str]:
         """Refuse a listed file that is missing (removed, renamed); warn about files the manifest does not
@@ -146,6 +149,8 @@ class Bundle:
                               "it. Copy the bundle with its files (cp -rL), or export it again.")
         if verify and rel not in self._verified:
             actual = sha256_file(p)
+            if actual != self._hashes[rel] and self.verified_by:
+                raise refusal(self.root, f"changed since signing: {rel}")
             if actual != self._hashes[rel]:
                 raise BundleError(
                     f"{self.root}: '{rel}' does not match its sha256 in {MANIFEST} "
@@ -157,7 +162,10 @@ class Bundle:
 
     def verify_in_background(self, rels: list[str]) -> "Verification":
         """Start hashing `rels` in a thread (hashlib releases the GIL for large reads), so engine sessions
-        are built meanwhile; `.wait()` raises the first mismatch. Call it before anything is answered."""
+        are built meanwhile; `.wait()` raises the first mismatch. Call it before anything is answered.
+        A signed bundle hashes every signed file here (`rels` first): the signature covers them all."""
+        if self.verified_by:
+            rels = list(rels) + sorted(set(self._hashes) - set(rels))
         paths = {rel: self.file(rel, verify=False) for rel in rels}  # listed, present, inside: checked now
         return Verification(self, [r for r in paths if r not in self._verified])
 

@@ -21,17 +21,19 @@ TEXT = "I love this"
 
 
 def _one_line(r) -> str:
-    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    """The output as a terminal shows it (a progress bar rewritten with \r and cleared leaves nothing)."""
+    shown = (ln.rsplit("\r", 1)[-1] for ln in r.output.split("\n"))
+    lines = [ln for ln in shown if ln.strip()]
     assert "Traceback" not in r.output
     assert len(lines) == 1, r.output
     return lines[0]
 
 
-def _key_pair(folder: Path, name: str) -> tuple[Path, Path]:
+def _key_pair(folder: Path, name: str, curve: str = "SECP256R1") -> tuple[Path, Path]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(getattr(ec, curve)())
     private, public = folder / f"{name}.pem", folder / f"{name}.pub.pem"
     private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()))
@@ -193,6 +195,12 @@ def test_every_change_to_a_signed_bundle_is_refused(copy, keys, case):
 def test_signed_by_another_key_and_stripped_signature_are_refused(copy, keys):
     r = cli("run", copy, TEXT, "--verify-key", keys["other"][1])
     assert r.exit_code == 2 and f"not signed by {keys['other'][1]}" in _one_line(r)
+    sig = json.loads((copy / SIGNATURE).read_text())  # the key hint is not signed: without it the check still fails
+    sig["verificationMaterial"]["publicKey"].pop("hint")
+    (copy / SIGNATURE).write_text(json.dumps(sig))
+    r = cli("run", copy, TEXT, "--verify-key", keys["other"][1])
+    assert r.exit_code == 2 and "(the signature does not verify with it)" in _one_line(r), r.output
+    assert cli("run", copy, TEXT, "--verify-key", keys["ci"][1]).exit_code == 0
     (copy / SIGNATURE).unlink()
     r = cli("run", copy, TEXT, "--verify-key", keys["ci"][1])
     assert r.exit_code == 2 and "is not signed (no edgetool.sig)" in _one_line(r)
@@ -208,9 +216,17 @@ def test_validate_and_bench_verify_too(copy, keys):
 
 
 def test_pipeline_verify_key_and_the_environment_variable(copy, keys, monkeypatch):
+    import edgetool.runtime.bundle as bundle_module
+
+    hashed = []
+    real = bundle_module.sha256_file
+    monkeypatch.setattr(bundle_module, "sha256_file", lambda p, *a: hashed.append(p) or real(p, *a))
     pipe = pipeline(copy, verify_key=keys["ci"][1])
+    monkeypatch.undo()
     assert pipe.bundle.verified_by == str(keys["ci"][1])
-    assert pipe.bundle._verified == set(pipe.bundle.manifest.file_hashes())  # no second hash pass
+    # every signed file hashed once, beside session creation: the signature adds no second pass
+    listed = set(pipe.bundle.manifest.file_hashes())
+    assert sorted(p.relative_to(copy).as_posix() for p in hashed) == sorted(listed)
     assert pipe(TEXT)[0]["label"]
     with pytest.raises(BundleError, match="not signed by"):
         pipeline(copy, verify_key=keys["other"][1])
@@ -245,6 +261,72 @@ def test_edgetool_accepts_a_bundle_signed_by_the_model_signing_cli(copy, keys):
     assert pipeline(copy, verify_key=keys["other"][1])(TEXT)[0]["label"]
     with pytest.raises(BundleError, match="not signed by"):
         pipeline(copy, verify_key=keys["ci"][1])
+
+
+@pytest.mark.parametrize("curve", ["SECP384R1", "SECP521R1"])
+def test_larger_curves_verify_with_their_own_hash(copy, tmp_path, curve):
+    """sigstore pairs P-384 with SHA-384 and P-521 with SHA-512; the device's check must hash the same."""
+    private, public = _key_pair(tmp_path, curve, curve)
+    (copy / SIGNATURE).unlink()
+    r = _model_signing("sign", "key", copy, "--private_key", private, "--signature", copy / SIGNATURE)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert pipeline(copy, verify_key=public)(TEXT)[0]["label"]
+    _tamper_artifact(copy)
+    with pytest.raises(BundleError, match="changed since signing: onnx/fp32/model.onnx"):
+        pipeline(copy, verify_key=public)(TEXT)
+
+
+def _resign_statement(root: Path, private: Path, change) -> None:
+    """Re-sign edgetool.sig's statement after `change(statement)` — a validly signed statement the device
+    must still refuse (written with the DSSE protocol directly, as any signer could)."""
+    import base64
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    bundle = json.loads((root / SIGNATURE).read_text())
+    envelope = bundle["dsseEnvelope"]
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    change(statement)
+    payload = json.dumps(statement).encode()
+    kind = envelope["payloadType"].encode()
+    pae = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+    key = serialization.load_pem_private_key(private.read_bytes(), None)
+    envelope["payload"] = base64.b64encode(payload).decode()
+    envelope["signatures"][0]["sig"] = base64.b64encode(key.sign(pae, ec.ECDSA(hashes.SHA256()))).decode()
+    (root / SIGNATURE).write_text(json.dumps(bundle))
+
+
+def _drop_resource(statement):  # a signer that left a file out (and fixed up the root digest)
+    import hashlib
+
+    resources = statement["predicate"]["resources"]
+    resources[:] = [r for r in resources if r["name"] != "tokenizer.json"]
+    statement["subject"][0]["digest"]["sha256"] = hashlib.sha256(
+        b"".join(bytes.fromhex(r["digest"]) for r in resources)).hexdigest()
+
+
+SIGNED_BUT_WRONG = {
+    "shards": (lambda st: st["predicate"]["serialization"].update(method="shards", shard_size=1 << 20),
+               "signed with shards/sha256 hashing; edgetool verifies per-file sha256 signatures"),
+    "root digest": (lambda st: st["subject"][0]["digest"].update(sha256="0" * 64),
+                    "do not add up to the signed root digest"),
+    "file left out": (_drop_resource, "not covered by the signature (added): tokenizer.json"),
+}
+
+
+@pytest.mark.parametrize("case", list(SIGNED_BUT_WRONG))
+def test_a_validly_signed_statement_that_does_not_cover_the_bundle_is_refused(copy, keys, case):
+    change, reason = SIGNED_BUT_WRONG[case]
+    _resign_statement(copy, keys["ci"][0], change)
+    r = cli("run", copy, TEXT, "--verify-key", keys["ci"][1])
+    assert r.exit_code == 2 and reason in _one_line(r), r.output
+
+
+def test_a_corrupt_signature_file_is_one_line(copy, keys):
+    (copy / SIGNATURE).write_text("{not json")
+    r = cli("run", copy, TEXT, "--verify-key", keys["ci"][1])
+    assert r.exit_code == 2 and "edgetool.sig is not an OpenSSF Model Signing signature" in _one_line(r), r.output
 
 
 def test_certificate_mode(copy, keys, tmp_path):
@@ -283,6 +365,12 @@ def test_certificate_mode(copy, keys, tmp_path):
     r = cli("sign", copy, "--key", key_pem, "--cert", leaf_pem, "--cert-chain", ca_pem)
     assert r.exit_code == 0, r.output
     assert pipeline(copy, verify_key=ca_pem)(TEXT)[0]["label"]
+    with pytest.raises(BundleError, match="signed with a certificate, not a key"):
+        pipeline(copy, verify_key=keys["ci"][1])
+    other_ca = tmp_path / "other-ca.crt"  # a chain that does not lead to the signing certificate's issuer
+    other_ca.write_bytes(leaf_pem.read_bytes())
+    with pytest.raises(BundleError, match=f"not signed under {other_ca}"):
+        pipeline(copy, verify_key=other_ca)
     _tamper_artifact(copy)
     with pytest.raises(BundleError, match="changed since signing: onnx/fp32/model.onnx"):
         pipeline(copy, verify_key=ca_pem)
@@ -320,7 +408,7 @@ def test_sign_refuses_a_public_key_and_verify_a_private_one(copy, keys):
 
 # -- light on the device -------------------------------------------------------------------------------
 def test_without_the_extra_verify_key_is_one_line_naming_it(copy, keys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "model_signing", None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "cryptography", None)  # import fails as if not installed
     r = cli("run", copy, TEXT, "--verify-key", keys["ci"][1])
     assert r.exit_code == 2
     assert "pip install 'edgetool[signing]'" in _one_line(r)
@@ -333,6 +421,17 @@ def test_the_runtime_imports_model_signing_only_with_a_key(bundle_dir):
             "assert not bad, bad")
     env = {k: v for k, v in __import__("os").environ.items() if k != VERIFY_KEY_ENV}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+
+
+def test_verifying_imports_neither_model_signing_nor_sigstore(signed, keys):
+    """The device checks the signature with cryptography alone: model_signing's 0.5-1 s of imports stay off
+    the cold start."""
+    code = ("import sys; from edgetool.runtime import pipeline; "
+            f"pipeline({str(signed)!r}, verify_key={str(keys['ci'][1])!r})({TEXT!r}); "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('model_signing', 'sigstore', 'sigstore_models')]; "
+            "assert not bad, bad")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
 
 

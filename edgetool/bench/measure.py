@@ -451,7 +451,7 @@ def run_bench(opts: BenchOptions, torch_factory=None) -> dict:
     the transformers baseline (edgetool.export.torch_pipeline; the runtime never imports torch)."""
     from edgetool.runtime.backends import BackendOptions
     from edgetool.runtime.bundle import Bundle
-    from edgetool.runtime.errors import EdgetoolError
+    from edgetool.runtime.errors import BundleError, EdgetoolError
     from edgetool.runtime.pipelines import pipeline_class
     from edgetool.runtime.pipelines.base import open_engines
     from edgetool.runtime.tasks import get_task
@@ -492,6 +492,8 @@ def run_bench(opts: BenchOptions, torch_factory=None) -> dict:
                 pipe = cls(bundle, engines={n: _TimedEngine(e, n, g) for n, e in engines.items()})
                 g.call = (lambda p: lambda: p(*sample.args, **sample.kwargs))(pipe)
                 g.result["size_mb"] = artifact_size_mb(bundle, g.backend, g.precision)
+            except BundleError:
+                raise  # a changed or unsigned bundle is refused as a whole, not benchmarked without a group
             except EdgetoolError as e:
                 g.error = str(e).splitlines()[0]
                 bar.message(f"  {g.name}: skipped ({g.error})")
