@@ -152,7 +152,7 @@ def _verify_key_option(fn):
     return click.option("--verify-key", type=click.Path(path_type=Path), default=None, metavar="PUBLIC.pem",
                         help="Refuse the bundle unless its signature (edgetool.sig) verifies with this public key "
                              "(or certificate chain) over every file. Default: $EDGETOOL_VERIFY_KEY. "
-                             "Needs edgetool[signing].")(fn)
+                             "Needs edgetool[verify] (or edgetool[signing]).")(fn)
 
 
 def _sign_key_option(fn):

@@ -191,7 +191,8 @@ def _jetson(root: Path = Path("/")) -> dict:
     return _row("Jetson / L4T", OK, ", ".join(s for s in (name, version or l4t) if s))
 
 
-SIGNING_FIX = "pip install 'edgetool[signing]' (model-signing + pyopenssl) to sign bundles or verify their signatures"
+SIGNING_FIX = ("pip install 'edgetool[verify]' (cryptography + pyopenssl) to verify bundle signatures on a device; "
+               "'edgetool[signing]' (model-signing) to sign them")
 
 
 def _signing() -> dict:

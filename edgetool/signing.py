@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Iterable
 
 from edgetool.runtime.errors import EngineMissingError, UsageError
-from edgetool.runtime.signing import EXTRA, SIGNATURE
+from edgetool.runtime.signing import SIGNATURE
+
+EXTRA = "pip install 'edgetool[signing]'"
 
 
 def _library():

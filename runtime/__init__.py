@@ -19,7 +19,7 @@ def pipeline(bundle_or_task: str | Path | Bundle, backend: str | None = None, pr
     """Load a bundle (a path, or a task name whose default bundle is in ./bundles) as a pipeline.
 
     verify_key: a public key (PEM) or certificate chain; the bundle's signature (edgetool.sig) is verified
-    over every file before anything of it is used (default: $EDGETOOL_VERIFY_KEY; needs edgetool[signing])."""
+    over every file before anything of it is used (default: $EDGETOOL_VERIFY_KEY; needs edgetool[verify])."""
     from .pipelines import pipeline_class
 
     if option_fields:

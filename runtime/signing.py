@@ -24,7 +24,7 @@ from .errors import BundleError, EngineMissingError, UsageError
 from .manifest import MANIFEST
 
 SIGNATURE = "edgetool.sig"
-EXTRA = "pip install 'edgetool[signing]'"
+EXTRA = "pip install 'edgetool[verify]'"  # cryptography + pyOpenSSL (edgetool[signing], which signs, has them too)
 # left out of the signed list, as the model_signing CLI does by default (the signature itself, git's files)
 IGNORED = (SIGNATURE, ".git", ".gitattributes", ".github", ".gitignore")
 PAYLOAD_TYPE = "application/vnd.in-toto+json"

@@ -126,6 +126,18 @@ def test_runtime_resolves_to_binary_wheels_on_jetpack6():
         assert tags == "any" or "aarch64" in tags, file  # a compiled wheel for the Jetson, or pure Python
 
 
+def test_the_verify_extra_is_what_a_device_needs_to_check_signatures():
+    """edgetool[verify]: cryptography and pyOpenSSL only — no model-signing, sigstore or engine — and binary
+    wheels on a JetPack 6 board."""
+    installed = {i["metadata"]["name"].lower() for i in resolve(requirements("verify"))}
+    assert {"cryptography", "pyopenssl"} <= installed, installed
+    assert not installed & {"model-signing", "sigstore", "torch", "transformers", "onnxruntime", "onnx"}, installed
+    platforms = [a for p in JETPACK6 for a in ("--platform", p)]
+    items = resolve(requirements("verify"), "--only-binary=:all:", "--python-version", "3.10", "--implementation",
+                    "cp", "--target", str(ROOT / ".no-install-target"), *platforms)
+    assert {"cryptography", "pyopenssl"} <= {i["metadata"]["name"].lower() for i in items}
+
+
 def test_the_signing_extra_stays_light():
     """edgetool[signing] adds model-signing and the pyOpenSSL it imports without declaring, and no engine,
     torch or transformers (a device that verifies signatures keeps its size otherwise)."""

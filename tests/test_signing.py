@@ -411,7 +411,7 @@ def test_without_the_extra_verify_key_is_one_line_naming_it(copy, keys, monkeypa
     monkeypatch.setitem(sys.modules, "cryptography", None)  # import fails as if not installed
     r = cli("run", copy, TEXT, "--verify-key", keys["ci"][1])
     assert r.exit_code == 2
-    assert "pip install 'edgetool[signing]'" in _one_line(r)
+    assert "pip install 'edgetool[verify]'" in _one_line(r)
 
 
 def test_the_runtime_imports_model_signing_only_with_a_key(bundle_dir):
