@@ -9,6 +9,7 @@ Hooks the image-segmentation pipeline calls: `subtasks` (the first is the defaul
   (the pipeline's default) follows post_process_panoptic_segmentation, "instance"
   post_process_instance_segmentation, "semantic" a class-weighted sum of masks, upsampled, argmax
   (details in runtime/postprocess/segmentation.py).
+- dpt, mobilevit, upernet, beit (semantic): as segformer.
 """
 from __future__ import annotations
 
@@ -61,3 +62,4 @@ class MaskClassificationHead(_ImageHead):
             found = panoptic_segments(cls, masks, img.shape[:2], threshold, mask_threshold, overlap_mask_area_threshold)
         return [{"score": score, "label": self.pipe.id2label[label], "mask": mask_image(mask)}
                 for label, score, mask in found]
+
