@@ -136,6 +136,7 @@ _add("object-detection", "table-transformer", "detection:TABLE_TRANSFORMER")
 _add("object-detection", "conditional-detr", "detection:CONDITIONAL_DETR")
 _add("image-segmentation", "segformer", "dense:SEGFORMER")
 _add("image-segmentation", "maskformer", "dense:MASKFORMER")
+_add("image-segmentation", "mask2former", "dense:MASK2FORMER")
 SEMANTIC_SEGMENTERS = ("dpt", "mobilevit", "upernet", "beit")  # per-pixel logits (dense.SEMANTIC_SEGMENTERS)
 for _family in SEMANTIC_SEGMENTERS:
     _add("image-segmentation", _family, f"dense:SEMANTIC_{_family.upper()}")

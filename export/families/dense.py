@@ -133,6 +133,56 @@ MASKFORMER = Adapter(
     files=_write_preprocessor,
 )
 
+def _reference_points(spatial_shapes_list, valid_ratios, device):
+    """Mask2FormerPixelDecoderEncoderOnly.get_reference_points with arange instead of linspace + meshgrid (the
+    same float32 values: linspace(0.5, n - 0.5, n) is i + 0.5 exactly), which the dynamo exporter keeps
+    symbolic in the feature-map sizes."""
+    import torch
+
+    refs = []
+    for lvl, (height, width) in enumerate(spatial_shapes_list):
+        ys = torch.arange(height, dtype=valid_ratios.dtype, device=device) + 0.5
+        xs = torch.arange(width, dtype=valid_ratios.dtype, device=device) + 0.5
+        ref_y = ys[:, None].expand(height, width).reshape(-1)[None] / (valid_ratios[:, None, lvl, 1] * height)
+        ref_x = xs[None, :].expand(height, width).reshape(-1)[None] / (valid_ratios[:, None, lvl, 0] * width)
+        refs.append(torch.stack((ref_x, ref_y), -1))
+    return torch.cat(refs, 1)[:, :, None] * valid_ratios[:, None]
+
+
+@contextlib.contextmanager
+def symbolic_reference_points(model):
+    from transformers.models.mask2former import modeling_mask2former as mod
+
+    cls = mod.Mask2FormerPixelDecoderEncoderOnly
+    saved = cls.__dict__["get_reference_points"]
+    cls.get_reference_points = staticmethod(_reference_points)
+    try:
+        yield
+    finally:
+        cls.get_reference_points = saved
+
+
+def _mask2former_graph(source, opts):
+    """MaskFormer's graph, always traced with dynamo: TorchScript bakes the pixel decoder's feature-map sizes."""
+    graphs = _mask_classification_graph(source, opts)
+    for g in graphs:
+        g.dynamo = True
+    return graphs
+
+
+MASK2FORMER = Adapter(
+    task="image-segmentation", family="mask2former", model_types=("mask2former",),
+    auto_class="AutoModelForUniversalSegmentation",
+    references=(ref("mask2former-tiny", "segmenters", "mask2former_tiny"),),
+    graphs=_mask2former_graph,
+    processing=lambda source: {"image": checked_image_config(source)},
+    labels=config_labels,
+    samples=_mask_classification_samples,
+    files=_write_preprocessor,
+    patches=(symbolic_reference_points,),
+)
+
+
 # -- depth-estimation -------------------------------------------------------------------------------
 _DEPTH_AXES = {names.PIXEL_VALUES: {0: names.BATCH, 2: names.HEIGHT, 3: names.WIDTH},
                "predicted_depth": {0: names.BATCH, 1: "out_height", 2: "out_width"}}

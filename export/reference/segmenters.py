@@ -123,3 +123,45 @@ def _builder(name: str):
 for _name in MODELS:
     globals()["build_" + _name.replace("-", "_")] = _builder(_name)
 
+
+def mask2former_tiny(out: Path, seed: int) -> None:
+    """Mask2Former (Swin backbone, 8 queries) with its own image processor. As for maskformer-tiny, the class
+    head is sharpened after the random init so queries are confident and disagree (otherwise the pipeline's
+    default panoptic post-processing keeps nothing, or one label everywhere)."""
+    import torch
+    from transformers import (Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor,
+                              SwinConfig)
+
+    torch.manual_seed(seed)
+    backbone = SwinConfig(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2],
+                          window_size=2, out_features=_STAGES, use_absolute_embeddings=False)
+    cfg = Mask2FormerConfig(backbone_config=backbone, feature_size=32, mask_feature_size=32, hidden_dim=32,
+                            encoder_feedforward_dim=32, encoder_layers=1, decoder_layers=2, num_attention_heads=2,
+                            dim_feedforward=32, num_queries=8, init_std=0.1, id2label=dict(SEG_LABELS),
+                            label2id={v: k for k, v in SEG_LABELS.items()})
+    model = Mask2FormerForUniversalSegmentation(cfg).eval()
+    with torch.no_grad():
+        model.model.transformer_module.queries_features.weight.normal_(0.0, 3.0)
+        x = torch.randn(4, 3, 64, 64)
+        # Mask logits near 0 everywhere would let one query own every pixel: take the picture-wide mean pixel
+        # embedding out of the mask embeddings and scale them, so queries own different regions.
+        last = [m for m in model.model.transformer_module.decoder.mask_predictor.mask_embedder.modules()
+                if isinstance(m, torch.nn.Linear)][-1]
+        mean_pixel = model(pixel_values=x).pixel_decoder_last_hidden_state.mean((0, 2, 3))
+        v = mean_pixel / mean_pixel.norm()
+        last.weight.copy_(last.weight - v[:, None] * (v @ last.weight)[None, :])
+        last.bias.copy_(last.bias - v * (v @ last.bias))
+        spread = float(model(pixel_values=x).masks_queries_logits.std())
+        last.weight.mul_(4.0 / spread)
+        last.bias.mul_(4.0 / spread)
+        # ... and shift them down, so each query's own mask (logit > 0) is a small part of the picture, as
+        # panoptic's overlap_mask_area_threshold expects of trained queries
+        last.bias.sub_(5.0 * v / mean_pixel.norm())
+        res = model(pixel_values=x)  # after the mask change: it moves the decoder's attention
+        u = res.transformer_decoder_last_hidden_state.mean((0, 1))
+        u = u / u.norm()
+        w = model.class_predictor.weight
+        w.copy_(40.0 * (w - (w @ u)[:, None] * u[None, :]))
+        model.class_predictor.bias[-1] = -10.0  # "no object" rarely wins
+    model.save_pretrained(str(out), safe_serialization=True)
+    Mask2FormerImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}, size_divisor=32).save_pretrained(str(out))

@@ -44,6 +44,7 @@ _ENTRIES = [
     ("object-detection", "yolo", "detection:YoloHead"),
     ("image-segmentation", "segformer", "segmentation:SemanticHead"),
     ("image-segmentation", "maskformer", "segmentation:MaskClassificationHead"),
+    ("image-segmentation", "mask2former", "segmentation:Mask2FormerHead"),
     *(("image-segmentation", family, "segmentation:SemanticHead") for family in SEMANTIC_SEGMENTERS),
     ("depth-estimation", "glpn", "image:DepthHead"),
     ("depth-estimation", "dpt", "image:DepthHead"),

@@ -133,8 +133,9 @@ def shortest_edge_size(h: int, w: int, size: int, max_size: int | None) -> tuple
 
 
 class MaskFormerProcessor:
-    """MaskFormerImageProcessor: shortest/longest edge resize rounded up to size_divisor, rescale,
-    normalize, pad bottom/right to the batch's largest image (or pad_size), pixel_mask."""
+    """MaskFormerImageProcessor (and Mask2FormerImageProcessor, the same steps): shortest/longest edge resize
+    rounded up to size_divisor, rescale, normalize, pad bottom/right to the batch's largest image (or
+    pad_size), pixel_mask."""
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
