@@ -12,7 +12,8 @@ from edgetool.runtime import names
 from . import Adapter, Sample
 from ..graphs import GraphExport, NamedIO
 from .text import config_labels, ref
-from .vision import _write_preprocessor, preprocessor_config, sample_images, torch_randn
+from .vision import (_fold_without_col2im, _write_preprocessor, checked_image_config, preprocessor_config,
+                     sample_images, torch_randn)
 
 
 def dense_images() -> list[np.ndarray]:
@@ -76,6 +77,51 @@ SEGFORMER = Adapter(
     files=_write_preprocessor,
 )
 
+def _pixel_logits_graph(source, opts):
+    """pixel_values -> logits at the size the runtime's processor produces; height and width stay dynamic
+    only where that size follows the picture (DPT's keep_aspect_ratio), else fixed as the processor makes it."""
+    from edgetool.runtime.preprocess.image import image_processor
+
+    proc = image_processor(checked_image_config(source))
+    shapes = {proc([np.zeros(hw + (3,), np.uint8)])["pixel_values"].shape[2:] for hw in ((64, 64), (48, 96))}
+    h, w = max(shapes)
+    axes = {0: names.BATCH, **({2: names.HEIGHT, 3: names.WIDTH} if len(shapes) > 1 else {})}
+    return [GraphExport("model", NamedIO(source.model, [names.PIXEL_VALUES], lambda o: (o.logits,)),
+                        {names.PIXEL_VALUES: torch_randn(2, 3, h, w)}, [names.LOGITS],
+                        {names.PIXEL_VALUES: axes, names.LOGITS: {0: names.BATCH}})]
+
+
+def _semantic(family: str, model_types: tuple[str, ...], references: tuple, patches: tuple = ()) -> Adapter:
+    """A semantic-segmentation family: per-pixel logits, SegFormer's post-processing (runtime SemanticHead);
+    only the image processor (checked at export: a setting the runtime cannot reproduce stops it) differs."""
+    return Adapter(
+        task="image-segmentation", family=family, model_types=model_types,
+        auto_class="AutoModelForSemanticSegmentation",
+        references=references,
+        graphs=_pixel_logits_graph,
+        processing=lambda source: {"image": checked_image_config(source)},
+        labels=config_labels,
+        samples=_segmentation_samples,
+        files=_write_preprocessor,
+        patches=patches,
+    )
+
+
+def _seg_refs(*names_: str) -> tuple:
+    return tuple(ref(n, "segmenters", "build_" + n.replace("-", "_")) for n in names_)
+
+
+# family -> (config.model_types, reference checkpoints (the first is the default), trace patches)
+SEMANTIC_SEGMENTERS: dict[str, tuple] = {
+    "dpt": (("dpt",), _seg_refs("dpt-segmentation-tiny")),
+    "mobilevit": (("mobilevit", "mobilevitv2"), _seg_refs("mobilevit-deeplabv3-tiny", "mobilevitv2-deeplabv3-tiny"),
+                  (_fold_without_col2im,)),
+    "upernet": (("upernet",), _seg_refs("upernet-convnext-tiny", "upernet-swin-tiny")),
+    "beit": (("beit",), _seg_refs("beit-segmentation-tiny")),
+}
+for _family, _row in SEMANTIC_SEGMENTERS.items():
+    globals()[f"SEMANTIC_{_family.upper()}"] = _semantic(_family, *_row)
+
 MASKFORMER = Adapter(
     task="image-segmentation", family="maskformer", model_types=("maskformer",),
     auto_class="AutoModelForInstanceSegmentation",
@@ -85,6 +131,55 @@ MASKFORMER = Adapter(
     labels=config_labels,
     samples=_mask_classification_samples,
     files=_write_preprocessor,
+)
+
+def _reference_points(spatial_shapes_list, valid_ratios, device):
+    """Mask2FormerPixelDecoderEncoderOnly.get_reference_points with arange instead of linspace + meshgrid (the
+    same float32 values: linspace(0.5, n - 0.5, n) is i + 0.5 exactly), which the dynamo exporter keeps
+    symbolic in the feature-map sizes."""
+    import torch
+
+    refs = []
+    for lvl, (height, width) in enumerate(spatial_shapes_list):
+        ys = torch.arange(height, dtype=valid_ratios.dtype, device=device) + 0.5
+        xs = torch.arange(width, dtype=valid_ratios.dtype, device=device) + 0.5
+        ref_y = ys[:, None].expand(height, width).reshape(-1)[None] / (valid_ratios[:, None, lvl, 1] * height)
+        ref_x = xs[None, :].expand(height, width).reshape(-1)[None] / (valid_ratios[:, None, lvl, 0] * width)
+        refs.append(torch.stack((ref_x, ref_y), -1))
+    return torch.cat(refs, 1)[:, :, None] * valid_ratios[:, None]
+
+
+@contextlib.contextmanager
+def symbolic_reference_points(model):
+    from transformers.models.mask2former import modeling_mask2former as mod
+
+    cls = mod.Mask2FormerPixelDecoderEncoderOnly
+    saved = cls.__dict__["get_reference_points"]
+    cls.get_reference_points = staticmethod(_reference_points)
+    try:
+        yield
+    finally:
+        cls.get_reference_points = saved
+
+
+def _mask2former_graph(source, opts):
+    """MaskFormer's graph, always traced with dynamo: TorchScript bakes the pixel decoder's feature-map sizes."""
+    graphs = _mask_classification_graph(source, opts)
+    for g in graphs:
+        g.dynamo = True
+    return graphs
+
+
+MASK2FORMER = Adapter(
+    task="image-segmentation", family="mask2former", model_types=("mask2former",),
+    auto_class="AutoModelForUniversalSegmentation",
+    references=(ref("mask2former-tiny", "segmenters", "mask2former_tiny"),),
+    graphs=_mask2former_graph,
+    processing=lambda source: {"image": checked_image_config(source)},
+    labels=config_labels,
+    samples=_mask_classification_samples,
+    files=_write_preprocessor,
+    patches=(symbolic_reference_points,),
 )
 
 

@@ -29,6 +29,8 @@ _HERE = __name__
 # (preprocess/classify_image.py) is all that differs between them.
 IMAGE_CLASSIFIERS = ("vit", "deit", "beit", "swin", "convnext", "resnet", "regnet", "mobilenet", "efficientnet",
                      "mobilevit", "dinov2", "levit", "poolformer")
+# The semantic-segmentation families beside segformer: per-pixel logits, SegFormer's post-processing.
+SEMANTIC_SEGMENTERS = ("dpt", "mobilevit", "upernet", "beit")
 
 _ENTRIES = [
     *((task, "encoder", "base:Head") for task in ENCODER_TASKS),
@@ -42,6 +44,8 @@ _ENTRIES = [
     ("object-detection", "yolo", "detection:YoloHead"),
     ("image-segmentation", "segformer", "segmentation:SemanticHead"),
     ("image-segmentation", "maskformer", "segmentation:MaskClassificationHead"),
+    ("image-segmentation", "mask2former", "segmentation:Mask2FormerHead"),
+    *(("image-segmentation", family, "segmentation:SemanticHead") for family in SEMANTIC_SEGMENTERS),
     ("depth-estimation", "glpn", "image:DepthHead"),
     ("depth-estimation", "dpt", "image:DepthHead"),
     ("depth-estimation", "depth-anything", "image:DepthHead"),

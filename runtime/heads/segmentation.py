@@ -9,6 +9,9 @@ Hooks the image-segmentation pipeline calls: `subtasks` (the first is the defaul
   (the pipeline's default) follows post_process_panoptic_segmentation, "instance"
   post_process_instance_segmentation, "semantic" a class-weighted sum of masks, upsampled, argmax
   (details in runtime/postprocess/segmentation.py).
+- mask2former: as maskformer, after resizing the mask logits to 384 x 384 (bilinear) first, as
+  Mask2FormerImageProcessor's post-processing does for every subtask.
+- dpt, mobilevit, upernet, beit (semantic): as segformer.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import numpy as np
 
 from ..names import LOGITS
 from ..postprocess.activations import sigmoid, softmax
+from ..postprocess.interpolate import interpolate
 from ..postprocess.segmentation import instance_segments, mask_image, panoptic_segments, present_classes, semantic_map
 from ..preprocess.image import image_processor
 from .base import Head, Prepared
@@ -61,3 +65,16 @@ class MaskClassificationHead(_ImageHead):
             found = panoptic_segments(cls, masks, img.shape[:2], threshold, mask_threshold, overlap_mask_area_threshold)
         return [{"score": score, "label": self.pipe.id2label[label], "mask": mask_image(mask)}
                 for label, score, mask in found]
+
+
+class Mask2FormerHead(MaskClassificationHead):
+    """Mask2FormerImageProcessor resizes the mask logits to a fixed 384 x 384 grid ("the preprocessed image
+    size for all models") before any subtask's post-processing; the rest is MaskFormer's."""
+
+    MASK_GRID = (384, 384)
+
+    def segments(self, img: np.ndarray, out: dict, subtask, threshold, mask_threshold,
+                 overlap_mask_area_threshold) -> list[dict]:
+        masks = interpolate(_f32(out["masks_queries_logits"][:1]), self.MASK_GRID, "bilinear")
+        return super().segments(img, {**out, "masks_queries_logits": masks}, subtask, threshold, mask_threshold,
+                                overlap_mask_area_threshold)

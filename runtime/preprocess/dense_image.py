@@ -8,11 +8,35 @@ import math
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import UnsupportedError, UsageError
 from .detr_image import IMAGENET_MEAN, IMAGENET_STD, pad_with_mask
 from .image_ops import ResizeNormalize, rescale_normalize, resize_as_configured
 
 IMAGENET_STANDARD = [0.5, 0.5, 0.5]
+PIL_FILTERS = (0, 1, 2, 3, 4, 5)
+
+
+def refuse(kind: str, key: str, value, why: str) -> UnsupportedError:
+    """The error for a preprocessor setting this runtime cannot reproduce: named by key and value."""
+    return UnsupportedError(f"{kind}: preprocessor_config.json sets {key}={value!r}, which this runtime does not "
+                            f"implement ({why}); the pixels would differ from transformers. Remove or change the "
+                            "setting, or use a checkpoint whose processor uses the default.")
+
+
+def check_resample(kind: str, cfg: dict) -> None:
+    if "resample" in cfg and cfg["resample"] not in PIL_FILTERS:
+        raise refuse(kind, "resample", cfg["resample"], "a PIL resampling filter 0-5 is expected")
+
+
+def height_width(kind: str, cfg: dict, default: dict) -> dict:
+    """The processor's `size` as {height, width} (an int is a square); any other spec is refused."""
+    size = cfg.get("size") or default
+    if isinstance(size, int) and not isinstance(size, bool):
+        return {"height": size, "width": size}
+    if isinstance(size, dict) and set(size) == {"height", "width"} and \
+            all(isinstance(v, int) and v > 0 for v in size.values()):
+        return dict(size)
+    raise refuse(kind, "size", cfg.get("size"), "expected {height, width} or an int")
 
 
 def _stack(out: list[np.ndarray], name: str) -> dict[str, np.ndarray]:
@@ -56,8 +80,9 @@ class DptProcessor:
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
-        size = cfg.get("size") or {"height": 384, "width": 384}
-        self.size = {"height": size, "width": size} if isinstance(size, int) else size
+        kind = cfg.get("image_processor_type", "DPTImageProcessor")
+        self.size = height_width(kind, cfg, {"height": 384, "width": 384})
+        check_resample(kind, cfg)
 
     def target_size(self, h: int, w: int) -> tuple[int, int]:
         c = self.cfg
@@ -93,9 +118,9 @@ class SegformerProcessor(ResizeNormalize):
 
     def __init__(self, cfg: dict):
         super().__init__({"image_mean": IMAGENET_MEAN, "image_std": IMAGENET_STD, **cfg})
-        if isinstance(cfg.get("size"), dict) and "shortest_edge" in cfg["size"]:
-            raise UsageError("A SegFormer processor with size.shortest_edge is not supported; use height/width.")
-
+        kind = cfg.get("image_processor_type", "SegformerImageProcessor")
+        self.size = height_width(kind, cfg, {"height": 512, "width": 512})
+        check_resample(kind, cfg)
 
 
 def shortest_edge_size(h: int, w: int, size: int, max_size: int | None) -> tuple[int, int]:
@@ -108,11 +133,13 @@ def shortest_edge_size(h: int, w: int, size: int, max_size: int | None) -> tuple
 
 
 class MaskFormerProcessor:
-    """MaskFormerImageProcessor: shortest/longest edge resize rounded up to size_divisor, rescale,
-    normalize, pad bottom/right to the batch's largest image (or pad_size), pixel_mask."""
+    """MaskFormerImageProcessor (and Mask2FormerImageProcessor, the same steps): shortest/longest edge resize
+    rounded up to size_divisor, rescale, normalize, pad bottom/right to the batch's largest image (or
+    pad_size), pixel_mask."""
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
+        check_resample(cfg.get("image_processor_type", "MaskFormerImageProcessor"), cfg)
         size = cfg.get("size") or {"shortest_edge": 800, "longest_edge": cfg.get("max_size", 1333)}
         self.size = {"shortest_edge": size, "longest_edge": cfg.get("max_size", 1333)} if isinstance(size, int) else size
 

@@ -93,7 +93,8 @@ for _names, _ref in ((("ViTImageProcessorFast",), "classify_image:ViTImageProces
                      (("GLPNImageProcessor",), "dense_image:GlpnProcessor"),
                      (("DPTImageProcessor", "DPTImageProcessorFast"), "dense_image:DptProcessor"),
                      (("SegformerImageProcessor", "SegformerImageProcessorFast"), "dense_image:SegformerProcessor"),
-                     (("MaskFormerImageProcessor", "MaskFormerImageProcessorFast"), "dense_image:MaskFormerProcessor"),
+                     (("MaskFormerImageProcessor", "MaskFormerImageProcessorFast", "Mask2FormerImageProcessor",
+                       "Mask2FormerImageProcessorFast"), "dense_image:MaskFormerProcessor"),
                      (("ConvNextImageProcessor", "ConvNextImageProcessorFast"), "convnext_image:ConvNextProcessor")):
     for _name in _names:
         PROCESSORS.add(_name, f"{__package__}.{_ref}")
