@@ -134,6 +134,8 @@ _add("object-detection", "yolo", "detection:YOLO")  # first: the task's default 
 _add("object-detection", "detr", "detection:DETR")
 _add("object-detection", "table-transformer", "detection:TABLE_TRANSFORMER")
 _add("object-detection", "conditional-detr", "detection:CONDITIONAL_DETR")
+_add("object-detection", "yolos", "detection:YOLOS")
+_add("object-detection", "rt-detr", "detection:RT_DETR")
 _add("image-segmentation", "segformer", "dense:SEGFORMER")
 _add("image-segmentation", "maskformer", "dense:MASKFORMER")
 _add("depth-estimation", "glpn", "dense:GLPN")

@@ -39,6 +39,8 @@ _ENTRIES = [
     ("object-detection", "detr", "detection:DetrHead"),
     ("object-detection", "table-transformer", "detection:DetrHead"),
     ("object-detection", "conditional-detr", "detection:ConditionalDetrHead"),
+    ("object-detection", "yolos", "detection:DetrHead"),
+    ("object-detection", "rt-detr", "detection:RtDetrHead"),
     ("object-detection", "yolo", "detection:YoloHead"),
     ("image-segmentation", "segformer", "segmentation:SemanticHead"),
     ("image-segmentation", "maskformer", "segmentation:MaskClassificationHead"),
