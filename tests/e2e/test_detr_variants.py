@@ -95,3 +95,23 @@ def test_setting_the_processor_cannot_reproduce_stops_the_export(tmp_path, refer
     with pytest.raises(UnsupportedError, match=f"sets {key}={value!r}".replace("{", r"\{").replace("(", r"\(")):
         export(ExportOptions(task=TASK, target="onnx", model=ckpt, out=tmp_path / "bundle", quiet=True))
     assert not (tmp_path / "bundle").exists()
+
+
+@pytest.mark.parametrize("model_type, words", [("deformable_detr", ("Deformable DETR", "torch.linspace")),
+                                               ("d_fine", ("D-FINE",))])
+def test_detector_that_does_not_export_yet_is_a_one_line_error(tmp_path, model_type, words):
+    import json
+
+    from cli_invoke import invoke_cli
+
+    ckpt, out = tmp_path / model_type, tmp_path / "bundle"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps({"model_type": model_type}))
+    (ckpt / "model.safetensors").write_bytes(b"")  # never read: the check comes first
+    r = invoke_cli("export", "--task", TASK, "--model", ckpt, "--out", out)
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.output.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and f"'{model_type}'" in lines[0], r.output
+    assert all(w in lines[0] for w in words), r.output
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [model_type]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["config.json", "model.safetensors"]
