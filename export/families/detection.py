@@ -117,9 +117,8 @@ YOLO = Adapter(
 
 # Detection model types transformers loads that no family exports yet (docs/limits.md says why).
 UNEXPORTABLE = {
-    "deformable_detr": "Deformable DETR's multi-scale deformable attention builds its feature-map sizes from Python "
-                       "numbers (torch.linspace steps, torch.as_tensor of the shapes), which the ONNX exporters "
-                       "freeze at the traced picture's size, so other sizes would answer wrongly",
+    "deformable_detr": "Deformable DETR's ONNX graph does not match PyTorch yet (the TorchScript export differs from the "
+                       "model even at the traced size; dynamo's freezes the multi-scale feature-map sizes)",
     "d_fine": "D-FINE's traced ONNX graph does not match PyTorch yet (from the encoder's input projection on)",
 }
 
