@@ -1,5 +1,5 @@
 """Export families of object-detection: `detr` (transformers DETR; its variants `table-transformer`,
-`conditional-detr`, `yolos`, `rt-detr` (v1 and v2)) and `yolo` (edgetool's YOLO-style
+`conditional-detr`, `yolos`, `rt-detr` (v1 and v2), `d-fine`) and `yolo` (edgetool's YOLO-style
 detector, model type edgetool-yolo). `--nms-in-graph` (ExportOptions.extra["nms_in_graph"]) appends ONNX
 NonMaxSuppression to the YOLO-style graph; its thresholds stay graph inputs, so the runtime's
 threshold / iou_threshold / max_detections still apply.
@@ -117,9 +117,9 @@ YOLO = Adapter(
 
 # Detection model types transformers loads that no family exports yet (docs/limits.md says why).
 UNEXPORTABLE = {
-    "deformable_detr": "Deformable DETR's ONNX graph does not match PyTorch yet (the TorchScript export differs from the "
-                       "model even at the traced size; dynamo's freezes the multi-scale feature-map sizes)",
-    "d_fine": "D-FINE's traced ONNX graph does not match PyTorch yet (from the encoder's input projection on)",
+    "deformable_detr": "Deformable DETR's multi-scale deformable attention builds its feature-map sizes from Python "
+                       "numbers (torch.as_tensor of the shapes, torch.linspace steps), which both ONNX exporters "
+                       "freeze at the traced picture's size, so pictures of other sizes would answer wrongly",
 }
 
 DETR = Adapter(
@@ -152,3 +152,7 @@ RT_DETR = replace(DETR, family="rt-detr", model_types=("rt_detr", "rt_detr_v2"),
                   dynamo=False, **_CHECKED,
                   references=(ref("rt-detr-tiny", "detr_variants", "rt_detr_tiny"),
                               ref("rt-detr-v2-tiny", "detr_variants", "rt_detr_v2_tiny")))
+# D-FINE: RT-DETR's inputs, processor (D-FINE checkpoints ship RTDetrImageProcessor) and post-processing;
+# its fine-grained box distributions stay inside the graph (pred_boxes is what the pipeline reads).
+D_FINE = replace(RT_DETR, family="d-fine", model_types=("d_fine",),
+                 references=(ref("d-fine-tiny", "detr_variants", "d_fine_tiny"),))

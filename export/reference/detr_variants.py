@@ -1,4 +1,4 @@
-"""Tiny seeded DETR variants (Table Transformer, Conditional DETR, YOLOS, RT-DETR v1/v2), each saved with
+"""Tiny seeded DETR variants (Table Transformer, Conditional DETR, YOLOS, RT-DETR v1/v2, D-FINE), each saved with
 its own image processor; the DETR ones on the tiny DETR's ResNet backbone and sizes."""
 from __future__ import annotations
 
@@ -90,3 +90,27 @@ def rt_detr_v2_tiny(out: Path, seed: int) -> None:
     RTDetrV2ForObjectDetection(cfg).eval().save_pretrained(str(out), safe_serialization=True)
     RTDetrImageProcessor(size={"height": 64, "width": 64}).save_pretrained(str(out))
 
+
+
+def d_fine_tiny(out: Path, seed: int) -> None:
+    """D-FINE: a tiny HGNetV2 backbone, RT-DETR's encoder sizes, its fine-grained box decoder; saved with
+    RTDetrImageProcessor (D-FINE's own checkpoints use it) at 64x64."""
+    import torch
+    from transformers import DFineConfig, DFineForObjectDetection, HGNetV2Config, RTDetrImageProcessor
+
+    torch.manual_seed(seed)
+    backbone = HGNetV2Config(embedding_size=8, depths=[1, 1, 1, 1], hidden_sizes=[16, 16, 16, 16],
+                             stem_channels=[3, 8, 8], stage_in_channels=[8, 16, 16, 16],
+                             stage_mid_channels=[8, 8, 8, 8], stage_out_channels=[16, 16, 16, 16],
+                             stage_num_blocks=[1, 1, 1, 1], stage_numb_of_layers=[2, 2, 2, 2],
+                             out_features=["stage2", "stage3", "stage4"])
+    sizes = {**_rt_detr_sizes(), "backbone_config": backbone, "decoder_n_points": 2, "lqe_hidden_dim": 8,
+             "max_num_bins": 8}
+    cfg = _labelled(DFineConfig(**sizes))
+    model = DFineForObjectDetection(cfg).eval()
+    with torch.no_grad():  # the random init leaves the backbone's features near 1e-16: rescale its convolutions
+        for m in model.model.backbone.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(m.weight)
+    model.save_pretrained(str(out), safe_serialization=True)
+    RTDetrImageProcessor(size={"height": 64, "width": 64}).save_pretrained(str(out))
