@@ -1,5 +1,5 @@
-"""Export families of object-detection: `detr` (transformers DETR; its variants `table-transformer` and
-`conditional-detr`) and `yolo` (edgetool's YOLO-style
+"""Export families of object-detection: `detr` (transformers DETR; its variants `table-transformer`,
+`conditional-detr`, `yolos`, `rt-detr` (v1 and v2), `d-fine`) and `yolo` (edgetool's YOLO-style
 detector, model type edgetool-yolo). `--nms-in-graph` (ExportOptions.extra["nms_in_graph"]) appends ONNX
 NonMaxSuppression to the YOLO-style graph; its thresholds stay graph inputs, so the runtime's
 threshold / iou_threshold / max_detections still apply.
@@ -20,7 +20,7 @@ from . import Adapter, Sample
 from ..reference import detection as _registers_yolo_auto_class  # noqa: F401  (Auto classes load edgetool-yolo)
 from ..graphs import GraphExport, NamedIO
 from .text import config_labels, ref
-from .vision import _write_preprocessor, preprocessor_config, sample_images
+from .vision import _write_preprocessor, checked_image_config, preprocessor_config, sample_images
 
 
 class OnnxNms(torch.autograd.Function):
@@ -81,6 +81,21 @@ def _detr_graph(source, opts):
                         [names.LOGITS, "pred_boxes"], axes)]
 
 
+def _pixels_graph(source, opts):
+    """YOLOS, RT-DETR: one input, pixel_values (neither model reads a pixel mask), any height and width;
+    traced at the size the runtime's processor gives a 48x64 picture."""
+    from edgetool.runtime.preprocess.image import image_processor
+
+    if (opts.extra or {}).get("nms_in_graph"):
+        raise UsageError("--nms-in-graph applies to YOLO-style detectors; DETR-style models predict a set and need no NMS.")
+    _, _, h, w = image_processor(preprocessor_config(source))([np.zeros((48, 64, 3), np.uint8)])["pixel_values"].shape
+    x = {names.PIXEL_VALUES: torch.randn(1, 3, h, w)}
+    axes = {names.PIXEL_VALUES: {0: names.BATCH, 2: names.HEIGHT, 3: names.WIDTH},
+            names.LOGITS: {0: names.BATCH}, "pred_boxes": {0: names.BATCH}}
+    return [GraphExport("model", NamedIO(source.model, list(x), lambda o: (o.logits, o.pred_boxes)), x,
+                        [names.LOGITS, "pred_boxes"], axes)]
+
+
 def _images():
     return sample_images()
 
@@ -100,8 +115,15 @@ YOLO = Adapter(
     files=lambda s, staging: [],
 )
 
+# Detection model types transformers loads that no family exports yet (docs/limits.md says why).
+UNEXPORTABLE = {
+    "deformable_detr": "Deformable DETR's multi-scale deformable attention builds its feature-map sizes from Python "
+                       "numbers (torch.as_tensor of the shapes, torch.linspace steps), which both ONNX exporters "
+                       "freeze at the traced picture's size, so pictures of other sizes would answer wrongly",
+}
+
 DETR = Adapter(
-    task="object-detection", family="detr", model_types=("detr",),
+    task="object-detection", family="detr", model_types=("detr",), unexportable=UNEXPORTABLE,
     auto_class="AutoModelForObjectDetection",
     references=(ref("detr-tiny", "detection", "detr_tiny"),),
     graphs=_detr_graph,
@@ -118,3 +140,19 @@ TABLE_TRANSFORMER = replace(DETR, family="table-transformer", model_types=("tabl
                             references=(ref("table-transformer-tiny", "detr_variants", "table_transformer_tiny"),))
 CONDITIONAL_DETR = replace(DETR, family="conditional-detr", model_types=("conditional_detr",),
                            references=(ref("conditional-detr-tiny", "detr_variants", "conditional_detr_tiny"),))
+# YOLOS: a ViT with detection tokens; pixel_values only, its own processor (sizes in multiples of 16,
+# runtime/preprocess/detr_image.py), DETR's post-processing.
+_CHECKED = {"processing": lambda s: {"image": checked_image_config(s)}}
+YOLOS = replace(DETR, family="yolos", model_types=("yolos",), graphs=_pixels_graph, dynamo=False, **_CHECKED,
+                references=(ref("yolos-tiny", "detr_variants", "yolos_tiny"),))
+# RT-DETR v1/v2: pixel_values only, RTDetrImageProcessor (fixed size, no normalization by default), its own
+# post-processing (sigmoid, top k = number of queries over queries x classes: runtime head RtDetrHead).
+# Both trace with TorchScript by default (docs/decisions.md: same dynamic-size graph, a third of the time).
+RT_DETR = replace(DETR, family="rt-detr", model_types=("rt_detr", "rt_detr_v2"), graphs=_pixels_graph,
+                  dynamo=False, **_CHECKED,
+                  references=(ref("rt-detr-tiny", "detr_variants", "rt_detr_tiny"),
+                              ref("rt-detr-v2-tiny", "detr_variants", "rt_detr_v2_tiny")))
+# D-FINE: RT-DETR's inputs, processor (D-FINE checkpoints ship RTDetrImageProcessor) and post-processing;
+# its fine-grained box distributions stay inside the graph (pred_boxes is what the pipeline reads).
+D_FINE = replace(RT_DETR, family="d-fine", model_types=("d_fine",),
+                 references=(ref("d-fine-tiny", "detr_variants", "d_fine_tiny"),))

@@ -4,8 +4,9 @@ detection, in original-image pixels (truncated like the pipeline's box.int()).
 Hooks the object-detection pipeline calls: `default_threshold`, `sanitize(iou_threshold,
 max_detections)`, `batches(images)`, `preprocess(images, opts)`, `forward(feeds)`, `decode(prepared,
 outputs, opts)`.
-- detr (and table-transformer): set prediction; softmax over classes + no-object, score > threshold, boxes
-  scaled to the image. conditional-detr: sigmoid scores, top 100 over queries x classes.
+- detr (and table-transformer, yolos): set prediction; softmax over classes + no-object, score > threshold,
+  boxes scaled to the image. conditional-detr, deformable-detr: sigmoid scores, top 100 over queries x
+  classes; rt-detr (v1/v2): the same with top k = the number of queries (postprocess/set_detection.py).
 - yolo: dense anchor-free head on a letterboxed canvas; score filtering, class-aware NMS (NumPy, or
   ONNX NonMaxSuppression inside the graph when it was exported with --nms-in-graph), un-letterboxing.
 """
@@ -15,8 +16,8 @@ import numpy as np
 
 from ..errors import UsageError
 from ..names import LOGITS, PIXEL_VALUES
-from ..postprocess.activations import ACTIVATIONS
 from ..postprocess.nms import detect, gather_selected
+from ..postprocess.set_detection import sigmoid_top_k, softmax_sets
 from ..preprocess.image import image_processor
 from ..preprocess.letterbox import letterbox
 from .base import Head, Prepared
@@ -52,36 +53,33 @@ class DetrHead(Head):
 
     def decode(self, prepared, out: dict, opts: dict) -> list[list]:
         (img,) = prepared.items
-        prob = ACTIVATIONS["softmax"](out[LOGITS][0].astype(np.float32))[:, :-1]
-        scores, labels = prob.max(-1), prob.argmax(-1)
-        cx, cy, w, h = np.moveaxis(out["pred_boxes"][0].astype(np.float32), -1, 0)
-        boxes = np.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], -1)
-        H, W = img.shape[:2]
-        boxes = boxes * np.asarray([W, H, W, H], dtype=np.float32)
-        keep = scores > opts["threshold"]
-        return [list(zip(scores[keep].tolist(), labels[keep].tolist(), int_boxes(boxes[keep])))]
+        h, w = img.shape[:2]
+        found = softmax_sets(out[LOGITS][0], out["pred_boxes"][0], h, w, opts["threshold"])
+        return [_answer(*found)]
 
 
 class ConditionalDetrHead(DetrHead):
-    """Conditional DETR (also Deformable DETR's post-processing): sigmoid per class (no no-object class),
-    the top 100 of queries x classes, then score > threshold; boxes as DETR's."""
+    """Conditional DETR and Deformable DETR: sigmoid per class (no no-object class), the top 100 of
+    queries x classes, then score > threshold; boxes as DETR's."""
 
-    top_k = 100
+    top_k: int | None = 100
 
     def decode(self, prepared, out: dict, opts: dict) -> list[list]:
         (img,) = prepared.items
-        logits = out[LOGITS][0].astype(np.float32)
-        n_classes = logits.shape[-1]
-        prob = ACTIVATIONS["sigmoid"](logits).reshape(-1)
-        k = min(self.top_k, prob.size)
-        order = np.argsort(-prob, kind="stable")[:k]  # torch.topk: highest first
-        scores, labels, query = prob[order], order % n_classes, order // n_classes
-        cx, cy, w, h = np.moveaxis(out["pred_boxes"][0].astype(np.float32)[query], -1, 0)
-        boxes = np.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], -1)
-        H, W = img.shape[:2]
-        boxes = boxes * np.asarray([W, H, W, H], dtype=np.float32)
-        keep = scores > opts["threshold"]
-        return [list(zip(scores[keep].tolist(), labels[keep].tolist(), int_boxes(boxes[keep])))]
+        h, w = img.shape[:2]
+        found = sigmoid_top_k(out[LOGITS][0], out["pred_boxes"][0], h, w, opts["threshold"], self.top_k)
+        return [_answer(*found)]
+
+
+class RtDetrHead(ConditionalDetrHead):
+    """RT-DETR v1/v2 and D-FINE: as Conditional DETR with the top k = the number of queries
+    (RTDetrImageProcessor.post_process_object_detection)."""
+
+    top_k = None
+
+
+def _answer(scores, labels, boxes) -> list:
+    return list(zip(scores.tolist(), labels.tolist(), int_boxes(boxes)))
 
 
 class YoloHead(Head):

@@ -90,6 +90,8 @@ PROCESSORS: Registry[Callable[[dict], Any]] = Registry("image processor")
 for _names, _ref in ((("ViTImageProcessorFast",), "classify_image:ViTImageProcessor"),
                      (("DetrImageProcessor", "DetrImageProcessorFast", "ConditionalDetrImageProcessor",
                        "DeformableDetrImageProcessor"), "detr_image:DetrProcessor"),
+                     (("YolosImageProcessor",), "detr_image:DetectionProcessor"),
+                     (("RTDetrImageProcessor",), "detr_image:RtDetrProcessor"),
                      (("GLPNImageProcessor",), "dense_image:GlpnProcessor"),
                      (("DPTImageProcessor", "DPTImageProcessorFast"), "dense_image:DptProcessor"),
                      (("SegformerImageProcessor", "SegformerImageProcessorFast"), "dense_image:SegformerProcessor"),

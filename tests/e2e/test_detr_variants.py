@@ -1,6 +1,8 @@
-"""DETR variants, each a registry entry on DETR's graph: Table Transformer (DETR's post-processing) and
-Conditional DETR (sigmoid, top-100 over queries x classes), exported from local checkpoint directories
-and compared with transformers' object-detection pipeline on ONNX Runtime and OpenVINO."""
+"""DETR variants, each a registry entry: Table Transformer and YOLOS (DETR's post-processing), Conditional
+DETR (sigmoid, top-100 over queries x classes), RT-DETR v1/v2 and D-FINE (sigmoid, top k = queries over
+queries x classes); exported from local checkpoint directories and compared with transformers' object-detection
+pipeline on ONNX Runtime and OpenVINO. YOLOS's and RT-DETR's processors against transformers', and the
+settings they cannot reproduce stopping the export."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +16,11 @@ TASK = "object-detection"
 CASES = [pytest.param("table-transformer", "table-transformer-tiny", id="table-transformer",
                       marks=pytest.mark.family(TASK, "table-transformer")),
          pytest.param("conditional-detr", "conditional-detr-tiny", id="conditional-detr",
-                      marks=pytest.mark.family(TASK, "conditional-detr"))]
+                      marks=pytest.mark.family(TASK, "conditional-detr")),
+         pytest.param("yolos", "yolos-tiny", id="yolos", marks=pytest.mark.family(TASK, "yolos")),
+         pytest.param("rt-detr", "rt-detr-tiny", id="rt-detr", marks=pytest.mark.family(TASK, "rt-detr")),
+         pytest.param("rt-detr", "rt-detr-v2-tiny", id="rt-detr-v2"),
+         pytest.param("d-fine", "d-fine-tiny", id="d-fine", marks=pytest.mark.family(TASK, "d-fine"))]
 
 
 def _same(a, b, tol=1e-4):
@@ -40,3 +46,72 @@ def test_detr_variant_matches_transformers_pipeline(bundle_dir, reference_dir, f
             for ra, rb in zip(ours(pics, **kw), hf(pics, **kw)):
                 _same(ra, rb)
         assert 0 < sum(map(len, ours(pics, threshold=mid))) < sum(map(len, ours(pics, threshold=0.0)))
+
+
+PROCESSOR_CASES = [
+    ("YolosImageProcessor", {"size": {"shortest_edge": 48, "longest_edge": 64}}),
+    ("YolosImageProcessor", {"size": {"shortest_edge": 30, "longest_edge": 100}, "resample": 3}),
+    ("YolosImageProcessor", {"size": {"height": 40, "width": 56}, "do_normalize": False}),
+    ("RTDetrImageProcessor", {"size": {"height": 64, "width": 64}}),
+    ("RTDetrImageProcessor", {"size": {"max_height": 50, "max_width": 40}, "do_normalize": True}),
+    ("RTDetrImageProcessor", {"size": {"height": 32, "width": 48}, "do_pad": True,
+                              "pad_size": {"height": 40, "width": 64}}),
+    ("RTDetrImageProcessor", {"size": {"shortest_edge": 30, "longest_edge": 50}, "do_normalize": True,
+                              "image_mean": [0.1, 0.2, 0.3], "do_rescale": False}),
+]
+
+
+@pytest.mark.parametrize("kind, settings", PROCESSOR_CASES, ids=lambda v: str(v)[:40])
+def test_detection_processors_match_transformers(kind, settings):
+    import transformers
+
+    from edgetool.runtime.preprocess.image import image_processor
+
+    hf = getattr(transformers, kind)(**settings)
+    ours = image_processor(hf.to_dict())
+    for a in sample_images():
+        want = hf(Image.fromarray(a), return_tensors="np")["pixel_values"]
+        got = ours([a])
+        assert set(got) == {"pixel_values"}  # neither model reads a pixel mask
+        assert got["pixel_values"].shape == want.shape
+        assert np.abs(got["pixel_values"] - want).max() <= 1e-5
+
+
+@pytest.mark.parametrize("name, key, value", [("rt-detr-tiny", "size", {"shortest_edge": 64}),
+                                              ("yolos-tiny", "do_reduce_labels", True),
+                                              ("rt-detr-tiny", "pad_size", {"width": 8})])
+def test_setting_the_processor_cannot_reproduce_stops_the_export(tmp_path, reference_dir, name, key, value):
+    import json
+    import shutil
+
+    from edgetool.export.exporter import export
+    from edgetool.export.options import ExportOptions
+    from edgetool.runtime.errors import UnsupportedError
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(reference_dir(name), ckpt)
+    cfg = json.loads((ckpt / "preprocessor_config.json").read_text())
+    cfg[key] = value
+    (ckpt / "preprocessor_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(UnsupportedError, match=f"sets {key}={value!r}".replace("{", r"\{").replace("(", r"\(")):
+        export(ExportOptions(task=TASK, target="onnx", model=ckpt, out=tmp_path / "bundle", quiet=True))
+    assert not (tmp_path / "bundle").exists()
+
+
+@pytest.mark.parametrize("model_type, words", [("deformable_detr", ("Deformable DETR", "freeze"))])
+def test_detector_that_does_not_export_yet_is_a_one_line_error(tmp_path, model_type, words):
+    import json
+
+    from cli_invoke import invoke_cli
+
+    ckpt, out = tmp_path / model_type, tmp_path / "bundle"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps({"model_type": model_type}))
+    (ckpt / "model.safetensors").write_bytes(b"")  # never read: the check comes first
+    r = invoke_cli("export", "--task", TASK, "--model", ckpt, "--out", out)
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.output.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and f"'{model_type}'" in lines[0], r.output
+    assert all(w in lines[0] for w in words), r.output
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [model_type]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["config.json", "model.safetensors"]

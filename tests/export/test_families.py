@@ -109,9 +109,9 @@ def test_adapter_for_picks_by_model_type_and_aliases_work():
 
 def test_unknown_model_type_is_a_clear_error():
     with pytest.raises(UsageError) as e:
-        adapter_for("object-detection", "rt_detr")
+        adapter_for("object-detection", "owlvit")
     msg = str(e.value)
-    for part in ("object-detection", "'rt_detr'", "yolo (edgetool-yolo)", "detr (detr)"):
+    for part in ("object-detection", "'owlvit'", "yolo (edgetool-yolo)", "detr (detr)"):
         assert part in msg
 
 
