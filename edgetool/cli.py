@@ -24,6 +24,8 @@ def _click_option(opt: CliOption):
     param = opt.flag.lstrip("-").replace("-", "_")
     if opt.type is bool:
         return click.option(opt.flag, param, is_flag=True, default=None, help=opt.help)
+    if opt.type == "multi":  # repeatable: a list of strings
+        return click.option(opt.flag, param, type=str, multiple=True, default=None, help=opt.help)
     return click.option(opt.flag, param, type=str if opt.type == "csv" else opt.type, default=None, help=opt.help)
 
 
@@ -94,13 +96,17 @@ def _task_kwargs(options, values: dict, not_for: str, listed: str) -> dict:
     allowed = {o.flag.lstrip("-").replace("-", "_"): o for o in options}
     kwargs = {}
     for param, value in values.items():
-        if value is None:
+        if value is None or value == ():  # not given (a repeatable option gives ())
             continue
         if param not in allowed:
             raise UsageError(f"--{param.replace('_', '-')} does not apply to {not_for}. Its {listed}: "
                              f"{', '.join(o.flag for o in options) or 'none'}.")
         opt = allowed[param]
-        kwargs[opt.kwarg] = [v.strip() for v in value.split(",") if v.strip()] if opt.type == "csv" else value
+        if opt.type == "csv":
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        elif opt.type == "multi":
+            value = list(value)
+        kwargs[opt.kwarg] = value
     return kwargs
 
 
