@@ -150,8 +150,9 @@ def _int8_options(fn):
                       help="Fail (write nothing) when the task metric against fp32 drops by more than X (e.g. 0.01).")(fn)
     fn = click.option("--calibration-method", default=None,
                       help="Static INT8 on ONNX Runtime: minmax | entropy | percentile.")(fn)
-    return click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static (default: dynamic; "
-                        "static when --calibration is given). OpenVINO INT8 is always static (NNCF).")(fn)
+    return click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static | weight-only (default: "
+                        "dynamic; static when --calibration is given; weight-only for text-generation). OpenVINO INT8: "
+                        "static (NNCF), or weight-only (the default for text-generation).")(fn)
 
 
 def _verify_key_option(fn):
@@ -180,7 +181,7 @@ def _require_drop_for_fallback(fallback, max_metric_drop):
                    "Default: the task's built-in reference model.")
 @click.option("--reference", default=None, help="Name of a built-in reference model (when --model is not given).")
 @click.option("--target", default="onnx", show_default=True, help="onnx | openvino | trt")
-@click.option("--precision", default="fp32", show_default=True, help="fp32 | fp16 | int8")
+@click.option("--precision", default="fp32", show_default=True, help="fp32 | fp16 | int8 | int4 (int4: weight-only, decoder LLMs)")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Bundle directory. Default: bundles/<task>-<target>-<precision>.")
 @click.option("--opset", default=17, show_default=True, help="ONNX opset.")
@@ -485,7 +486,7 @@ def inspect(bundle, as_json):
 
 @cli.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--precision", required=True, help="fp16 | int8 (several precisions live side by side in one bundle).")
+@click.option("--precision", required=True, help="fp16 | int8 | int4 (int4: weight-only, decoder LLMs; several precisions live side by side in one bundle).")
 @click.option("--target", default=None, help="onnx | openvino (default: the bundle's target).")
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="Static INT8 calibration data: a text file (one sample per line) or a folder of images / WAVs. "

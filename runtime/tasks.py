@@ -52,7 +52,7 @@ class TaskSpec:
     # Metric (name in edgetool/check/metrics.py) comparing pipeline results with reference results.
     metric: str | None = None  # every implemented task names one (tests/check/test_metrics.py)
     # Minimum value of the metric for validation to pass, per precision.
-    metric_floor: dict[str, float] = field(default_factory=lambda: {"fp32": 1.0, "fp16": 0.9, "int8": 0.8})
+    metric_floor: dict[str, float] = field(default_factory=lambda: {"fp32": 1.0, "fp16": 0.9, "int8": 0.8, "int4": 0.7})
     tolerances: dict[str, Tolerance] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
     # Per-output overrides: precision -> {output name or "graph/output" (fnmatch pattern): Tolerance}.
     output_tolerances: dict[str, dict[str, Tolerance]] = field(default_factory=dict)
