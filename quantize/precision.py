@@ -90,6 +90,9 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
     if static_shapes and target.name == "onnx":
         raise UsageError("--static-shapes applies to --target openvino; ONNX Runtime artifacts keep dynamic shapes.")
     spec = get_task(staged.manifest.task)
+    if precision == "int4" and spec.name != "text-generation":
+        raise UsageError(f"--precision int4 is weight-only quantization for decoder LLMs (text-generation); this "
+                         f"bundle's task is {spec.name}. Use --precision int8 or fp16.")
     method = resolve_method(target, precision, opts, spec.name)
     bundle = staged.bundle()
     templates = list(samples) if samples is not None else _golden_samples(bundle)

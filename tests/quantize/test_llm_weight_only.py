@@ -133,3 +133,22 @@ def test_max_metric_drop_and_fallback(quantized, tmp_path):
     row = Bundle.load(path).manifest.accuracy.to_json()["rows"]["onnxruntime/int4"]
     assert row["drop"] <= plain - 0.05 and row["fallback"]["kept"] >= 1
     assert len(_nbits(path, "int4")) == 15 - row["fallback"]["kept"]
+
+
+def test_export_int4_is_gated_per_step(checkpoint, tmp_path):
+    """`export --precision int4`: the parity gate judges a quantized decoder by the top-1 of each replayed
+    step (whole greedy sequences of a random tiny model diverge at the first near-tie); `run` uses it."""
+    import json
+
+    from cli_invoke import invoke_cli
+
+    out = tmp_path / "b"
+    r = invoke_cli("export", "--task", "text-generation", "--model", checkpoint, "--precision", "int4", "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    assert "onnxruntime/int4: parity ok" in r.output and "teacher_forced_top1" in r.output
+    report = json.loads((out / "edgetool.json").read_text())
+    parity = next(v for k, v in report["parity"].items() if "int4" in k)
+    assert parity["metric"]["name"] == "teacher_forced_top1" and parity["metric"]["steps"] > 10
+    assert parity["metric"]["value"] >= 0.7 and parity["answers"]["passed"] is None
+    r = invoke_cli("run", out, PROMPT, "--precision", "int4", "--max-new-tokens", "4")
+    assert r.exit_code == 0 and r.output.startswith(PROMPT), r.output
