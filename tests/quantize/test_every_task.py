@@ -58,8 +58,7 @@ def test_fp16_and_int8_for_onnxruntime_and_openvino(bundle_dir, tmp_path, task):
             arts = [a for a in b.artifacts if a.target == target and a.precision == precision]
             assert sorted(a.graph for a in arts) == sorted(b.graphs), label
             row = b.manifest.accuracy.to_json()["rows"][label]
-            # decoders are judged per step (teacher-forced top-1 vs fp32, quantize/accuracy_report.py)
-            metric = "teacher_forced_top1" if task == "text-generation" else spec_metric
+            metric = _quantized_metric(task, spec_metric)
             assert row["metric"] == metric and 0.0 <= row["value"] <= 1.0 and row["size_mb"] > 0, row
             assert row["min_cosine"] >= MIN_COSINE[precision], (label, row)
             if precision == "int8" and task == "text-generation":  # decoder LLMs: weight-only, no calibration
@@ -71,7 +70,12 @@ def test_fp16_and_int8_for_onnxruntime_and_openvino(bundle_dir, tmp_path, task):
     b.verify_all()
     fp32 = b.manifest.accuracy.to_json()["rows"]["onnxruntime/fp32"]
     assert fp32["value"] == pytest.approx(1.0) and fp32["drop"] == pytest.approx(0.0, abs=1e-9)
-    _validate_and_bench(path, task, spec_metric, tmp_path)
+    _validate_and_bench(path, task, _quantized_metric(task, spec_metric), tmp_path)
+
+
+def _quantized_metric(task: str, spec_metric: str) -> str:
+    """Quantized decoders are judged per step (teacher-forced top-1 vs fp32, edgetool/check/compare.py)."""
+    return "teacher_forced_top1" if task == "text-generation" else spec_metric
 
 
 def _validate_and_bench(path, task, metric, tmp_path):
