@@ -150,6 +150,8 @@ def _int8_options(fn):
                       help="Fail (write nothing) when the task metric against fp32 drops by more than X (e.g. 0.01).")(fn)
     fn = click.option("--calibration-method", default=None,
                       help="Static INT8 on ONNX Runtime: minmax | entropy | percentile.")(fn)
+    fn = click.option("--lm-head", default=None,
+                      help="--precision int4: the LM head's weights, int8 (default) | int4 | fp32.")(fn)
     return click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static | weight-only (default: "
                         "dynamic; static when --calibration is given; weight-only for text-generation). OpenVINO INT8: "
                         "static (NNCF), or weight-only (the default for text-generation).")(fn)
@@ -204,7 +206,7 @@ def _require_drop_for_fallback(fallback, max_metric_drop):
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @_sign_key_option
 def export(task, model, reference, target, precision, out, opset, dynamo, calibration, calibration_size, method,
-           calibration_method, max_metric_drop, fallback, static_shapes, shapes, workspace_mb, force, no_parity_check,
+           calibration_method, lm_head, max_metric_drop, fallback, static_shapes, shapes, workspace_mb, force, no_parity_check,
            quiet, sign_key, **switches):
     """Export a model to a bundle: trace to ONNX, compile for the target, record golden I/O, check parity.
 
@@ -218,7 +220,8 @@ def export(task, model, reference, target, precision, out, opset, dynamo, calibr
                          calibration=calibration, calibration_size=calibration_size, quiet=quiet,
                          extra=_extra_for(task, switches), shapes=shapes, workspace_mb=workspace_mb,
                          method=method, calibration_method=calibration_method, max_metric_drop=max_metric_drop,
-                         fallback=fallback, static_shapes=_static_shapes(static_shapes), sign_key=sign_key)
+                         fallback=fallback, static_shapes=_static_shapes(static_shapes), sign_key=sign_key,
+                         lm_head=lm_head)
     _require_drop_for_fallback(fallback, max_metric_drop)
     if sign_key is not None:
         from edgetool.signing import check_private_key
@@ -497,8 +500,8 @@ def inspect(bundle, as_json):
 @click.option("--no-parity-check", is_flag=True, help="Keep the artifact even if it misses the registry's thresholds.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @_sign_key_option
-def quantize(bundle, precision, target, calibration, calibration_size, method, calibration_method, max_metric_drop,
-             fallback, static_shapes, no_parity_check, quiet, sign_key):
+def quantize(bundle, precision, target, calibration, calibration_size, method, calibration_method, lm_head,
+             max_metric_drop, fallback, static_shapes, no_parity_check, quiet, sign_key):
     """Add a precision (fp16 / int8) to an existing bundle, with an accuracy report against fp32.
 
     The manifest is rewritten atomically with the new artifacts' hashes; `edgetool run --precision int8`
@@ -512,7 +515,7 @@ def quantize(bundle, precision, target, calibration, calibration_size, method, c
                            calibration_size=calibration_size, method=method, calibration_method=calibration_method,
                            max_metric_drop=max_metric_drop, fallback=fallback,
                            static_shapes=parse_static_shapes(static_shapes), check_parity=not no_parity_check,
-                           quiet=quiet, sign_key=sign_key)
+                           quiet=quiet, sign_key=sign_key, lm_head=lm_head)
     if sign_key is not None:
         from edgetool.signing import check_private_key
 

@@ -149,7 +149,8 @@ def onnx_int4(target, onnx_path, out_dir, graph, options, calibration) -> BuiltA
     _, exclude = _keep(options)
     out_dir.mkdir(parents=True, exist_ok=True)
     dest = out_dir / f"{graph}.onnx"
-    details = quantize_nbits_onnx(onnx_path, dest, 4, exclude)
+    head = options.extra.get("lm_head") or "int8"
+    details = quantize_nbits_onnx(onnx_path, dest, 4, exclude, head_bits={"int8": 8, "int4": 4, "fp32": 0}[head])
     return _onnx_handover(target, dest, out_dir, graph, options, details)
 
 
@@ -160,5 +161,5 @@ def openvino_int4(target, onnx_path, out_dir, graph, options, calibration) -> Bu
 
     model, _, opts = target.convert(onnx_path, options)
     _, exclude = _keep(options)
-    model, details = compress_weights_ov(model, 4, exclude)
+    model, details = compress_weights_ov(model, 4, exclude, lm_head=options.extra.get("lm_head") or "int8")
     return target.save(model, out_dir, graph, "int4", {**opts, **details})

@@ -26,6 +26,7 @@ from .builds import build
 
 # How many of the most damaging weight layers --fallback keeps in higher precision, step by step (fine at
 # first: each kept layer costs speed, and a few usually recover most of the drop).
+LM_HEAD_CHOICES = ("int8", "int4", "fp32")  # --precision int4: the LM head's weights (default int8)
 FALLBACK_STEPS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
 
@@ -120,6 +121,13 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
         raise UsageError(f"--calibration-method applies to static INT8 on ONNX Runtime (got target '{target.name}', "
                          f"precision {precision}, method {method}). NNCF (OpenVINO) picks its own ranges; drop it.")
     extra = {"method": method, "calibration_method": calib_method or "minmax"} if method else {}
+    lm_head = _opt(opts, "lm_head")
+    if lm_head is not None:
+        if precision != "int4":
+            raise UsageError(f"--lm-head applies to --precision int4, not {precision}.")
+        if lm_head not in LM_HEAD_CHOICES:
+            raise UsageError(f"--lm-head must be one of {', '.join(LM_HEAD_CHOICES)}, got '{lm_head}'.")
+        extra["lm_head"] = lm_head
 
     base = target.build_options(staged.manifest, opts)
     keep, steps, ranked = 0, iter(FALLBACK_STEPS), None

@@ -42,19 +42,21 @@ def checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def quantized(bundle_dir, checkpoint, tmp_path_factory):
-    """One bundle with fp32, int8 and int4 for ONNX Runtime and OpenVINO (int4 on ONNX Runtime via the CLI)."""
+def quantized(checkpoint, tmp_path_factory):
+    """One bundle with fp32, int8 and int4 for ONNX Runtime and OpenVINO: `export --precision int4` (ONNX
+    Runtime), then int8 on both targets and `quantize --precision int4 --target openvino`.
+    (bundle, export output, quantize output)."""
     from cli_invoke import invoke_cli
 
     path = tmp_path_factory.mktemp("q") / "b"
-    shutil.copytree(bundle_dir("text-generation", model=checkpoint), path)
+    exported = invoke_cli("export", "--task", "text-generation", "--model", checkpoint, "--precision", "int4",
+                          "--out", path, "-q")
+    assert exported.exit_code == 0, exported.output
     for target, _ in TARGETS:
         quantize_bundle(QuantizeOptions(bundle=path, precision="int8", target=target, held_out=2, quiet=True))
-    r = invoke_cli("quantize", path, "--precision", "int4", "--target", "onnx", "--no-parity-check")
+    r = invoke_cli("quantize", path, "--precision", "int4", "--target", "openvino", "--no-parity-check")
     assert r.exit_code == 0, r.output
-    quantize_bundle(QuantizeOptions(bundle=path, precision="int4", target="openvino", held_out=2, quiet=True,
-                                    check_parity=False))
-    return path, r.output
+    return path, exported.output, r.output
 
 
 def _nbits(path, precision) -> list[int]:
@@ -64,7 +66,7 @@ def _nbits(path, precision) -> list[int]:
 
 
 def test_artifacts_are_weight_only(quantized):
-    path, cli_output = quantized
+    path, _, cli_output = quantized
     b = Bundle.load(path)
     b.verify_all()
     # 2 layers x 7 projections: int8 all 8-bit; int4 4-bit with the LM head (last) 8-bit
@@ -76,7 +78,7 @@ def test_artifacts_are_weight_only(quantized):
     sizes = {p: sum((path / f).stat().st_size for f in arts[("openvino", p)].files) for p in ("int8", "int4")}
     fp32 = (path / "onnx" / "fp32" / "decoder.onnx").stat().st_size
     assert sizes["int4"] < sizes["int8"] < 0.5 * fp32
-    assert "weight-only int4" in cli_output and "teacher-forced positions" in cli_output
+    assert "weight-only int4" in cli_output and "teacher-forced positions" in cli_output  # the accuracy table
 
 
 def test_accuracy_report_rows(quantized):
@@ -120,7 +122,7 @@ def test_report_agrees_with_the_torch_model(quantized, checkpoint):
         assert text[0]["generated_text"].startswith(PROMPT) and len(text[0]["generated_text"]) > len(PROMPT)
 
 
-def test_max_metric_drop_and_fallback(quantized, tmp_path):
+def test_max_metric_drop_and_fallback(quantized, tmp_path):  # int4 via quantize_bundle (the Python API)
     path = tmp_path / "b"
     shutil.copytree(quantized[0], path)
     before = {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()}
@@ -135,20 +137,36 @@ def test_max_metric_drop_and_fallback(quantized, tmp_path):
     assert len(_nbits(path, "int4")) == 15 - row["fallback"]["kept"]
 
 
-def test_export_int4_is_gated_per_step(checkpoint, tmp_path):
+def test_export_int4_is_gated_per_step(quantized):
     """`export --precision int4`: the parity gate judges a quantized decoder by the top-1 of each replayed
     step (whole greedy sequences of a random tiny model diverge at the first near-tie); `run` uses it."""
     import json
 
     from cli_invoke import invoke_cli
 
-    out = tmp_path / "b"
-    r = invoke_cli("export", "--task", "text-generation", "--model", checkpoint, "--precision", "int4", "--out", out, "-q")
-    assert r.exit_code == 0, r.output
-    assert "onnxruntime/int4: parity ok" in r.output and "teacher_forced_top1" in r.output
-    report = json.loads((out / "edgetool.json").read_text())
-    parity = next(v for k, v in report["parity"].items() if "int4" in k)
+    path, exported, _ = quantized
+    assert "onnxruntime/int4: parity ok" in exported and "teacher_forced_top1" in exported
+    parity = json.loads((path / "edgetool.json").read_text())["parity"]["onnxruntime/int4"]
     assert parity["metric"]["name"] == "teacher_forced_top1" and parity["metric"]["steps"] > 10
     assert parity["metric"]["value"] >= 0.7 and parity["answers"]["passed"] is None
-    r = invoke_cli("run", out, PROMPT, "--precision", "int4", "--max-new-tokens", "4")
+    r = invoke_cli("run", path, PROMPT, "--precision", "int4", "--max-new-tokens", "4")
     assert r.exit_code == 0 and r.output.startswith(PROMPT), r.output
+
+
+def test_lm_head_precision_is_configurable(quantized, tmp_path):
+    from edgetool.runtime.errors import UsageError
+
+    path = tmp_path / "b"
+    shutil.copytree(quantized[0], path)
+    opts = dict(bundle=path, precision="int4", held_out=0, quiet=True, check_parity=False)
+    for head, bits in (("fp32", [4] * 14), ("int4", [4] * 15)):
+        quantize_bundle(QuantizeOptions(target="onnx", lm_head=head, **opts))
+        assert _nbits(path, "int4") == bits, head
+    quantize_bundle(QuantizeOptions(target="openvino", lm_head="fp32", **opts))
+    art = next(a for a in Bundle.load(path).artifacts if a.target == "openvino" and a.precision == "int4")
+    assert art.options["lm_head"] == "fp32" and len(art.options["kept_fp32_nodes"]) == 1
+    assert pipeline(path, backend="openvino", precision="int4")(PROMPT, max_new_tokens=3, do_sample=False)
+    with pytest.raises(UsageError, match="--lm-head applies to --precision int4"):
+        quantize_bundle(QuantizeOptions(**{**opts, "precision": "int8"}, target="onnx", lm_head="fp32"))
+    with pytest.raises(UsageError, match="--lm-head must be one of int8, int4, fp32, got 'int2'"):
+        quantize_bundle(QuantizeOptions(target="onnx", lm_head="int2", **opts))
