@@ -24,6 +24,8 @@ def _click_option(opt: CliOption):
     param = opt.flag.lstrip("-").replace("-", "_")
     if opt.type is bool:
         return click.option(opt.flag, param, is_flag=True, default=None, help=opt.help)
+    if opt.type == "multi":  # repeatable: a list of strings
+        return click.option(opt.flag, param, type=str, multiple=True, default=None, help=opt.help)
     return click.option(opt.flag, param, type=str if opt.type == "csv" else opt.type, default=None, help=opt.help)
 
 
@@ -94,13 +96,17 @@ def _task_kwargs(options, values: dict, not_for: str, listed: str) -> dict:
     allowed = {o.flag.lstrip("-").replace("-", "_"): o for o in options}
     kwargs = {}
     for param, value in values.items():
-        if value is None:
+        if value is None or value == ():  # not given (a repeatable option gives ())
             continue
         if param not in allowed:
             raise UsageError(f"--{param.replace('_', '-')} does not apply to {not_for}. Its {listed}: "
                              f"{', '.join(o.flag for o in options) or 'none'}.")
         opt = allowed[param]
-        kwargs[opt.kwarg] = [v.strip() for v in value.split(",") if v.strip()] if opt.type == "csv" else value
+        if opt.type == "csv":
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        elif opt.type == "multi":
+            value = list(value)
+        kwargs[opt.kwarg] = value
     return kwargs
 
 
@@ -144,8 +150,11 @@ def _int8_options(fn):
                       help="Fail (write nothing) when the task metric against fp32 drops by more than X (e.g. 0.01).")(fn)
     fn = click.option("--calibration-method", default=None,
                       help="Static INT8 on ONNX Runtime: minmax | entropy | percentile.")(fn)
-    return click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static (default: dynamic; "
-                        "static when --calibration is given). OpenVINO INT8 is always static (NNCF).")(fn)
+    fn = click.option("--lm-head", default=None,
+                      help="--precision int4: the LM head's weights, int8 (default) | int4 | fp32.")(fn)
+    return click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static | weight-only (default: "
+                        "dynamic; static when --calibration is given; weight-only for text-generation). OpenVINO INT8: "
+                        "static (NNCF), or weight-only (the default for text-generation).")(fn)
 
 
 def _verify_key_option(fn):
@@ -174,7 +183,7 @@ def _require_drop_for_fallback(fallback, max_metric_drop):
                    "Default: the task's built-in reference model.")
 @click.option("--reference", default=None, help="Name of a built-in reference model (when --model is not given).")
 @click.option("--target", default="onnx", show_default=True, help="onnx | openvino | trt")
-@click.option("--precision", default="fp32", show_default=True, help="fp32 | fp16 | int8")
+@click.option("--precision", default="fp32", show_default=True, help="fp32 | fp16 | int8 | int4 (int4: weight-only, decoder LLMs)")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Bundle directory. Default: bundles/<task>-<target>-<precision>.")
 @click.option("--opset", default=17, show_default=True, help="ONNX opset.")
@@ -197,7 +206,7 @@ def _require_drop_for_fallback(fallback, max_metric_drop):
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @_sign_key_option
 def export(task, model, reference, target, precision, out, opset, dynamo, calibration, calibration_size, method,
-           calibration_method, max_metric_drop, fallback, static_shapes, shapes, workspace_mb, force, no_parity_check,
+           calibration_method, lm_head, max_metric_drop, fallback, static_shapes, shapes, workspace_mb, force, no_parity_check,
            quiet, sign_key, **switches):
     """Export a model to a bundle: trace to ONNX, compile for the target, record golden I/O, check parity.
 
@@ -211,7 +220,8 @@ def export(task, model, reference, target, precision, out, opset, dynamo, calibr
                          calibration=calibration, calibration_size=calibration_size, quiet=quiet,
                          extra=_extra_for(task, switches), shapes=shapes, workspace_mb=workspace_mb,
                          method=method, calibration_method=calibration_method, max_metric_drop=max_metric_drop,
-                         fallback=fallback, static_shapes=_static_shapes(static_shapes), sign_key=sign_key)
+                         fallback=fallback, static_shapes=_static_shapes(static_shapes), sign_key=sign_key,
+                         lm_head=lm_head)
     _require_drop_for_fallback(fallback, max_metric_drop)
     if sign_key is not None:
         from edgetool.signing import check_private_key
@@ -479,7 +489,7 @@ def inspect(bundle, as_json):
 
 @cli.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--precision", required=True, help="fp16 | int8 (several precisions live side by side in one bundle).")
+@click.option("--precision", required=True, help="fp16 | int8 | int4 (int4: weight-only, decoder LLMs; several precisions live side by side in one bundle).")
 @click.option("--target", default=None, help="onnx | openvino (default: the bundle's target).")
 @click.option("--calibration", type=click.Path(path_type=Path), default=None,
               help="Static INT8 calibration data: a text file (one sample per line) or a folder of images / WAVs. "
@@ -490,8 +500,8 @@ def inspect(bundle, as_json):
 @click.option("--no-parity-check", is_flag=True, help="Keep the artifact even if it misses the registry's thresholds.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @_sign_key_option
-def quantize(bundle, precision, target, calibration, calibration_size, method, calibration_method, max_metric_drop,
-             fallback, static_shapes, no_parity_check, quiet, sign_key):
+def quantize(bundle, precision, target, calibration, calibration_size, method, calibration_method, lm_head,
+             max_metric_drop, fallback, static_shapes, no_parity_check, quiet, sign_key):
     """Add a precision (fp16 / int8) to an existing bundle, with an accuracy report against fp32.
 
     The manifest is rewritten atomically with the new artifacts' hashes; `edgetool run --precision int8`
@@ -505,7 +515,7 @@ def quantize(bundle, precision, target, calibration, calibration_size, method, c
                            calibration_size=calibration_size, method=method, calibration_method=calibration_method,
                            max_metric_drop=max_metric_drop, fallback=fallback,
                            static_shapes=parse_static_shapes(static_shapes), check_parity=not no_parity_check,
-                           quiet=quiet, sign_key=sign_key)
+                           quiet=quiet, sign_key=sign_key, lm_head=lm_head)
     if sign_key is not None:
         from edgetool.signing import check_private_key
 

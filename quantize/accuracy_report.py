@@ -48,6 +48,47 @@ def size_mb(bundle, backend: str, precision: str) -> float:
     return sum((bundle.root / f).stat().st_size for a in chosen.values() for f in a.files) / 1e6
 
 
+def teacher_forced(bundle, ref: Golden, engines: dict, graph: str = "decoder") -> dict | None:
+    """Decoder LLMs: each golden sample's token sequence (its prompt and the tokens fp32 generated, as fed
+    to the decoder) run in one pass, no cache, through the fp32 ONNX Runtime graph and the candidate;
+    per position, whether the top-1 token agrees and the cosine of the logits. None for other graphs."""
+    import numpy as np
+
+    from edgetool.runtime.generation.step_models import position_ids
+    from edgetool.runtime.names import ATTENTION_MASK, INPUT_IDS, LOGITS, PAST_PREFIX, POSITION_IDS
+
+    if graph not in engines:
+        return None
+    reference_engines = None
+    agree: list[np.ndarray] = []
+    cosines: list[np.ndarray] = []
+    for calls in ref.calls:
+        steps = [c for c in calls if c.graph == graph]
+        if not steps or INPUT_IDS not in steps[0].feeds or ATTENTION_MASK not in steps[0].feeds:
+            return None
+        first = steps[0].feeds
+        ids = np.concatenate([c.feeds[INPUT_IDS][:1] for c in steps], axis=1)
+        mask = np.concatenate([first[ATTENTION_MASK][:1, :first[INPUT_IDS].shape[1]],
+                               np.ones((1, ids.shape[1] - first[INPUT_IDS].shape[1]), np.int64)], axis=1)
+        feeds = {INPUT_IDS: ids, ATTENTION_MASK: mask}
+        if POSITION_IDS in first:
+            feeds[POSITION_IDS] = position_ids(mask, ids.shape[1])
+        feeds.update({k: v[:1] for k, v in first.items() if k.startswith(PAST_PREFIX)})
+        if reference_engines is None:
+            reference_engines = open_engines(bundle, *REFERENCE)
+        a = reference_engines[graph].run(feeds)[LOGITS][0].astype(np.float64)
+        b = engines[graph].run(feeds)[LOGITS][0].astype(np.float64)
+        real = mask[0] == 1
+        a, b = a[real], b[real]
+        agree.append(a.argmax(-1) == b.argmax(-1))
+        cosines.append((a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-30))
+    if not agree:
+        return None
+    every = np.concatenate(cosines)
+    return {"top1_agreement": float(np.concatenate(agree).mean()), "logits_cosine": float(every.mean()),
+            "logits_cosine_min": float(every.min()), "positions": int(every.size)}
+
+
 def evaluate(bundle, ref: Golden, backend: str, precision: str) -> dict:
     """One row: metric against fp32, drop, tensor error, size, latency (None where it cannot run here)."""
     label = f"{backend}/{precision}"
@@ -60,11 +101,18 @@ def evaluate(bundle, ref: Golden, backend: str, precision: str) -> dict:
     value = report["metric"]["value"]
     worst = max((o.get("max_abs", 0.0) for o in report["outputs"]), default=0.0)
     cosine = min((o.get("cosine", 1.0) for o in report["outputs"]), default=1.0)
-    return {"artifact": label, "backend": backend, "precision": precision, "metric": report["metric"]["name"],
-            "value": value, "drop": max(0.0, 1.0 - value), "floor": report["metric"]["floor"],
-            "max_abs": worst, "min_cosine": cosine, "size_mb": round(size_mb(bundle, backend, precision), 3),
-            "latency_ms": round(_latency_ms(factory, engines, ref.samples), 3), "samples": len(ref.samples),
-            "passed": report["passed"]}
+    row = {"artifact": label, "backend": backend, "precision": precision, "metric": report["metric"]["name"],
+           "value": value, "drop": max(0.0, 1.0 - value), "floor": report["metric"]["floor"],
+           "max_abs": worst, "min_cosine": cosine, "size_mb": round(size_mb(bundle, backend, precision), 3),
+           "latency_ms": round(_latency_ms(factory, engines, ref.samples), 3), "samples": len(ref.samples),
+           "passed": report["passed"]}
+    forced = teacher_forced(bundle, ref, engines) if bundle.task == "text-generation" else None
+    if forced is not None:
+        # A decoder is judged per step, not by whole sequences (one flipped near-tie changes all that follows):
+        # the drop (--max-metric-drop, --fallback, the INT8 floor) is 1 - teacher-forced top-1 agreement.
+        row.update(sequence_equality=value, metric="teacher_forced_top1", value=forced["top1_agreement"],
+                   drop=max(0.0, 1.0 - forced["top1_agreement"]), teacher_forced=forced)
+    return row
 
 
 def _batches(accuracy: dict) -> str:
@@ -80,7 +128,7 @@ def format_table(accuracy: dict) -> str:
              f"{_batches(accuracy)})",
              f"  {'precision':<9} {'target':<12} {'metric':<24} {'value':>7} {'drop':>7} {'size MB':>8} "
              f"{'latency ms':>10}  notes"]
-    order = {"fp32": 0, "fp16": 1, "int8": 2}
+    order = {"fp32": 0, "fp16": 1, "int8": 2, "int4": 3}
     for _label, r in sorted(rows.items(), key=lambda kv: (order.get(kv[1].get("precision"), 9), kv[0])):
         if r.get("skipped"):
             lines.append(f"  {r['precision']:<9} {r['backend']:<12} not run here: {r['skipped']}")
@@ -88,6 +136,10 @@ def format_table(accuracy: dict) -> str:
         notes = []
         if r.get("method"):
             notes.append(r["method"])
+        if r.get("teacher_forced"):
+            tf = r["teacher_forced"]
+            notes.append(f"logits cosine {tf['logits_cosine']:.4f} (min {tf['logits_cosine_min']:.4f}) over "
+                         f"{tf['positions']} teacher-forced positions, sequences equal {r['sequence_equality']:.2f}")
         if r.get("kept_fp32_nodes"):
             notes.append(f"{len(r['kept_fp32_nodes'])} node(s) kept in higher precision")
         if r.get("auto_fallback"):

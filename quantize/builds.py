@@ -58,7 +58,11 @@ def onnx_int8(target, onnx_path, out_dir, graph, options, calibration) -> BuiltA
     out_dir.mkdir(parents=True, exist_ok=True)
     dest = out_dir / f"{graph}.onnx"
     method = options.extra.get("method", "dynamic")
-    if method == "dynamic":
+    if method == "weight-only":
+        from .weight_only import quantize_nbits_onnx
+
+        details = quantize_nbits_onnx(onnx_path, dest, 8, exclude, head_bits=None)
+    elif method == "dynamic":
         details = quantize_dynamic_onnx(onnx_path, dest, keep, exclude)
     elif method == "static":
         if calibration is None:
@@ -73,7 +77,14 @@ def onnx_int8(target, onnx_path, out_dir, graph, options, calibration) -> BuiltA
 @BUILDS.register(("openvino", "int8"))
 def openvino_int8(target, onnx_path, out_dir, graph, options, calibration) -> BuiltArtifact:
     """NNCF post-training quantization of the converted model on calibration feeds recorded through the
-    bundle's own pipeline (static shapes: the feeds are fitted to them first)."""
+    bundle's own pipeline (static shapes: the feeds are fitted to them first); weight-only (decoder LLMs):
+    NNCF compress_weights INT8_ASYM, no calibration."""
+    if options.extra.get("method") == "weight-only":
+        from .weight_only import compress_weights_ov
+
+        model, _, opts = target.convert(onnx_path, options)
+        model, details = compress_weights_ov(model, 8, _keep(options)[1])
+        return target.save(model, out_dir, graph, "int8", {**opts, **details})
     if calibration is None:
         raise UsageError("OpenVINO INT8 needs calibration data (NNCF post-training quantization); "
                          "pass --calibration PATH, or let edgetool use its built-in demo set.")
@@ -127,3 +138,28 @@ def tensorrt_int8(target, onnx_path, out_dir, graph, options, calibration) -> Bu
                                             options.extra.get("calibration_method", "minmax"), keep, exclude)
         built = target.build(qdq, out_dir, graph, options, calibration)
     return BuiltArtifact(built.format, built.path, built.files, {**details, **built.options})
+
+
+# -- weight-only (decoder LLMs): int4, and int8 --method weight-only --------------------------------
+@BUILDS.register(("onnx", "int4"))
+def onnx_int4(target, onnx_path, out_dir, graph, options, calibration) -> BuiltArtifact:
+    """MatMulNBits, 4-bit blocks of 32 (the LM head 8-bit): an artifact for ONNX Runtime only."""
+    from .weight_only import quantize_nbits_onnx
+
+    _, exclude = _keep(options)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dest = out_dir / f"{graph}.onnx"
+    head = options.extra.get("lm_head") or "int8"
+    details = quantize_nbits_onnx(onnx_path, dest, 4, exclude, head_bits={"int8": 8, "int4": 4, "fp32": 0}[head])
+    return _onnx_handover(target, dest, out_dir, graph, options, details)
+
+
+@BUILDS.register(("openvino", "int4"))
+def openvino_int4(target, onnx_path, out_dir, graph, options, calibration) -> BuiltArtifact:
+    """NNCF compress_weights INT4_SYM (groups of 32; embeddings and LM head INT8), data-free."""
+    from .weight_only import compress_weights_ov
+
+    model, _, opts = target.convert(onnx_path, options)
+    _, exclude = _keep(options)
+    model, details = compress_weights_ov(model, 4, exclude, lm_head=options.extra.get("lm_head") or "int8")
+    return target.save(model, out_dir, graph, "int4", {**opts, **details})

@@ -14,6 +14,7 @@ class QuantizeOptions:
     calibration_size: int | None = None  # at most N calibration samples (default 128)
     method: str | None = None  # INT8 on ONNX Runtime: dynamic | static (default: dynamic, static with --calibration)
     calibration_method: str | None = None  # static INT8 on ONNX Runtime: minmax (default) | entropy | percentile
+    lm_head: str | None = None  # --precision int4: the LM head's weights, int8 (default) | int4 | fp32
     max_metric_drop: float | None = None  # fail (nothing written) when the task metric drops more than this
     fallback: bool = False  # with max_metric_drop: keep the last weight nodes in higher precision until it holds
     static_shapes: dict[str, int] | None = None  # OpenVINO: e.g. {"batch": 1, "sequence": 128}

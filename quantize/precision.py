@@ -26,6 +26,7 @@ from .builds import build
 
 # How many of the most damaging weight layers --fallback keeps in higher precision, step by step (fine at
 # first: each kept layer costs speed, and a few usually recover most of the drop).
+LM_HEAD_CHOICES = ("int8", "int4", "fp32")  # --precision int4: the LM head's weights (default int8)
 FALLBACK_STEPS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 
 
@@ -34,22 +35,29 @@ def _opt(opts, name, default=None):
     return default if value is None else value
 
 
-def resolve_method(target, precision: str, opts) -> str | None:
-    """INT8 method for this target: explicit --method, else static when calibration data is given or the
-    target only calibrates (OpenVINO/NNCF), else dynamic (ONNX Runtime, transformer encoders on CPU)."""
+def resolve_method(target, precision: str, opts, task: str | None = None) -> str | None:
+    """INT8 method for this target: explicit --method, else weight-only for decoder LLMs (text-generation)
+    where the target has it, else static when calibration data is given or the target only calibrates
+    (OpenVINO/NNCF), else dynamic (ONNX Runtime, transformer encoders on CPU)."""
     if precision != "int8":
         if _opt(opts, "method"):
             raise UsageError(f"--method applies to --precision int8, not {precision}.")
         return None
     methods = getattr(target, "int8_methods", ("static",))
     method = _opt(opts, "method")
+    if method is None and task == "text-generation" and "weight-only" in methods \
+            and _opt(opts, "calibration") is None:
+        method = "weight-only"
     if method is None:
         method = "static" if (_opt(opts, "calibration") is not None or "dynamic" not in methods) else "dynamic"
-    if method not in ("dynamic", "static"):
-        raise UsageError(f"Unknown --method '{method}'; expected dynamic or static.")
+    if method not in ("dynamic", "static", "weight-only"):
+        raise UsageError(f"Unknown --method '{method}'; expected dynamic, static or weight-only.")
     if method not in methods:
         raise UsageError(f"Target '{target.name}' cannot do INT8 {method} quantization (it does: "
                          f"{', '.join(methods)}). Use --method {methods[0]}, or --target onnx for dynamic INT8.")
+    if method == "weight-only" and _opt(opts, "calibration") is not None:
+        raise UsageError("--calibration is not used by weight-only INT8 (the weights are quantized on their own). "
+                         "Drop --calibration, or pass --method static.")
     if method == "dynamic" and _opt(opts, "calibration") is not None:
         raise UsageError("--calibration is only used by static INT8 (dynamic INT8 quantizes activations at run time). "
                          "Drop --calibration, or pass --method static.")
@@ -82,8 +90,11 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
     static_shapes = _opt(opts, "static_shapes")
     if static_shapes and target.name == "onnx":
         raise UsageError("--static-shapes applies to --target openvino; ONNX Runtime artifacts keep dynamic shapes.")
-    method = resolve_method(target, precision, opts)
     spec = get_task(staged.manifest.task)
+    if precision == "int4" and spec.name != "text-generation":
+        raise UsageError(f"--precision int4 is weight-only quantization for decoder LLMs (text-generation); this "
+                         f"bundle's task is {spec.name}. Use --precision int8 or fp16.")
+    method = resolve_method(target, precision, opts, spec.name)
     bundle = staged.bundle()
     templates = list(samples) if samples is not None else _golden_samples(bundle)
 
@@ -110,6 +121,13 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
         raise UsageError(f"--calibration-method applies to static INT8 on ONNX Runtime (got target '{target.name}', "
                          f"precision {precision}, method {method}). NNCF (OpenVINO) picks its own ranges; drop it.")
     extra = {"method": method, "calibration_method": calib_method or "minmax"} if method else {}
+    lm_head = _opt(opts, "lm_head")
+    if lm_head is not None:
+        if precision != "int4":
+            raise UsageError(f"--lm-head applies to --precision int4, not {precision}.")
+        if lm_head not in LM_HEAD_CHOICES:
+            raise UsageError(f"--lm-head must be one of {', '.join(LM_HEAD_CHOICES)}, got '{lm_head}'.")
+        extra["lm_head"] = lm_head
 
     base = target.build_options(staged.manifest, opts)
     keep, steps, ranked = 0, iter(FALLBACK_STEPS), None
@@ -201,6 +219,10 @@ def _ranking(staged, bundle, spec, calibration, calib_raw, templates, method) ->
 
 
 def _describe(method, extra, precision, details: dict) -> str:
+    weights = sorted({d["weights"] for d in details.values() if d.get("method") == "weight-only" and d.get("weights")})
+    if weights:
+        tools = sorted({d["tool"] for d in details.values() if d.get("tool")})
+        return f"weight-only {', '.join(weights)} ({', '.join(tools)})"
     if precision != "int8":
         return precision
     tools = {d["tool"].split()[0] for d in details.values() if d.get("tool")}

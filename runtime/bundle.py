@@ -29,7 +29,7 @@ from .signing import SIGNATURE, refusal  # OpenSSF Model Signing (sigstore bundl
 # the schema lives in manifest.py; these names stay importable from here (many modules read them here)
 from .manifest import MANIFEST, SCHEMA_VERSION, Artifact, GraphSpec, Manifest, TensorSpec  # noqa: F401
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", "int4")  # int4: weight-only (decoder LLMs)
 MANIFEST_DIGEST = MANIFEST + ".sha256"  # "<sha256 of edgetool.json's bytes>  edgetool.json\n"
 VERIFY_KEY_ENV = "EDGETOOL_VERIFY_KEY"  # a device image sets it once: every bundle must be signed by this key
 OWN_FILES = (MANIFEST, MANIFEST_DIGEST, SIGNATURE)  # the bundle's files the manifest cannot list

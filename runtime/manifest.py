@@ -185,7 +185,7 @@ class GraphSpec:
 class Artifact:
     graph: str  # which graph of the model (e.g. "model", "encoder", "decoder")
     target: str  # onnx | openvino | trt
-    precision: str  # fp32 | fp16 | int8
+    precision: str  # fp32 | fp16 | int8 | int4 (weight-only)
     format: str  # onnx | openvino-ir | tensorrt-plan
     path: str  # the file an engine opens, relative to the bundle
     files: dict[str, str]  # every file of the artifact -> sha256

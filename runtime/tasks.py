@@ -37,7 +37,7 @@ class CliOption:
 
     flag: str  # e.g. "--top-k"
     kwarg: str  # e.g. "top_k"
-    type: Any = str  # click type: str, int, float, bool (flag), "csv" (comma-separated list)
+    type: Any = str  # click type: str, int, float, bool (flag), "csv" (comma-separated list), "multi" (repeatable)
     help: str = ""
 
 
@@ -52,7 +52,7 @@ class TaskSpec:
     # Metric (name in edgetool/check/metrics.py) comparing pipeline results with reference results.
     metric: str | None = None  # every implemented task names one (tests/check/test_metrics.py)
     # Minimum value of the metric for validation to pass, per precision.
-    metric_floor: dict[str, float] = field(default_factory=lambda: {"fp32": 1.0, "fp16": 0.9, "int8": 0.8})
+    metric_floor: dict[str, float] = field(default_factory=lambda: {"fp32": 1.0, "fp16": 0.9, "int8": 0.8, "int4": 0.7})
     tolerances: dict[str, Tolerance] = field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
     # Per-output overrides: precision -> {output name or "graph/output" (fnmatch pattern): Tolerance}.
     output_tolerances: dict[str, dict[str, Tolerance]] = field(default_factory=dict)
@@ -80,7 +80,10 @@ STREAM = CliOption("--stream", "stream", bool, "Print tokens as they are generat
 NUM_BEAMS = CliOption("--num-beams", "num_beams", int, "Beam search width (1 = greedy).")
 DO_SAMPLE = CliOption("--do-sample", "do_sample", bool, "Sample instead of greedy decoding.")
 SEED = CliOption("--seed", "seed", int, "Random seed for sampling.")
-GEN_OPTIONS = (MAX_NEW, STREAM, NUM_BEAMS, DO_SAMPLE, SEED)
+MIN_P = CliOption("--min-p", "min_p", float, "Sampling: drop tokens less likely than MIN_P x the top token (0..1).")
+STOP = CliOption("--stop", "stop_strings", "multi",
+                 "Stop once the text ends with this string, kept in the output (repeatable).")
+GEN_OPTIONS = (MAX_NEW, STREAM, NUM_BEAMS, DO_SAMPLE, SEED, MIN_P, STOP)
 # Decoders with a KV cache: TensorRT checks the graph's shape constraints at min, opt and max alike, so each
 # point keeps total = past + sequence; opt is a decode step (1 new token) after 127 cached ones.
 GEN_TYPICAL = {names.SEQUENCE: (1, 1, 256), names.PAST_SEQUENCE: (0, 127, 768), names.TOTAL_SEQUENCE: (1, 128, 1024)}

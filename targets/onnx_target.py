@@ -12,9 +12,9 @@ from .base import BuildOptions, BuiltArtifact, Target
 class OnnxTarget(Target):
     name = "onnx"
     format = "onnx"
-    precisions = ("fp32", "fp16", "int8")
+    precisions = ("fp32", "fp16", "int8", "int4")
     backend = "onnxruntime"
-    int8_methods = ("dynamic", "static")
+    int8_methods = ("dynamic", "static", "weight-only")  # weight-only: MatMulNBits (decoder LLMs)
 
     def build(self, onnx_path: Path, out_dir: Path, graph: str, options: BuildOptions, calibration=None) -> BuiltArtifact:
         """The ONNX as it is: quantize/builds.py writes fp16 and int8 graphs and hands them over here."""

@@ -21,9 +21,10 @@ from .base import BuildOptions, BuiltArtifact, Target
 class OpenVINOTarget(Target):
     name = "openvino"
     format = "openvino-ir"
-    precisions = ("fp32", "fp16", "int8")
+    precisions = ("fp32", "fp16", "int8", "int4")
     backend = "openvino"
-    int8_methods = ("static",)  # NNCF calibrates; OpenVINO has no dynamic-quantization artifact format
+    # NNCF calibrates (or, weight-only, compresses the weights); OpenVINO has no dynamic-quantization format
+    int8_methods = ("static", "weight-only")
     takes_static_shapes = True
 
     def build_options(self, manifest, opts) -> BuildOptions:
@@ -54,9 +55,9 @@ class OpenVINOTarget(Target):
     def build(self, onnx_path: Path, out_dir: Path, graph: str, options: BuildOptions, calibration=None) -> BuiltArtifact:
         """fp32 and fp16 (compressed weights); int8 is NNCF's, in quantize/builds.py (convert -> quantize -> save)."""
         self.check_precision(options.precision)
-        if options.precision == "int8":
-            raise UsageError("OpenVINO INT8 is made by edgetool's quantizer (NNCF): "
-                             "edgetool quantize BUNDLE --target openvino --precision int8.")
+        if options.precision in ("int8", "int4"):
+            raise UsageError(f"OpenVINO {options.precision.upper()} is made by edgetool's quantizer (NNCF): "
+                             f"edgetool quantize BUNDLE --target openvino --precision {options.precision}.")
         model, _, opts = self.convert(onnx_path, options)
         return self.save(model, out_dir, graph, options.precision, opts)
 

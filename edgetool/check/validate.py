@@ -109,7 +109,7 @@ def candidate_groups(bundle, backend: str | None = None, precision: str | None =
         if a.format == "onnx":
             groups.add(("onnxruntime", a.precision))
     order = {"onnxruntime": 0, "openvino": 1, "tensorrt": 2}
-    prec_order = {"fp32": 0, "fp16": 1, "int8": 2}
+    prec_order = {"fp32": 0, "fp16": 1, "int8": 2, "int4": 3}
     out = sorted(groups, key=lambda g: (order.get(g[0], 9), prec_order.get(g[1], 9), g[1]))
     if backend:
         name = backend_name(backend)

@@ -25,6 +25,7 @@ class GenerationConfig:
     temperature: float = 1.0
     top_k: int | None = 50  # only used when sampling; 0 / None = off
     top_p: float = 1.0
+    min_p: float | None = None  # sampling: drop tokens below min_p x the top token's probability
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
     length_penalty: float = 1.0  # beam search: score = sum(logprobs) / generated_length ** length_penalty
@@ -41,6 +42,9 @@ class GenerationConfig:
     forced_decoder_ids: tuple[tuple[int, int], ...] | None = None
     suppress_tokens: tuple[int, ...] | None = None
     begin_suppress_tokens: tuple[int, ...] | None = None
+    # stop once the text of the tokens so far holds one of these, overlapping the last token (transformers'
+    # StopStringCriteria); the stop string stays in the output. Needs the tokenizer's token texts.
+    stop_strings: tuple[str, ...] | None = None
     seed: int | None = None  # sampling: same seed, same tokens (NumPy's generator, not torch's)
     # Whether max_length was given at call time (update()): transformers then takes it literally; a
     # max_length of 20 that nobody chose means 20 new tokens. Not part of the saved config.
@@ -52,6 +56,10 @@ class GenerationConfig:
             v = getattr(self, name)
             if isinstance(v, list):
                 object.__setattr__(self, name, tuple(v))
+        if isinstance(self.stop_strings, str):
+            object.__setattr__(self, "stop_strings", (self.stop_strings,))
+        elif isinstance(self.stop_strings, list):
+            object.__setattr__(self, "stop_strings", tuple(self.stop_strings))
         if isinstance(self.forced_decoder_ids, list):
             object.__setattr__(self, "forced_decoder_ids", tuple(tuple(p) for p in self.forced_decoder_ids))
 
@@ -109,6 +117,17 @@ class GenerationConfig:
                              "For greedy decoding set do_sample=False.")
         if not (_is_number(self.top_p) and 0 <= self.top_p <= 1):
             raise UsageError(f"top_p must be between 0 and 1, got {self.top_p!r}.")
+        if self.min_p is not None and not (_is_number(self.min_p) and 0 <= self.min_p <= 1):
+            raise UsageError(f"min_p must be between 0 and 1 (a fraction of the top token's probability), "
+                             f"got {self.min_p!r}.")
+        if self.stop_strings is not None:
+            if not isinstance(self.stop_strings, tuple) or not self.stop_strings:
+                got = list(self.stop_strings) if isinstance(self.stop_strings, tuple) else self.stop_strings
+                raise UsageError(f"stop_strings must be a string or a non-empty list of strings, got {got!r}.")
+            for text in self.stop_strings:
+                if not isinstance(text, str) or not text:
+                    raise UsageError(f"stop_strings must be non-empty strings, got {text!r} in "
+                                     f"{list(self.stop_strings)!r}.")
         if not (_is_number(self.repetition_penalty) and self.repetition_penalty > 0):
             raise UsageError(f"repetition_penalty must be > 0 (1.0 = off), got {self.repetition_penalty!r}.")
         if not _is_number(self.length_penalty):

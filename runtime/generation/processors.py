@@ -172,6 +172,22 @@ class TopP(LogitsProcessor):
         return np.where(remove, NEG_INF, scores)
 
 
+class MinP(LogitsProcessor):
+    """Keeps the tokens whose probability is at least `p` times the best token's (at least
+    `min_tokens_to_keep`, taken in descending score order like transformers' stable sort)."""
+
+    def __init__(self, p: float, min_tokens_to_keep: int = 1):
+        self.p, self.min_tokens_to_keep = float(p), int(min_tokens_to_keep)
+
+    def __call__(self, ids, scores):
+        probs = softmax(scores)
+        remove = probs < self.p * probs.max(axis=-1, keepdims=True)
+        if self.min_tokens_to_keep > 1:  # the best token always passes (its probability is the max)
+            order = np.argsort(-scores, axis=-1, kind="stable")[:, :self.min_tokens_to_keep]
+            np.put_along_axis(remove, order, False, axis=-1)
+        return np.where(remove, NEG_INF, scores)
+
+
 # -- the chain -------------------------------------------------------------------------------------
 def build_processors(cfg: GenerationConfig, prompt_len: int, max_length: int, min_length: int) -> ProcessorList:
     """The chain of `GenerationMixin._get_logits_processor` (transformers 4.57) for these options, in its
@@ -207,6 +223,8 @@ def build_processors(cfg: GenerationConfig, prompt_len: int, max_length: int, mi
             chain.append(TopK(cfg.top_k, keep))
         if cfg.top_p < 1.0:
             chain.append(TopP(cfg.top_p, keep))
+        if cfg.min_p is not None:
+            chain.append(MinP(cfg.min_p, keep))
     return chain
 
 

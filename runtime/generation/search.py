@@ -6,7 +6,7 @@ same logits give the same token ids; only sampling draws from NumPy's generator 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generator, Iterator, cast
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator, cast
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from ..errors import UsageError
 from ..names import ATTENTION_MASK, INPUT_IDS
 from .config import GenerationConfig
 from .processors import ProcessorList, build_processors, log_softmax, softmax
+from .stopping import StopStrings
 
 if TYPE_CHECKING:
     from .step_models import StepModel
@@ -33,10 +34,11 @@ class _Plan:
     eos: np.ndarray  # int64 [n_eos]
     pad: int | None  # written after eos in finished rows
     processors: ProcessorList
+    stop: StopStrings | None  # stop_strings, when set
 
 
 def generate(model, inputs: dict, prompt: np.ndarray | None, config: GenerationConfig | None = None,
-             streamer=None) -> np.ndarray:
+             streamer=None, token_text: Callable[[int], str] | None = None) -> np.ndarray:
     """Token ids int64 [batch * num_return_sequences, length]: the prompt followed by the new tokens;
     rows that stopped early are padded with pad_token_id (eos when there is no pad), like transformers.
 
@@ -48,8 +50,10 @@ def generate(model, inputs: dict, prompt: np.ndarray | None, config: GenerationC
              `config.decoder_prompt()` (encoder-decoder).
     streamer: greedy and sampling only; called with each step's new tokens int64 [rows] — a callable,
              or an object with put(tokens) and end() (like transformers' streamers; never gets the prompt).
+    token_text: one token's text (e.g. TextTokenizer.token_text); needed for config.stop_strings, as
+             transformers' generate needs its `tokenizer` argument then.
     """
-    plan = _prepare(model, inputs, prompt, config)
+    plan = _prepare(model, inputs, prompt, config, token_text)
     if plan.max_length <= plan.prompt.shape[1]:  # max_new_tokens=0: nothing to generate
         if hasattr(streamer, "end"):
             streamer.end()
@@ -74,11 +78,11 @@ def generate(model, inputs: dict, prompt: np.ndarray | None, config: GenerationC
     return ids
 
 
-def stream_generate(model, inputs: dict, prompt: np.ndarray | None,
-                    config: GenerationConfig | None = None) -> Iterator[np.ndarray]:
+def stream_generate(model, inputs: dict, prompt: np.ndarray | None, config: GenerationConfig | None = None,
+                    token_text: Callable[[int], str] | None = None) -> Iterator[np.ndarray]:
     """Like generate(), but yields each step's new tokens int64 [rows] as soon as they are chosen
     (greedy and sampling). Arguments are checked now, before the first token is asked for."""
-    plan = _prepare(model, inputs, prompt, config)
+    plan = _prepare(model, inputs, prompt, config, token_text)
     if plan.cfg.num_beams > 1:
         raise UsageError(f"Streaming works with greedy search and sampling, not beam search "
                          f"(num_beams={plan.cfg.num_beams}). Set num_beams=1 to stream.")
@@ -87,11 +91,11 @@ def stream_generate(model, inputs: dict, prompt: np.ndarray | None,
     return _yield_tokens(_decode(plan))
 
 
-def generate_steps(model, inputs: dict, prompt: np.ndarray | None,
-                   config: GenerationConfig | None = None) -> Generator[np.ndarray, None, np.ndarray]:
+def generate_steps(model, inputs: dict, prompt: np.ndarray | None, config: GenerationConfig | None = None,
+                   token_text: Callable[[int], str] | None = None) -> Generator[np.ndarray, None, np.ndarray]:
     """generate() as a generator: yields each step's new tokens int64 [rows] and returns generate()'s
     ids (greedy and sampling), so a caller can show tokens as they come and still get the result."""
-    plan = _prepare(model, inputs, prompt, config)
+    plan = _prepare(model, inputs, prompt, config, token_text)
     if plan.max_length <= plan.prompt.shape[1]:  # max_new_tokens=0: nothing to generate
         return np.repeat(plan.prompt, plan.cfg.num_return_sequences, axis=0)
     if plan.cfg.num_beams > 1:
@@ -105,9 +109,16 @@ def _yield_tokens(steps: Generator[np.ndarray, None, Any]) -> Iterator[np.ndarra
 
 
 # -- preparation -----------------------------------------------------------------------------------
-def _prepare(model, inputs: dict | None, prompt, config: GenerationConfig | None) -> _Plan:
+def _prepare(model, inputs: dict | None, prompt, config: GenerationConfig | None,
+             token_text: Callable[[int], str] | None = None) -> _Plan:
     cfg = config if config is not None else GenerationConfig()
     cfg.validate()
+    stop = None
+    if cfg.stop_strings:
+        if token_text is None:
+            raise UsageError(f"stop_strings {list(cfg.stop_strings)!r} need the tokenizer: pass token_text "
+                             "(e.g. pipeline.tokenizer.token_text), or use the pipeline, which passes it.")
+        stop = StopStrings(cfg.stop_strings, token_text)
     inputs = dict(inputs or {})
     encoder_decoder = bool(getattr(model, "is_encoder_decoder", False))
     if prompt is None:
@@ -154,7 +165,7 @@ def _prepare(model, inputs: dict | None, prompt, config: GenerationConfig | None
     # transformers pads finished rows with pad_token_id, or the (first) eos when there is no pad.
     pad = cfg.pad_token_id if cfg.pad_token_id is not None else (int(eos[0]) if eos.size else None)
     procs = build_processors(cfg, prompt_len, max_length, min_length)
-    return _Plan(model, inputs, prompt, cfg, max_length, eos, pad, procs)
+    return _Plan(model, inputs, prompt, cfg, max_length, eos, pad, procs, stop)
 
 
 def _batch_size(inputs: dict) -> int | None:
@@ -206,6 +217,8 @@ def _decode(plan: _Plan) -> Generator[np.ndarray, None, np.ndarray]:
         yield tokens
         if eos.size:
             unfinished &= ~np.isin(tokens, eos)
+        if plan.stop is not None:
+            unfinished &= ~plan.stop(ids)
         if not unfinished.any() or ids.shape[1] >= plan.max_length:
             return ids
         new = tokens[:, None]
@@ -297,6 +310,8 @@ def _beam_search(plan: _Plan) -> np.ndarray:
         cand = np.take_along_axis(running, src_beam[:, :, None], axis=1)
         cand[:, :, cur] = tokens
         hits = (cur + 1 >= max_length) | np.isin(tokens, eos)
+        if plan.stop is not None:
+            hits |= plan.stop(cand[:, :, :cur + 1].reshape(batch * keep, cur + 1)).reshape(batch, keep)
 
         # 2. next running beams: the best candidates that did not stop
         live = cand_scores + hits.astype(np.float32) * NEG

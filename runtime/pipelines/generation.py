@@ -59,7 +59,8 @@ class GenerativePipeline(Pipeline):
         return opts["cfg"]
 
     def forward(self, prepared: Prepared, opts: dict) -> np.ndarray:
-        return generate(self.model, prepared.feeds, prepared.extra, self.fit(prepared, opts))
+        return generate(self.model, prepared.feeds, prepared.extra, self.fit(prepared, opts),
+                        token_text=self.tokenizer.token_text)
 
     def stream(self, inputs, **options) -> Generator[str, None, object]:
         """The call as a generator of text: yields the new text of the first sequence of each input as it
@@ -81,7 +82,7 @@ class GenerativePipeline(Pipeline):
 
     def _stream_ids(self, prepared: Prepared, cfg: GenerationConfig) -> Generator[str, None, np.ndarray]:
         text = TextStream(self.decode)
-        steps = generate_steps(self.model, prepared.feeds, prepared.extra, cfg)
+        steps = generate_steps(self.model, prepared.feeds, prepared.extra, cfg, token_text=self.tokenizer.token_text)
         while True:
             try:
                 tokens = next(steps)

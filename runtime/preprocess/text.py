@@ -56,6 +56,7 @@ class TextTokenizer:
             self.pad_id = 0
         self.padding_side = config.get("padding_side", "right")
         self.input_names = tuple(config.get("model_input_names") or ("input_ids", "token_type_ids", "attention_mask"))
+        self._text_prefix: list[str] | None = None  # token_text()'s "abcdef" tokens
 
     def token_id(self, token: str) -> int | None:
         return self.tok.token_to_id(token)
@@ -98,6 +99,17 @@ class TextTokenizer:
                 types[i, sl] = e.type_ids
         arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return {k: v for k, v in arrays.items() if k in self.input_names}
+
+    def token_text(self, token: int) -> str:
+        """One token's text as transformers' StopStringCriteria sees it (`clean_tokenizer_vocab`): the
+        decoder run on the tokens of "abcdef" followed by this token, minus that prefix, so a token's
+        leading space ("Ġ", "▁") shows and no prefix space is added or removed."""
+        if self._text_prefix is None:
+            self._text_prefix = [self.tok.id_to_token(i) for i in self.tok.encode("abcdef", add_special_tokens=False).ids]
+        tokens = [*self._text_prefix, self.tok.id_to_token(int(token)) or ""]
+        decoder = self.tok.decoder
+        text = decoder.decode(tokens) if decoder is not None else " ".join(tokens)
+        return text[text.index("abcdef") + 6:]
 
     def decode(self, ids, skip_special_tokens: bool = True, clean_up: bool | None = None) -> str:
         """Like the transformers tokenizer's decode; clean_up None follows the tokenizer's config."""

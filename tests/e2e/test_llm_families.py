@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -278,3 +279,85 @@ def test_eos_token_id_list_stops_like_transformers(family_bundle, hf):
     assert len(theirs[0]["generated_text"]) < len(ref(PROMPT, max_new_tokens=12, do_sample=False)[0]["generated_text"])
     for backend in BACKENDS:
         assert pipeline(family_bundle("llama"), backend=backend)(PROMPT, **kw) == theirs, backend
+
+
+# -- stop strings and min_p ------------------------------------------------------------------------
+def test_stop_strings_equal_transformers_pipeline(family_bundle, hf):
+    """Greedy with stop_strings: the same (shorter) text as the transformers pipeline given the tokenizer,
+    the stop string kept; the same through `edgetool run --stop`."""
+    from cli_invoke import invoke_cli
+
+    ref = hf("llama")
+    kw = dict(max_new_tokens=NEW, do_sample=False, return_full_text=False)
+    free = ref(PROMPT, **kw)[0]["generated_text"]
+    stop = free[8:11]  # three characters in the middle of the generated text
+    theirs = ref(PROMPT, stop_strings=[stop], tokenizer=ref.tokenizer, **kw)
+    assert stop in theirs[0]["generated_text"] and len(theirs[0]["generated_text"]) < len(free)
+    for backend in BACKENDS:
+        pipe = pipeline(family_bundle("llama"), backend=backend)
+        assert pipe(PROMPT, stop_strings=[stop], **kw) == theirs, backend
+        assert pipe(PROMPT, stop_strings=["never generated", stop], **kw) == theirs, backend
+    # `run` samples (the pipeline's default): the stop string cut from a sampled text stops that same draw
+    sampled = dict(max_new_tokens=NEW, seed=3, return_full_text=False)
+    drawn = pipe(PROMPT, **sampled)[0]["generated_text"]
+    stop = drawn[8:11]
+    cut = pipe(PROMPT, stop_strings=[stop], **sampled)[0]["generated_text"]
+    assert stop in cut and drawn.startswith(cut) and len(cut) < len(drawn)
+    r = invoke_cli("run", family_bundle("llama"), PROMPT, "--max-new-tokens", str(NEW), "--seed", "3",
+                   "--stop", "zzz", "--stop", stop)
+    assert r.exit_code == 0, r.output
+    assert r.output.strip() == (PROMPT + cut).strip()
+
+
+class TorchStep:
+    """A StepModel whose logits come from the transformers model itself (one prompt row, no padding)."""
+
+    is_encoder_decoder = False
+
+    def __init__(self, model):
+        self.model = model
+
+    def start(self, inputs, expand=1):
+        assert expand == 1
+        return {"cache": None}
+
+    def step(self, state, new):
+        with torch.no_grad():
+            out = self.model(input_ids=torch.from_numpy(new), past_key_values=state["cache"], use_cache=True)
+        state["cache"] = out.past_key_values
+        return out.logits[:, -1].float().numpy()
+
+    def reorder(self, state, rows):
+        raise NotImplementedError
+
+
+def test_min_p_sampling_equals_numpy_sampler_on_torch_logits(family_bundle, hf):
+    """Sampling with min_p and a seed: the bundle's text is what the same NumPy sampler draws from the
+    transformers model's own logits; min_p changes the draw (it is applied, after top-k/top-p)."""
+    from edgetool.runtime.generation import generate
+
+    ref = hf("llama")
+    ids = ref.tokenizer(PROMPT, return_tensors="np")["input_ids"]
+    kw = dict(max_new_tokens=16, do_sample=True, temperature=2.0, top_k=0, seed=4, return_full_text=False)
+    pipe = pipeline(family_bundle("llama"))
+    cfg = pipe.generation_config(**{k: v for k, v in kw.items() if k != "return_full_text"}, min_p=0.3)
+    torch_ids = generate(TorchStep(ref.model), {"attention_mask": np.ones_like(ids)}, ids, cfg)
+    expected = ref.tokenizer.decode(torch_ids[0, ids.shape[1]:], skip_special_tokens=True)
+    for backend in BACKENDS:
+        ours = pipeline(family_bundle("llama"), backend=backend)(PROMPT, min_p=0.3, **kw)
+        assert ours == [{"generated_text": expected}], backend
+    assert pipe(PROMPT, **kw) != pipe(PROMPT, min_p=0.3, **kw)
+
+
+def test_bad_min_p_and_stop_are_one_line_errors(family_bundle):
+    from cli_invoke import invoke_cli
+
+    from edgetool.runtime.errors import UsageError
+
+    pipe = pipeline(family_bundle("llama"))
+    with pytest.raises(UsageError, match="min_p must be between 0 and 1"):
+        pipe(PROMPT, max_new_tokens=2, min_p=1.5)
+    with pytest.raises(UsageError, match="non-empty"):
+        pipe(PROMPT, max_new_tokens=2, stop_strings=[""])
+    _one_line_exit_2(invoke_cli("run", family_bundle("llama"), PROMPT, "--min-p", "-0.5"), "min_p", "-0.5")
+    _one_line_exit_2(invoke_cli("run", family_bundle("llama"), PROMPT, "--stop", ""), "stop_strings", "non-empty")

@@ -455,7 +455,8 @@ def test_cli_export_max_metric_drop_fails_and_writes_nothing(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,expect", [
-    (["--precision", "int4"], "cannot build int4"),
+    (["--precision", "int4"], "int4 is weight-only quantization for decoder LLMs"),
+    (["--precision", "int4", "--target", "trt"], "cannot build int4"),
     (["--precision", "int8", "--static-shapes", "batch=1"], "--static-shapes fixes OpenVINO IR dims"),
     (["--precision", "int8", "--static-shapes", "batch:1", "--target", "openvino"], "NAME=SIZE"),
     (["--precision", "fp32", "--fallback"], "--fallback needs --max-metric-drop"),

@@ -454,6 +454,8 @@ CHAINS = [
     dict(do_sample=True, top_k=4, top_p=0.5, num_beams=3),  # beams keep >= 2 tokens
     dict(forced_bos_token_id=9, suppress_tokens=[3, 4, 500], begin_suppress_tokens=[5]),
     dict(forced_eos_token_id=[2, 6], min_length=40, repetition_penalty=0.8),
+    dict(do_sample=True, temperature=1.5, top_k=0, min_p=0.2),
+    dict(do_sample=True, top_k=30, top_p=0.9, min_p=0.6, num_beams=3),  # min_p last; beams keep >= 2 tokens
 ]
 
 
@@ -582,6 +584,12 @@ def test_text_stream_is_transformers_text_streamer(text):
     (dict(eos_token_id=[5, -1]), ["eos_token_id", "-1"]),
     (dict(do_sample="yes"), ["do_sample", "yes"]),
     (dict(max_new_tokns=5), ["max_new_tokns", "Did you mean 'max_new_tokens'"]),
+    (dict(min_p=1.5), ["min_p", "1.5", "between 0 and 1"]),
+    (dict(min_p=-0.1), ["min_p", "-0.1"]),
+    (dict(stop_strings=""), ["stop_strings", "non-empty", "''"]),
+    (dict(stop_strings=["end", ""]), ["stop_strings", "non-empty", "['end', '']"]),
+    (dict(stop_strings=["end", 3]), ["stop_strings", "3"]),
+    (dict(stop_strings=[]), ["stop_strings", "[]"]),
 ])
 def test_bad_options_are_clear_errors(options, words):
     with pytest.raises(UsageError) as err:
@@ -613,6 +621,57 @@ def test_bad_calls_are_clear_errors(gpt2):
         GenerationConfig(decoder_start_token_id=2, forced_decoder_ids=[[1, 5], [3, 7]]).decoder_prompt()
     with pytest.raises(UsageError, match="one sequence"):
         TextStreamer(str).put(np.array([1, 2]))
+    with pytest.raises(UsageError, match=r"stop_strings \['end'\] need the tokenizer"):
+        generate(step, {"attention_mask": mask}, ids, cfg.update(stop_strings="end"))
+
+
+# -- stop strings ----------------------------------------------------------------------------------
+def test_stop_strings_equal_transformers_criteria(tmp_path):
+    """StopStrings on token texts against transformers' StopStringCriteria on the same ids: stop strings
+    cut from the end of each sequence's text (with 0-3 characters after them), so some overlap the last
+    token, some end before it, some straddle several tokens."""
+    from transformers import AutoTokenizer
+    from transformers.generation.stopping_criteria import StopStringCriteria
+
+    from edgetool.export.reference.generation import train_gpt2_tokenizer
+    from edgetool.runtime.generation.stopping import StopStrings
+    from edgetool.runtime.preprocess.text import TextTokenizer
+
+    train_gpt2_tokenizer(tmp_path)
+    hf, ours = AutoTokenizer.from_pretrained(str(tmp_path)), TextTokenizer(tmp_path / "tokenizer.json", {})
+    texts, indices = StopStringCriteria.clean_tokenizer_vocab(hf)
+    assert [ours.token_text(i) for i in indices] == list(texts)
+    rs = np.random.RandomState(0)
+    results = []
+    for _ in range(200):
+        ids = rs.randint(0, len(hf), size=(2, 8))
+        text = "".join(ours.token_text(i) for i in ids[0])
+        k, j = rs.randint(1, 6), rs.randint(0, 4)
+        stop = [text[len(text) - k - j:len(text) - j] or "x", "never there"]
+        got = StopStrings(stop, ours.token_text)(ids)
+        assert got.tolist() == StopStringCriteria(hf, stop)(_t(ids), None).tolist(), (stop, ids)
+        results.append(bool(got[0]))
+    assert 20 < sum(results) < 180  # both outcomes are exercised
+
+
+def test_stop_strings_stop_each_row(gpt2):
+    """generate() with a stop string: a row stops once its text holds it (greedy, sampling, beams),
+    the other rows go on; with an eos the stopped row is padded, as transformers does."""
+    _, step, _ = gpt2
+    ids, mask = left_padded_prompts()
+    text = {i: f"<{i}>" for i in range(VOCAB)}
+    token_text = text.__getitem__
+    free = ours_gpt2(step, ids, mask, max_new_tokens=NEW, pad_token_id=0, eos_token_id=127)
+    stop = text[int(free[0, 9 + 5])]  # the 6th new token of row 0
+    first = next(i for i in range(9, 9 + NEW) if text[int(free[0, i])] == stop)
+    cfg = GenerationConfig().update(max_new_tokens=NEW, pad_token_id=0, eos_token_id=127, stop_strings=[stop])
+    out = generate(step, {"attention_mask": mask}, ids, cfg, token_text=token_text)
+    assert out[0, :first + 1].tolist() == free[0, :first + 1].tolist() and (out[0, first + 1:] == 0).all()
+    row1_stop = [i for i in range(9, 9 + NEW) if text[int(free[1, i])] == stop]
+    end = row1_stop[0] + 1 if row1_stop else free.shape[1]
+    assert out[1, :end].tolist() == free[1, :end].tolist()
+    streamed = list(stream_generate(step, {"attention_mask": mask}, ids, cfg, token_text=token_text))
+    assert np.stack(streamed, axis=1).tolist() == out[:, 9:].tolist()
 
 
 def test_config_from_generation_config_json():

@@ -1,0 +1,172 @@
+"""Weight-only quantization of a decoder LLM (a tiny Llama with grouped-query attention): --precision
+int8 (weight-only by default for text-generation) and int4 on ONNX Runtime (MatMulNBits, blocks of 32,
+LM head 8-bit) and OpenVINO (NNCF compress_weights), each with the accuracy report's teacher-forced
+top-1 agreement and logits cosine against fp32, and --max-metric-drop / --fallback.
+
+The report's numbers are checked against the transformers model itself: the quantized graph's logits
+on the golden sequences, compared with the torch model's, give the report's cosine."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from edgetool.quantize import QuantizeOptions, quantize_bundle
+from edgetool.quantize.accuracy_report import AccuracyDropError
+from edgetool.runtime import pipeline
+from edgetool.runtime.bundle import Bundle
+
+PROMPT = "The weather was"
+TARGETS = (("onnx", "onnxruntime"), ("openvino", "openvino"))
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    import transformers
+
+    from edgetool.export.reference.generation import train_gpt2_tokenizer
+
+    out = tmp_path_factory.mktemp("llama")
+    train_gpt2_tokenizer(out)
+    tok = transformers.AutoTokenizer.from_pretrained(str(out))
+    cfg = transformers.LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                   pad_token_id=tok.eos_token_id, hidden_size=64, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, intermediate_size=128,
+                                   max_position_embeddings=128, initializer_range=0.05)
+    torch.manual_seed(0)
+    transformers.AutoModelForCausalLM.from_config(cfg).eval().save_pretrained(str(out))
+    return out
+
+
+@pytest.fixture(scope="module")
+def quantized(checkpoint, tmp_path_factory):
+    """One bundle with fp32, int8 and int4 for ONNX Runtime and OpenVINO: `export --precision int4` (ONNX
+    Runtime), then int8 on both targets and `quantize --precision int4 --target openvino`.
+    (bundle, export output, quantize output)."""
+    from cli_invoke import invoke_cli
+
+    path = tmp_path_factory.mktemp("q") / "b"
+    exported = invoke_cli("export", "--task", "text-generation", "--model", checkpoint, "--precision", "int4",
+                          "--out", path, "-q")
+    assert exported.exit_code == 0, exported.output
+    for target, _ in TARGETS:
+        quantize_bundle(QuantizeOptions(bundle=path, precision="int8", target=target, held_out=2, quiet=True))
+    r = invoke_cli("quantize", path, "--precision", "int4", "--target", "openvino", "--no-parity-check")
+    assert r.exit_code == 0, r.output
+    return path, exported.output, r.output
+
+
+def _nbits(path, precision) -> list[int]:
+    art = next(a for a in Bundle.load(path).artifacts if a.target == "onnx" and a.precision == precision)
+    model = onnx.load(str(path / next(f for f in art.files if f.endswith(".onnx"))))
+    return [next(a.i for a in n.attribute if a.name == "bits") for n in model.graph.node if n.op_type == "MatMulNBits"]
+
+
+def test_artifacts_are_weight_only(quantized):
+    path, _, cli_output = quantized
+    b = Bundle.load(path)
+    b.verify_all()
+    # 2 layers x 7 projections: int8 all 8-bit; int4 4-bit with the LM head (last) 8-bit
+    assert _nbits(path, "int8") == [8] * 15
+    bits4 = _nbits(path, "int4")
+    assert len(bits4) == 15 and bits4.count(8) == 1 and bits4.count(4) == 14
+    arts = {(a.target, a.precision): a for a in b.artifacts}
+    assert arts[("onnx", "int4")].options["backends"] == ["onnxruntime"]  # a contrib op: not for OpenVINO
+    sizes = {p: sum((path / f).stat().st_size for f in arts[("openvino", p)].files) for p in ("int8", "int4")}
+    fp32 = (path / "onnx" / "fp32" / "decoder.onnx").stat().st_size
+    assert sizes["int4"] < sizes["int8"] < 0.5 * fp32
+    assert "weight-only int4" in cli_output and "teacher-forced positions" in cli_output  # the accuracy table
+
+
+def test_accuracy_report_rows(quantized):
+    acc = Bundle.load(quantized[0]).manifest.accuracy.to_json()["rows"]
+    floors = {"int8": (0.9, 0.999), "int4": (0.6, 0.95)}  # (top-1, mean logits cosine) on this tiny random model
+    for _, backend in TARGETS:
+        for precision, (top1, cosine) in floors.items():
+            row = acc[f"{backend}/{precision}"]
+            tf = row["teacher_forced"]
+            assert row["metric"] == "teacher_forced_top1" and row["value"] == tf["top1_agreement"]
+            assert row["drop"] == pytest.approx(1 - tf["top1_agreement"])
+            assert tf["top1_agreement"] >= top1 and tf["logits_cosine"] >= cosine, (backend, precision, tf)
+            assert tf["top1_agreement"] < 1.0 or precision == "int8"  # int4 really changed the weights
+            assert row["method"].startswith(f"weight-only {precision}"), row
+    assert acc["onnxruntime/int8"]["teacher_forced"]["logits_cosine"] > acc["onnxruntime/int4"]["teacher_forced"]["logits_cosine"]
+
+
+def test_report_agrees_with_the_torch_model(quantized, checkpoint):
+    """The int4 graph's logits on a golden sequence, against the transformers model's: cosine as reported."""
+    import transformers
+
+    from edgetool.check import golden
+    from edgetool.runtime.pipelines.base import open_engines
+
+    path = quantized[0]
+    b = Bundle.load(path)
+    calls = [c for c in golden.load(b).calls[0] if c.graph == "decoder"]
+    ids = np.concatenate([c.feeds["input_ids"][:1] for c in calls], axis=1)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "position_ids": np.arange(ids.shape[1])[None]}
+    feeds.update({k: v[:1] for k, v in calls[0].feeds.items() if k.startswith("past_key_values")})
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(checkpoint)).eval()
+    with torch.no_grad():
+        ref = model(torch.from_numpy(ids)).logits[0].numpy().astype(np.float64)
+    for backend in ("onnxruntime", "openvino"):
+        got = open_engines(b, backend, "int4")["decoder"].run(feeds)["logits"][0].astype(np.float64)
+        cos = (ref * got).sum(-1) / np.linalg.norm(ref, axis=-1) / np.linalg.norm(got, axis=-1)
+        fp32 = open_engines(b, backend, "fp32")["decoder"].run(feeds)["logits"][0]
+        np.testing.assert_allclose(fp32, ref, atol=1e-4)
+        assert 0.95 < cos.mean() < 0.9999 and (ref.argmax(-1) == got.argmax(-1)).mean() >= 0.5, backend
+        text = pipeline(path, backend=backend, precision="int4")(PROMPT, max_new_tokens=6, do_sample=False)
+        assert text[0]["generated_text"].startswith(PROMPT) and len(text[0]["generated_text"]) > len(PROMPT)
+
+
+def test_max_metric_drop_and_fallback(quantized, tmp_path):  # int4 via quantize_bundle (the Python API)
+    path = tmp_path / "b"
+    shutil.copytree(quantized[0], path)
+    before = {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    opts = dict(bundle=path, precision="int4", target="onnx", held_out=2, quiet=True, check_parity=False)
+    with pytest.raises(AccuracyDropError, match="teacher_forced_top1 drops by"):
+        quantize_bundle(QuantizeOptions(max_metric_drop=0.01, **opts))
+    assert {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()} == before  # nothing written
+    plain = Bundle.load(quantized[0]).manifest.accuracy.to_json()["rows"]["onnxruntime/int4"]["drop"]
+    quantize_bundle(QuantizeOptions(max_metric_drop=plain - 0.05, fallback=True, **opts))
+    row = Bundle.load(path).manifest.accuracy.to_json()["rows"]["onnxruntime/int4"]
+    assert row["drop"] <= plain - 0.05 and row["fallback"]["kept"] >= 1
+    assert len(_nbits(path, "int4")) == 15 - row["fallback"]["kept"]
+
+
+def test_export_int4_is_gated_per_step(quantized):
+    """`export --precision int4`: the parity gate judges a quantized decoder by the top-1 of each replayed
+    step (whole greedy sequences of a random tiny model diverge at the first near-tie); `run` uses it."""
+    import json
+
+    from cli_invoke import invoke_cli
+
+    path, exported, _ = quantized
+    assert "onnxruntime/int4: parity ok" in exported and "teacher_forced_top1" in exported
+    parity = json.loads((path / "edgetool.json").read_text())["parity"]["onnxruntime/int4"]
+    assert parity["metric"]["name"] == "teacher_forced_top1" and parity["metric"]["steps"] > 10
+    assert parity["metric"]["value"] >= 0.7 and parity["answers"]["passed"] is None
+    r = invoke_cli("run", path, PROMPT, "--precision", "int4", "--max-new-tokens", "4")
+    assert r.exit_code == 0 and r.output.startswith(PROMPT), r.output
+
+
+def test_lm_head_precision_is_configurable(quantized, tmp_path):
+    from edgetool.runtime.errors import UsageError
+
+    path = tmp_path / "b"
+    shutil.copytree(quantized[0], path)
+    opts = dict(bundle=path, precision="int4", held_out=0, quiet=True, check_parity=False)
+    for head, bits in (("fp32", [4] * 14), ("int4", [4] * 15)):
+        quantize_bundle(QuantizeOptions(target="onnx", lm_head=head, **opts))
+        assert _nbits(path, "int4") == bits, head
+    quantize_bundle(QuantizeOptions(target="openvino", lm_head="fp32", **opts))
+    art = next(a for a in Bundle.load(path).artifacts if a.target == "openvino" and a.precision == "int4")
+    assert art.options["lm_head"] == "fp32" and len(art.options["kept_fp32_nodes"]) == 1
+    assert pipeline(path, backend="openvino", precision="int4")(PROMPT, max_new_tokens=3, do_sample=False)
+    with pytest.raises(UsageError, match="--lm-head applies to --precision int4"):
+        quantize_bundle(QuantizeOptions(**{**opts, "precision": "int8"}, target="onnx", lm_head="fp32"))
+    with pytest.raises(UsageError, match="--lm-head must be one of int8, int4, fp32, got 'int2'"):
+        quantize_bundle(QuantizeOptions(target="onnx", lm_head="int2", **opts))
