@@ -31,6 +31,17 @@ class Reference:
     build: Callable[[Path, int], None]
 
 
+def define_builders(namespace: dict, names, build: Callable[[str, Path, int], None]) -> None:
+    """A module-level `build_<name>(out, seed)` per model name, for builder modules with one generic
+    `build(name, out, seed)` (family adapters name their builders by module attribute)."""
+    for name in names:
+        def build_one(out: Path, seed: int, _name: str = name) -> None:
+            build(_name, out, seed)
+
+        build_one.__name__ = build_one.__qualname__ = "build_" + name.replace("-", "_")
+        namespace[build_one.__name__] = build_one
+
+
 def get_reference(name: str) -> Reference:
     """A built-in reference model, found through the family adapter that declares it."""
     from edgetool.export.families import find_reference, reference_builder

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import define_builders
 from .dense import SEG_LABELS
 
 _VIT_LIKE = dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
@@ -112,16 +113,7 @@ def _spread_logits(model, processor, torch) -> None:
             head.bias.sub_(mean).mul_(3.0 / spread)
 
 
-def _builder(name: str):
-    def build_one(out: Path, seed: int) -> None:
-        build(name, out, seed)
-
-    build_one.__name__ = build_one.__qualname__ = "build_" + name.replace("-", "_")
-    return build_one
-
-
-for _name in MODELS:
-    globals()["build_" + _name.replace("-", "_")] = _builder(_name)
+define_builders(globals(), MODELS, build)
 
 
 def mask2former_tiny(out: Path, seed: int) -> None:
