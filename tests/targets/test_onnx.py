@@ -28,6 +28,6 @@ def test_quantizer_details_travel_into_the_artifact_options(tiny_onnx, tmp_path)
 
 
 def test_an_unknown_precision_is_refused_with_the_known_ones(tiny_onnx, tmp_path):
-    with pytest.raises(UnsupportedError, match="cannot build int4 .*fp32, fp16, int8"):
-        get_target("onnx").build(tiny_onnx, tmp_path, "model", BuildOptions("int4"))
+    with pytest.raises(UnsupportedError, match="cannot build int3 .*fp32, fp16, int8, int4"):
+        get_target("onnx").build(tiny_onnx, tmp_path, "model", BuildOptions("int3"))
     assert not list(tmp_path.iterdir())
