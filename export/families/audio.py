@@ -1,5 +1,6 @@
-"""Export families of the audio tasks: audio-classification (`wav2vec2`, `ast`) and automatic-speech-recognition
-(`ctc`: Wav2Vec2-style CTC encoders, traced with TorchScript; `whisper`: encoder-decoder with a KV cache)."""
+"""Export families of the audio tasks: audio-classification (`wav2vec2`, `ast`, `whisper`: Whisper's encoder
+classifier on log-mel features) and automatic-speech-recognition (`ctc`: Wav2Vec2-style CTC encoders, traced with
+TorchScript; `whisper`: encoder-decoder with a KV cache)."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ import shutil
 import numpy as np
 
 from edgetool.runtime import names
+from edgetool.runtime.errors import UnsupportedError
 
 from . import Adapter, Sample
 from ..graphs import GraphExport, NamedIO
@@ -141,6 +143,61 @@ AST = Adapter(
     references=(ref("ast-tiny-classifier", "ast", "ast_tiny_classifier"),),
     graphs=_ast_graph,
     processing=lambda source: {"audio": feature_config(source)},
+    labels=config_labels,
+    samples=lambda source: [Sample([a]) for a in sample_audio()],
+    files=_copy_features,
+)
+
+
+# WhisperFeatureExtractor's settings the runtime's whisper_features reproduces (runtime/preprocess/audio.py), and
+# the ones it reads whose value must be the default; anything else in preprocessor_config.json is refused.
+WHISPER_FEATURE_KEYS = frozenset({"feature_size", "sampling_rate", "hop_length", "chunk_length", "n_fft",
+                                  "padding_value", "dither", "n_samples", "nb_max_frames"})
+_NEUTRAL_FEATURE_KEYS = frozenset({"feature_extractor_type", "processor_class", "auto_map"})
+_FIXED_FEATURE_KEYS = {"padding_side": "right", "return_attention_mask": False}
+
+
+def checked_whisper_features(source, family: str = "whisper") -> dict:
+    """preprocessor_config.json of a Whisper checkpoint, every key honoured or refused by key and value."""
+    cfg = feature_config(source)
+    kind = cfg.get("feature_extractor_type", "WhisperFeatureExtractor")
+    if kind != "WhisperFeatureExtractor":
+        raise UnsupportedError(f"Family '{family}': feature_extractor_type={kind!r} is not supported "
+                               "(expected WhisperFeatureExtractor).")
+    for key, value in cfg.items():
+        if key in WHISPER_FEATURE_KEYS or key in _NEUTRAL_FEATURE_KEYS:
+            continue
+        if key in _FIXED_FEATURE_KEYS and value == _FIXED_FEATURE_KEYS[key]:
+            continue
+        expected = f" (supported: {_FIXED_FEATURE_KEYS[key]!r})" if key in _FIXED_FEATURE_KEYS else ""
+        raise UnsupportedError(f"Family '{family}': WhisperFeatureExtractor setting {key}={value!r} is not "
+                               f"supported{expected}; the runtime's log-mel features would differ.")
+    rate = int(cfg.get("sampling_rate", 16000))
+    n_samples = int(cfg.get("chunk_length", 30)) * rate
+    if int(cfg.get("n_samples", n_samples)) != n_samples:
+        raise UnsupportedError(f"Family '{family}': n_samples={cfg['n_samples']!r} disagrees with chunk_length x "
+                               f"sampling_rate = {n_samples}, which transformers uses.")
+    return {**cfg, "n_samples": n_samples}
+
+
+def _whisper_classifier_graph(source, opts):
+    import torch
+
+    cfg = checked_whisper_features(source)
+    frames = int(cfg["n_samples"]) // int(cfg.get("hop_length", 160))
+    x = {names.INPUT_FEATURES: torch.randn(2, int(cfg.get("feature_size", 80)), frames)}
+    axes = {names.INPUT_FEATURES: {0: names.BATCH}, names.LOGITS: {0: names.BATCH}}
+    return [GraphExport("model", NamedIO(source.model, [names.INPUT_FEATURES], lambda o: (o.logits,)), x,
+                        [names.LOGITS], axes)]
+
+
+# Whisper's encoder classifier (WhisperForAudioClassification): Whisper log-mel features -> logits.
+WHISPER_CLASSIFIER = Adapter(
+    task="audio-classification", family="whisper", model_types=("whisper",),
+    auto_class="AutoModelForAudioClassification",
+    references=(ref("whisper-tiny-classifier", "audio", "whisper_tiny_classifier"),),
+    graphs=_whisper_classifier_graph,
+    processing=lambda source: {"audio": checked_whisper_features(source)},
     labels=config_labels,
     samples=lambda source: [Sample([a]) for a in sample_audio()],
     files=_copy_features,

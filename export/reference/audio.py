@@ -107,3 +107,17 @@ def whisper_tiny(out: Path, seed: int) -> None:
     gc._from_model_config = False  # else generate() rebuilds it from config.json and drops lang_to_id
     model.save_pretrained(str(out), safe_serialization=True)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(str(out))
+
+
+def whisper_tiny_classifier(out: Path, seed: int) -> None:
+    """A tiny WhisperForAudioClassification with a 1-second WhisperFeatureExtractor window (100 frames)."""
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForAudioClassification
+
+    torch.manual_seed(seed)
+    cfg = WhisperConfig(d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=40,
+                        max_source_positions=50, classifier_proj_size=16, init_std=0.2,
+                        id2label=SPEECH_LABELS, label2id={v: k for k, v in SPEECH_LABELS.items()})
+    WhisperForAudioClassification(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+    WhisperFeatureExtractor(feature_size=40, chunk_length=1).save_pretrained(str(out))

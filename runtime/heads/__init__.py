@@ -54,6 +54,7 @@ _ENTRIES = [
     ("depth-estimation", "depth-anything", "image:DepthHead"),
     ("audio-classification", "wav2vec2", "speech:AudioClassificationHead"),
     ("audio-classification", "ast", "speech:AstHead"),
+    ("audio-classification", "whisper", "speech:WhisperClassificationHead"),
     ("automatic-speech-recognition", "ctc", "speech:CtcHead"),
     ("automatic-speech-recognition", "whisper", "speech:WhisperHead"),
 ]

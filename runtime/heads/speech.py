@@ -1,6 +1,7 @@
 """Audio heads.
 
-audio-classification, wav2vec2 (and the CTC-style encoders exported like it): `logits(wave)`.
+audio-classification, wav2vec2 (and the CTC-style encoders exported like it), ast, whisper (the encoder
+classifier): `logits(wave)`.
 automatic-speech-recognition: `sanitize(...)` checks the call options for the family, then
 `transcribe(wave, opts) -> {"text", ...}` runs the family's own loop (several engine calls: chunks, or
 generation):
@@ -31,6 +32,15 @@ class AstHead(AudioClassificationHead):
         from ..preprocess.ast_features import ast_features
 
         return self.forward(ast_features([wave], self.pipe.features))[LOGITS][0].astype(np.float32)
+
+
+class WhisperClassificationHead(AudioClassificationHead):
+    """WhisperForAudioClassification: Whisper log-mel features (one window, padded or cut) instead of raw samples."""
+
+    def logits(self, wave: np.ndarray) -> np.ndarray:
+        from ..preprocess.audio import whisper_features
+
+        return self.forward(whisper_features([wave], self.pipe.features))[LOGITS][0].astype(np.float32)
 
 
 class CtcHead(Head):
