@@ -151,6 +151,7 @@ _add("audio-classification", "ast", "audio:AST")
 _add("audio-classification", "whisper", "audio:WHISPER_CLASSIFIER")
 _add("automatic-speech-recognition", "ctc", "audio:CTC")
 _add("automatic-speech-recognition", "whisper", "audio:WHISPER")
+_add("automatic-speech-recognition", "moonshine", "audio:MOONSHINE")
 
 
 # -- lookups ---------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Export families of the audio tasks: audio-classification (`wav2vec2`, `ast`, `whisper`: Whisper's encoder
 classifier on log-mel features) and automatic-speech-recognition (`ctc`: Wav2Vec2-style CTC encoders, traced with
-TorchScript; `whisper`: encoder-decoder with a KV cache)."""
+TorchScript; `whisper`: encoder-decoder with a KV cache; `moonshine`: raw samples into a conv encoder, decoder with a KV cache)."""
 from __future__ import annotations
 
 import json
@@ -201,4 +201,40 @@ WHISPER_CLASSIFIER = Adapter(
     labels=config_labels,
     samples=lambda source: [Sample([a]) for a in sample_audio()],
     files=_copy_features,
+)
+
+
+def _moonshine_graphs(source, opts):
+    import torch
+
+    from ..graphs_generation import seq2seq_graphs
+
+    x = {names.INPUT_VALUES: torch.randn(2, 16000)}
+    start = source.model.generation_config.decoder_start_token_id
+    return seq2seq_graphs(source.model, x, {names.INPUT_VALUES: {0: names.BATCH, 1: names.SAMPLES}}, int(start),
+                          uses_mask=False)
+
+
+def _moonshine_processing(source) -> dict:
+    from .generation import text_processing
+
+    cfg = feature_config(source)
+    kind = cfg.get("feature_extractor_type", "Wav2Vec2FeatureExtractor")
+    if kind != "Wav2Vec2FeatureExtractor":
+        raise UnsupportedError(f"Family 'moonshine': feature_extractor_type={kind!r} is not supported "
+                               "(expected Wav2Vec2FeatureExtractor, which Moonshine checkpoints ship).")
+    return {**text_processing(source), "audio": cfg}
+
+
+# Moonshine: raw 16 kHz samples (Wav2Vec2FeatureExtractor) -> conv encoder; decoder generation from
+# decoder_start_token_id, one clip at a time (the pipeline's own seq2seq path: no chunking).
+MOONSHINE = Adapter(
+    task="automatic-speech-recognition", family="moonshine", model_types=("moonshine",),
+    auto_class="AutoModelForSpeechSeq2Seq",
+    references=(ref("moonshine-tiny-random", "audio", "moonshine_tiny"),),
+    graphs=_moonshine_graphs,
+    processing=_moonshine_processing,
+    generation=_whisper_generation,
+    samples=lambda source: [Sample([a]) for a in sample_audio()[:2]],
+    files=lambda source, staging: _copy_features(source, staging) + write_tokenizer(source, staging),
 )

@@ -121,3 +121,34 @@ def whisper_tiny_classifier(out: Path, seed: int) -> None:
                         id2label=SPEECH_LABELS, label2id={v: k for k, v in SPEECH_LABELS.items()})
     WhisperForAudioClassification(cfg).eval().save_pretrained(str(out), safe_serialization=True)
     WhisperFeatureExtractor(feature_size=40, chunk_length=1).save_pretrained(str(out))
+
+
+def moonshine_tiny(out: Path, seed: int) -> None:
+    """A tiny MoonshineForConditionalGeneration: raw 16 kHz samples (Wav2Vec2FeatureExtractor, as Moonshine's
+    checkpoints ship) into the conv encoder, a byte-level BPE tokenizer with <s> / </s>."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (MoonshineConfig, MoonshineForConditionalGeneration, PreTrainedTokenizerFast,
+                              Wav2Vec2FeatureExtractor)
+
+    from .corpus import sentences
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(sentences(), trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    out.mkdir(parents=True, exist_ok=True)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                   model_max_length=64)
+    fast.save_pretrained(str(out))
+    torch.manual_seed(seed)
+    cfg = MoonshineConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, encoder_num_hidden_layers=1,
+                          decoder_num_hidden_layers=2, encoder_num_attention_heads=2, decoder_num_attention_heads=2,
+                          max_position_embeddings=64, initializer_range=0.2, decoder_start_token_id=1,
+                          bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    model = MoonshineForConditionalGeneration(cfg).eval()
+    model.generation_config.max_length = 24
+    model.save_pretrained(str(out), safe_serialization=True)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=False,
+                             return_attention_mask=True).save_pretrained(str(out))

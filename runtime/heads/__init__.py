@@ -57,6 +57,7 @@ _ENTRIES = [
     ("audio-classification", "whisper", "speech:WhisperClassificationHead"),
     ("automatic-speech-recognition", "ctc", "speech:CtcHead"),
     ("automatic-speech-recognition", "whisper", "speech:WhisperHead"),
+    ("automatic-speech-recognition", "moonshine", "speech:MoonshineHead"),
 ]
 for _task, _family, _ref in _ENTRIES:
     HEADS.add((_task, _family), f"{_HERE}.{_ref}")
