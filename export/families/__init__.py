@@ -152,6 +152,7 @@ _add("audio-classification", "whisper", "audio:WHISPER_CLASSIFIER")
 _add("automatic-speech-recognition", "ctc", "audio:CTC")
 _add("automatic-speech-recognition", "whisper", "audio:WHISPER")
 _add("automatic-speech-recognition", "moonshine", "audio:MOONSHINE")
+_add("automatic-speech-recognition", "speech2text", "audio:SPEECH2TEXT")
 
 
 # -- lookups ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Export families of the audio tasks: audio-classification (`wav2vec2`, `ast`, `whisper`: Whisper's encoder
 classifier on log-mel features) and automatic-speech-recognition (`ctc`: Wav2Vec2-style CTC encoders, traced with
-TorchScript; `whisper`: encoder-decoder with a KV cache; `moonshine`: raw samples into a conv encoder, decoder with a KV cache)."""
+TorchScript; `whisper`: encoder-decoder with a KV cache; `moonshine`: raw samples into a conv encoder, decoder with a KV cache; `speech2text`: Kaldi filter banks into a
+conv encoder, decoder with a KV cache)."""
 from __future__ import annotations
 
 import json
@@ -234,6 +235,59 @@ MOONSHINE = Adapter(
     references=(ref("moonshine-tiny-random", "audio", "moonshine_tiny"),),
     graphs=_moonshine_graphs,
     processing=_moonshine_processing,
+    generation=_whisper_generation,
+    samples=lambda source: [Sample([a]) for a in sample_audio()[:2]],
+    files=lambda source, staging: _copy_features(source, staging) + write_tokenizer(source, staging),
+)
+
+
+# Speech2TextFeatureExtractor's settings: reproduced by runtime/preprocess/ast_features.py speech2text_features.
+S2T_FEATURE_KEYS = frozenset({"feature_size", "sampling_rate", "num_mel_bins", "padding_value", "dither",
+                              "do_ceptral_normalize", "normalize_means", "normalize_vars", "return_attention_mask",
+                              "padding_side"})
+
+
+def _speech2text_processing(source) -> dict:
+    from .generation import text_processing
+
+    cfg = feature_config(source)
+    kind = cfg.get("feature_extractor_type", "Speech2TextFeatureExtractor")
+    if kind != "Speech2TextFeatureExtractor":
+        raise UnsupportedError(f"Family 'speech2text': feature_extractor_type={kind!r} is not supported "
+                               "(expected Speech2TextFeatureExtractor).")
+    for key, value in cfg.items():
+        if key not in S2T_FEATURE_KEYS and key not in _NEUTRAL_FEATURE_KEYS:
+            raise UnsupportedError(f"Family 'speech2text': Speech2TextFeatureExtractor setting {key}={value!r} is "
+                                   "not supported; the runtime's filter banks would differ.")
+    if int(cfg.get("feature_size", 80)) != int(cfg.get("num_mel_bins", 80)):
+        raise UnsupportedError(f"Family 'speech2text': feature_size={cfg.get('feature_size', 80)!r} differs from "
+                               f"num_mel_bins={cfg.get('num_mel_bins', 80)!r}; the model reads num_mel_bins features.")
+    if not getattr(source.tokenizer(), "is_fast", False):
+        raise UnsupportedError(f"Family 'speech2text': the checkpoint's {type(source.tokenizer()).__name__} is "
+                               "SentencePiece-only (no tokenizer.json), which the runtime cannot decode with yet.")
+    return {**text_processing(source), "audio": cfg}
+
+
+def _speech2text_graphs(source, opts):
+    import torch
+
+    from ..graphs_generation import seq2seq_graphs
+
+    mels = int(feature_config(source).get("num_mel_bins", 80))
+    x = {names.INPUT_FEATURES: torch.randn(2, 120, mels)}
+    start = source.model.generation_config.decoder_start_token_id
+    return seq2seq_graphs(source.model, x, {names.INPUT_FEATURES: {0: names.BATCH, 1: names.FRAMES}}, int(start),
+                          uses_mask=False)
+
+
+# Speech2Text: Kaldi filter banks with utterance CMVN (one clip, unpadded) -> conv subsampler + encoder; decoder
+# generation with the ASR pipeline's defaults (runtime/heads/speech.py Seq2SeqSpeechHead).
+SPEECH2TEXT = Adapter(
+    task="automatic-speech-recognition", family="speech2text", model_types=("speech_to_text",),
+    auto_class="AutoModelForSpeechSeq2Seq",
+    references=(ref("speech2text-tiny-random", "audio", "speech2text_tiny"),),
+    graphs=_speech2text_graphs,
+    processing=_speech2text_processing,
     generation=_whisper_generation,
     samples=lambda source: [Sample([a]) for a in sample_audio()[:2]],
     files=lambda source, staging: _copy_features(source, staging) + write_tokenizer(source, staging),

@@ -148,7 +148,36 @@ def moonshine_tiny(out: Path, seed: int) -> None:
                           max_position_embeddings=64, initializer_range=0.2, decoder_start_token_id=1,
                           bos_token_id=1, eos_token_id=2, pad_token_id=2)
     model = MoonshineForConditionalGeneration(cfg).eval()
-    model.generation_config.max_length = 24
+    model.generation_config.max_length = 12
     model.save_pretrained(str(out), safe_serialization=True)
     Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=False,
                              return_attention_mask=True).save_pretrained(str(out))
+
+
+def speech2text_tiny(out: Path, seed: int) -> None:
+    """A tiny Speech2TextForConditionalGeneration with its Speech2TextFeatureExtractor (40 Kaldi mel bins). Its
+    tokenizer is a fast (tokenizer.json) Metaspace BPE: Speech2TextTokenizer is SentencePiece-only, which the
+    runtime cannot read (docs/limits.md)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (PreTrainedTokenizerFast, Speech2TextConfig, Speech2TextFeatureExtractor,
+                              Speech2TextForConditionalGeneration)
+
+    from .corpus import sentences
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator(sentences(), trainers.BpeTrainer(vocab_size=200,
+                                                             special_tokens=["<s>", "<pad>", "</s>", "<unk>"]))
+    out.mkdir(parents=True, exist_ok=True)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>", model_max_length=64)
+    fast.save_pretrained(str(out))
+    torch.manual_seed(seed)
+    cfg = Speech2TextConfig(vocab_size=len(fast), d_model=32, encoder_layers=2, decoder_layers=2,
+                            encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                            conv_channels=32, input_feat_per_channel=40, max_source_positions=300,
+                            max_target_positions=64, init_std=0.2, max_length=12)
+    Speech2TextForConditionalGeneration(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+    Speech2TextFeatureExtractor(feature_size=40, num_mel_bins=40).save_pretrained(str(out))

@@ -58,6 +58,7 @@ _ENTRIES = [
     ("automatic-speech-recognition", "ctc", "speech:CtcHead"),
     ("automatic-speech-recognition", "whisper", "speech:WhisperHead"),
     ("automatic-speech-recognition", "moonshine", "speech:MoonshineHead"),
+    ("automatic-speech-recognition", "speech2text", "speech:Speech2TextHead"),
 ]
 for _task, _family, _ref in _ENTRIES:
     HEADS.add((_task, _family), f"{_HERE}.{_ref}")

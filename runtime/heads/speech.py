@@ -167,6 +167,8 @@ class WhisperHead(Head):
 
 
 class MoonshineHead(Head):
+    name = "Moonshine"
+
     def setup(self) -> None:
         from ..generation import EncoderDecoderModel
         from ..preprocess.text import TextTokenizer
@@ -177,19 +179,23 @@ class MoonshineHead(Head):
 
     def sanitize(self, generate_kwargs, return_timestamps, chunk_length_s, stride_length_s, options: dict) -> dict:
         if return_timestamps:
-            raise UnsupportedError("Moonshine has no timestamps (transformers' seq2seq pipeline refuses them too); "
+            raise UnsupportedError(f"{self.name} has no timestamps (transformers' seq2seq pipeline refuses them too); "
                                    "drop return_timestamps.")
         if chunk_length_s or stride_length_s:
-            raise UnsupportedError("chunk_length_s / stride_length_s are not supported for Moonshine: the whole clip "
+            raise UnsupportedError(f"chunk_length_s / stride_length_s are not supported for {self.name}: the whole clip "
                                    "is transcribed at once, as transformers' seq2seq pipeline does.")
         return {"kwargs": {**(generate_kwargs or {}), **options}}
 
-    def transcribe(self, wave, opts: dict) -> dict:
-        from ..generation import GenerationConfig, generate
+    def features(self, wave) -> dict[str, np.ndarray]:
         from ..names import INPUT_VALUES
         from ..preprocess.audio import wav2vec2_features
 
-        feats = {INPUT_VALUES: wav2vec2_features([wave], self.pipe.features, return_attention_mask=False)[INPUT_VALUES]}
+        return {INPUT_VALUES: wav2vec2_features([wave], self.pipe.features, return_attention_mask=False)[INPUT_VALUES]}
+
+    def transcribe(self, wave, opts: dict) -> dict:
+        from ..generation import GenerationConfig, generate
+
+        feats = self.features(wave)
         init = np.array([[self.gen["decoder_start_token_id"]]], np.int64)
         # The ASR pipeline's defaults (max_new_tokens 256, 5 beams) where the model's generation config keeps
         # transformers' global ones; a max_length of its own drops the max_new_tokens default.
@@ -200,3 +206,14 @@ class MoonshineHead(Head):
         cfg = GenerationConfig.from_dict({**defaults, **gen}).update(**opts["kwargs"])
         ids = generate(self.model, feats, init, cfg)[0][init.shape[1]:]
         return {"text": self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)}
+
+
+class Speech2TextHead(MoonshineHead):
+    """Speech2Text: the same generation over Kaldi filter banks with utterance CMVN (input_features)."""
+
+    name = "Speech2Text"
+
+    def features(self, wave) -> dict[str, np.ndarray]:
+        from ..preprocess.ast_features import speech2text_features
+
+        return speech2text_features([wave], self.pipe.features)
