@@ -35,6 +35,10 @@ def transformers_major() -> int:
 def decoder_dims(config) -> tuple[int, int, int]:
     """(layers, heads, head_dim) of the decoder's self-attention cache, for a decoder-only or an encoder-decoder
     config (BART, T5, Whisper, vision encoder-decoder)."""
+    if getattr(config, "decoder_num_hidden_layers", None):  # Moonshine: decoder_* names, grouped-query cache
+        heads = int(config.decoder_num_attention_heads)
+        kv_heads = getattr(config, "decoder_num_key_value_heads", None) or heads
+        return int(config.decoder_num_hidden_layers), int(kv_heads), int(config.hidden_size // heads)
     if hasattr(config, "get_text_config"):
         dec = config.get_text_config(decoder=True)
         layers = getattr(dec, "num_decoder_layers", None) or dec.num_hidden_layers

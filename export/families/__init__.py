@@ -148,8 +148,11 @@ _add("depth-estimation", "dpt", "dense:DPT")
 _add("depth-estimation", "depth-anything", "dense:DEPTH_ANYTHING")
 _add("audio-classification", "wav2vec2", "audio:WAV2VEC2")
 _add("audio-classification", "ast", "audio:AST")
+_add("audio-classification", "whisper", "audio:WHISPER_CLASSIFIER")
 _add("automatic-speech-recognition", "ctc", "audio:CTC")
 _add("automatic-speech-recognition", "whisper", "audio:WHISPER")
+_add("automatic-speech-recognition", "moonshine", "audio:MOONSHINE")
+_add("automatic-speech-recognition", "speech2text", "audio:SPEECH2TEXT")
 
 
 # -- lookups ---------------------------------------------------------------------------------------

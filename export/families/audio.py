@@ -1,5 +1,7 @@
-"""Export families of the audio tasks: audio-classification (`wav2vec2`, `ast`) and automatic-speech-recognition
-(`ctc`: Wav2Vec2-style CTC encoders, traced with TorchScript; `whisper`: encoder-decoder with a KV cache)."""
+"""Export families of the audio tasks: audio-classification (`wav2vec2`, `ast`, `whisper`: Whisper's encoder
+classifier on log-mel features) and automatic-speech-recognition (`ctc`: Wav2Vec2-style CTC encoders, traced with
+TorchScript; `whisper`: encoder-decoder with a KV cache; `moonshine`: raw samples into a conv encoder, decoder with a KV cache; `speech2text`: Kaldi filter banks into a
+conv encoder, decoder with a KV cache)."""
 from __future__ import annotations
 
 import json
@@ -8,6 +10,7 @@ import shutil
 import numpy as np
 
 from edgetool.runtime import names
+from edgetool.runtime.errors import UnsupportedError
 
 from . import Adapter, Sample
 from ..graphs import GraphExport, NamedIO
@@ -144,4 +147,148 @@ AST = Adapter(
     labels=config_labels,
     samples=lambda source: [Sample([a]) for a in sample_audio()],
     files=_copy_features,
+)
+
+
+# WhisperFeatureExtractor's settings the runtime's whisper_features reproduces (runtime/preprocess/audio.py), and
+# the ones it reads whose value must be the default; anything else in preprocessor_config.json is refused.
+WHISPER_FEATURE_KEYS = frozenset({"feature_size", "sampling_rate", "hop_length", "chunk_length", "n_fft",
+                                  "padding_value", "dither", "n_samples", "nb_max_frames"})
+_NEUTRAL_FEATURE_KEYS = frozenset({"feature_extractor_type", "processor_class", "auto_map"})
+_FIXED_FEATURE_KEYS = {"padding_side": "right", "return_attention_mask": False}
+
+
+def checked_whisper_features(source, family: str = "whisper") -> dict:
+    """preprocessor_config.json of a Whisper checkpoint, every key honoured or refused by key and value."""
+    cfg = feature_config(source)
+    kind = cfg.get("feature_extractor_type", "WhisperFeatureExtractor")
+    if kind != "WhisperFeatureExtractor":
+        raise UnsupportedError(f"Family '{family}': feature_extractor_type={kind!r} is not supported "
+                               "(expected WhisperFeatureExtractor).")
+    for key, value in cfg.items():
+        if key in WHISPER_FEATURE_KEYS or key in _NEUTRAL_FEATURE_KEYS:
+            continue
+        if key in _FIXED_FEATURE_KEYS and value == _FIXED_FEATURE_KEYS[key]:
+            continue
+        expected = f" (supported: {_FIXED_FEATURE_KEYS[key]!r})" if key in _FIXED_FEATURE_KEYS else ""
+        raise UnsupportedError(f"Family '{family}': WhisperFeatureExtractor setting {key}={value!r} is not "
+                               f"supported{expected}; the runtime's log-mel features would differ.")
+    rate = int(cfg.get("sampling_rate", 16000))
+    n_samples = int(cfg.get("chunk_length", 30)) * rate
+    if int(cfg.get("n_samples", n_samples)) != n_samples:
+        raise UnsupportedError(f"Family '{family}': n_samples={cfg['n_samples']!r} disagrees with chunk_length x "
+                               f"sampling_rate = {n_samples}, which transformers uses.")
+    return {**cfg, "n_samples": n_samples}
+
+
+def _whisper_classifier_graph(source, opts):
+    import torch
+
+    cfg = checked_whisper_features(source)
+    frames = int(cfg["n_samples"]) // int(cfg.get("hop_length", 160))
+    x = {names.INPUT_FEATURES: torch.randn(2, int(cfg.get("feature_size", 80)), frames)}
+    axes = {names.INPUT_FEATURES: {0: names.BATCH}, names.LOGITS: {0: names.BATCH}}
+    return [GraphExport("model", NamedIO(source.model, [names.INPUT_FEATURES], lambda o: (o.logits,)), x,
+                        [names.LOGITS], axes)]
+
+
+# Whisper's encoder classifier (WhisperForAudioClassification): Whisper log-mel features -> logits.
+WHISPER_CLASSIFIER = Adapter(
+    task="audio-classification", family="whisper", model_types=("whisper",),
+    auto_class="AutoModelForAudioClassification",
+    references=(ref("whisper-tiny-classifier", "audio", "whisper_tiny_classifier"),),
+    graphs=_whisper_classifier_graph,
+    processing=lambda source: {"audio": checked_whisper_features(source)},
+    labels=config_labels,
+    samples=lambda source: [Sample([a]) for a in sample_audio()],
+    files=_copy_features,
+)
+
+
+def _moonshine_graphs(source, opts):
+    import torch
+
+    from ..graphs_generation import seq2seq_graphs
+
+    x = {names.INPUT_VALUES: torch.randn(2, 16000)}
+    start = source.model.generation_config.decoder_start_token_id
+    return seq2seq_graphs(source.model, x, {names.INPUT_VALUES: {0: names.BATCH, 1: names.SAMPLES}}, int(start),
+                          uses_mask=False)
+
+
+def _moonshine_processing(source) -> dict:
+    from .generation import text_processing
+
+    cfg = feature_config(source)
+    kind = cfg.get("feature_extractor_type", "Wav2Vec2FeatureExtractor")
+    if kind != "Wav2Vec2FeatureExtractor":
+        raise UnsupportedError(f"Family 'moonshine': feature_extractor_type={kind!r} is not supported "
+                               "(expected Wav2Vec2FeatureExtractor, which Moonshine checkpoints ship).")
+    return {**text_processing(source), "audio": cfg}
+
+
+# Moonshine: raw 16 kHz samples (Wav2Vec2FeatureExtractor) -> conv encoder; decoder generation from
+# decoder_start_token_id, one clip at a time (the pipeline's own seq2seq path: no chunking).
+MOONSHINE = Adapter(
+    task="automatic-speech-recognition", family="moonshine", model_types=("moonshine",),
+    auto_class="AutoModelForSpeechSeq2Seq",
+    references=(ref("moonshine-tiny-random", "audio", "moonshine_tiny"),),
+    graphs=_moonshine_graphs,
+    processing=_moonshine_processing,
+    generation=_whisper_generation,
+    samples=lambda source: [Sample([a]) for a in sample_audio()[:2]],
+    files=lambda source, staging: _copy_features(source, staging) + write_tokenizer(source, staging),
+)
+
+
+# Speech2TextFeatureExtractor's settings: reproduced by runtime/preprocess/ast_features.py speech2text_features.
+S2T_FEATURE_KEYS = frozenset({"feature_size", "sampling_rate", "num_mel_bins", "padding_value", "dither",
+                              "do_ceptral_normalize", "normalize_means", "normalize_vars", "return_attention_mask",
+                              "padding_side"})
+
+
+def _speech2text_processing(source) -> dict:
+    from .generation import text_processing
+
+    cfg = feature_config(source)
+    kind = cfg.get("feature_extractor_type", "Speech2TextFeatureExtractor")
+    if kind != "Speech2TextFeatureExtractor":
+        raise UnsupportedError(f"Family 'speech2text': feature_extractor_type={kind!r} is not supported "
+                               "(expected Speech2TextFeatureExtractor).")
+    for key, value in cfg.items():
+        if key not in S2T_FEATURE_KEYS and key not in _NEUTRAL_FEATURE_KEYS:
+            raise UnsupportedError(f"Family 'speech2text': Speech2TextFeatureExtractor setting {key}={value!r} is "
+                                   "not supported; the runtime's filter banks would differ.")
+    if int(cfg.get("feature_size", 80)) != int(cfg.get("num_mel_bins", 80)):
+        raise UnsupportedError(f"Family 'speech2text': feature_size={cfg.get('feature_size', 80)!r} differs from "
+                               f"num_mel_bins={cfg.get('num_mel_bins', 80)!r}; the model reads num_mel_bins features.")
+    if not getattr(source.tokenizer(), "is_fast", False):
+        raise UnsupportedError(f"Family 'speech2text': the checkpoint's {type(source.tokenizer()).__name__} is "
+                               "SentencePiece-only (no tokenizer.json), which the runtime cannot decode with yet.")
+    return {**text_processing(source), "audio": cfg}
+
+
+def _speech2text_graphs(source, opts):
+    import torch
+
+    from ..graphs_generation import seq2seq_graphs
+
+    mels = int(feature_config(source).get("num_mel_bins", 80))
+    x = {names.INPUT_FEATURES: torch.randn(2, 120, mels)}
+    start = source.model.generation_config.decoder_start_token_id
+    return seq2seq_graphs(source.model, x, {names.INPUT_FEATURES: {0: names.BATCH, 1: names.FRAMES}}, int(start),
+                          uses_mask=False)
+
+
+# Speech2Text: Kaldi filter banks with utterance CMVN (one clip, unpadded) -> conv subsampler + encoder; decoder
+# generation with the ASR pipeline's defaults (runtime/heads/speech.py Seq2SeqSpeechHead).
+SPEECH2TEXT = Adapter(
+    task="automatic-speech-recognition", family="speech2text", model_types=("speech_to_text",),
+    auto_class="AutoModelForSpeechSeq2Seq",
+    references=(ref("speech2text-tiny-random", "audio", "speech2text_tiny"),),
+    graphs=_speech2text_graphs,
+    processing=_speech2text_processing,
+    generation=_whisper_generation,
+    samples=lambda source: [Sample([a]) for a in sample_audio()[:2]],
+    files=lambda source, staging: _copy_features(source, staging) + write_tokenizer(source, staging),
 )

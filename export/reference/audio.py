@@ -107,3 +107,77 @@ def whisper_tiny(out: Path, seed: int) -> None:
     gc._from_model_config = False  # else generate() rebuilds it from config.json and drops lang_to_id
     model.save_pretrained(str(out), safe_serialization=True)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(str(out))
+
+
+def whisper_tiny_classifier(out: Path, seed: int) -> None:
+    """A tiny WhisperForAudioClassification with a 1-second WhisperFeatureExtractor window (100 frames)."""
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForAudioClassification
+
+    torch.manual_seed(seed)
+    cfg = WhisperConfig(d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=40,
+                        max_source_positions=50, classifier_proj_size=16, init_std=0.2,
+                        id2label=SPEECH_LABELS, label2id={v: k for k, v in SPEECH_LABELS.items()})
+    WhisperForAudioClassification(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+    WhisperFeatureExtractor(feature_size=40, chunk_length=1).save_pretrained(str(out))
+
+
+def moonshine_tiny(out: Path, seed: int) -> None:
+    """A tiny MoonshineForConditionalGeneration: raw 16 kHz samples (Wav2Vec2FeatureExtractor, as Moonshine's
+    checkpoints ship) into the conv encoder, a byte-level BPE tokenizer with <s> / </s>."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (MoonshineConfig, MoonshineForConditionalGeneration, PreTrainedTokenizerFast,
+                              Wav2Vec2FeatureExtractor)
+
+    from .corpus import sentences
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(sentences(), trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    out.mkdir(parents=True, exist_ok=True)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                   model_max_length=64)
+    fast.save_pretrained(str(out))
+    torch.manual_seed(seed)
+    cfg = MoonshineConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, encoder_num_hidden_layers=1,
+                          decoder_num_hidden_layers=2, encoder_num_attention_heads=2, decoder_num_attention_heads=2,
+                          max_position_embeddings=64, initializer_range=0.2, decoder_start_token_id=1,
+                          bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    model = MoonshineForConditionalGeneration(cfg).eval()
+    model.generation_config.max_length = 12
+    model.save_pretrained(str(out), safe_serialization=True)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=False,
+                             return_attention_mask=True).save_pretrained(str(out))
+
+
+def speech2text_tiny(out: Path, seed: int) -> None:
+    """A tiny Speech2TextForConditionalGeneration with its Speech2TextFeatureExtractor (40 Kaldi mel bins). Its
+    tokenizer is a fast (tokenizer.json) Metaspace BPE: Speech2TextTokenizer is SentencePiece-only, which the
+    runtime cannot read (docs/limits.md)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (PreTrainedTokenizerFast, Speech2TextConfig, Speech2TextFeatureExtractor,
+                              Speech2TextForConditionalGeneration)
+
+    from .corpus import sentences
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator(sentences(), trainers.BpeTrainer(vocab_size=200,
+                                                             special_tokens=["<s>", "<pad>", "</s>", "<unk>"]))
+    out.mkdir(parents=True, exist_ok=True)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>", model_max_length=64)
+    fast.save_pretrained(str(out))
+    torch.manual_seed(seed)
+    cfg = Speech2TextConfig(vocab_size=len(fast), d_model=32, encoder_layers=2, decoder_layers=2,
+                            encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                            conv_channels=32, input_feat_per_channel=40, max_source_positions=300,
+                            max_target_positions=64, init_std=0.2, max_length=12)
+    Speech2TextForConditionalGeneration(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+    Speech2TextFeatureExtractor(feature_size=40, num_mel_bins=40).save_pretrained(str(out))

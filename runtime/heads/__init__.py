@@ -54,8 +54,11 @@ _ENTRIES = [
     ("depth-estimation", "depth-anything", "image:DepthHead"),
     ("audio-classification", "wav2vec2", "speech:AudioClassificationHead"),
     ("audio-classification", "ast", "speech:AstHead"),
+    ("audio-classification", "whisper", "speech:WhisperClassificationHead"),
     ("automatic-speech-recognition", "ctc", "speech:CtcHead"),
     ("automatic-speech-recognition", "whisper", "speech:WhisperHead"),
+    ("automatic-speech-recognition", "moonshine", "speech:MoonshineHead"),
+    ("automatic-speech-recognition", "speech2text", "speech:Speech2TextHead"),
 ]
 for _task, _family, _ref in _ENTRIES:
     HEADS.add((_task, _family), f"{_HERE}.{_ref}")

@@ -1,12 +1,15 @@
 """Audio heads.
 
-audio-classification, wav2vec2 (and the CTC-style encoders exported like it): `logits(wave)`.
+audio-classification, wav2vec2 (and the CTC-style encoders exported like it), ast, whisper (the encoder
+classifier): `logits(wave)`.
 automatic-speech-recognition: `sanitize(...)` checks the call options for the family, then
 `transcribe(wave, opts) -> {"text", ...}` runs the family's own loop (several engine calls: chunks, or
 generation):
 - ctc: greedy CTC decoding, optional char/word timestamps, optional chunking with strides.
 - whisper: encoder-decoder generation with its forced start tokens (<|startoftranscript|>, language,
   task, <|notimestamps|>), one window of audio at a time.
+- moonshine: raw samples (Wav2Vec2 feature extractor) into the encoder, generation from
+  decoder_start_token_id over the whole clip (the pipeline's seq2seq path: no chunks, no timestamps).
 """
 from __future__ import annotations
 
@@ -31,6 +34,15 @@ class AstHead(AudioClassificationHead):
         from ..preprocess.ast_features import ast_features
 
         return self.forward(ast_features([wave], self.pipe.features))[LOGITS][0].astype(np.float32)
+
+
+class WhisperClassificationHead(AudioClassificationHead):
+    """WhisperForAudioClassification: Whisper log-mel features (one window, padded or cut) instead of raw samples."""
+
+    def logits(self, wave: np.ndarray) -> np.ndarray:
+        from ..preprocess.audio import whisper_features
+
+        return self.forward(whisper_features([wave], self.pipe.features))[LOGITS][0].astype(np.float32)
 
 
 class CtcHead(Head):
@@ -152,3 +164,56 @@ class WhisperHead(Head):
         mask = np.full(logits.shape, -np.inf, dtype=np.float32)
         mask[list(lang_ids.values())] = 0
         return int((logits + mask).argmax())
+
+
+class MoonshineHead(Head):
+    name = "Moonshine"
+
+    def setup(self) -> None:
+        from ..generation import EncoderDecoderModel
+        from ..preprocess.text import TextTokenizer
+
+        self.tokenizer = TextTokenizer(self.bundle.file("tokenizer.json"), self.bundle.processing["tokenizer"])
+        self.model = EncoderDecoderModel(self.pipe.run_graph, self.bundle.graphs)
+        self.gen = dict((self.bundle.generation or {}).get("config") or {})
+
+    def sanitize(self, generate_kwargs, return_timestamps, chunk_length_s, stride_length_s, options: dict) -> dict:
+        if return_timestamps:
+            raise UnsupportedError(f"{self.name} has no timestamps (transformers' seq2seq pipeline refuses them too); "
+                                   "drop return_timestamps.")
+        if chunk_length_s or stride_length_s:
+            raise UnsupportedError(f"chunk_length_s / stride_length_s are not supported for {self.name}: the whole clip "
+                                   "is transcribed at once, as transformers' seq2seq pipeline does.")
+        return {"kwargs": {**(generate_kwargs or {}), **options}}
+
+    def features(self, wave) -> dict[str, np.ndarray]:
+        from ..names import INPUT_VALUES
+        from ..preprocess.audio import wav2vec2_features
+
+        return {INPUT_VALUES: wav2vec2_features([wave], self.pipe.features, return_attention_mask=False)[INPUT_VALUES]}
+
+    def transcribe(self, wave, opts: dict) -> dict:
+        from ..generation import GenerationConfig, generate
+
+        feats = self.features(wave)
+        init = np.array([[self.gen["decoder_start_token_id"]]], np.int64)
+        # The ASR pipeline's defaults (max_new_tokens 256, 5 beams) where the model's generation config keeps
+        # transformers' global ones; a max_length of its own drops the max_new_tokens default.
+        defaults: dict[str, int | None] = {"max_new_tokens": 256, "num_beams": 5}
+        if self.gen.get("max_length", 20) != 20:
+            defaults["max_new_tokens"] = None
+        gen = {k: v for k, v in self.gen.items() if not (k == "num_beams" and v == 1)}
+        cfg = GenerationConfig.from_dict({**defaults, **gen}).update(**opts["kwargs"])
+        ids = generate(self.model, feats, init, cfg)[0][init.shape[1]:]
+        return {"text": self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)}
+
+
+class Speech2TextHead(MoonshineHead):
+    """Speech2Text: the same generation over Kaldi filter banks with utterance CMVN (input_features)."""
+
+    name = "Speech2Text"
+
+    def features(self, wave) -> dict[str, np.ndarray]:
+        from ..preprocess.ast_features import speech2text_features
+
+        return speech2text_features([wave], self.pipe.features)

@@ -14,7 +14,7 @@ from ..preprocess.audio import load_audio, resample
 from .base import Pipeline, Prepared
 
 if TYPE_CHECKING:
-    from ..heads.speech import AudioClassificationHead, CtcHead, WhisperHead
+    from ..heads.speech import AudioClassificationHead, CtcHead, MoonshineHead, Speech2TextHead, WhisperHead
 
 
 class _AudioPipeline(Pipeline):
@@ -65,7 +65,7 @@ class SpeechRecognitionPipeline(_AudioPipeline):
     """CTC models (greedy CTC decoding) and Whisper (encoder-decoder generation); the head checks the
     options its family takes."""
 
-    head: CtcHead | WhisperHead
+    head: CtcHead | WhisperHead | MoonshineHead | Speech2TextHead
 
     def sanitize(self, sampling_rate: int | None = None, generate_kwargs: dict | None = None, return_timestamps=None,
                  chunk_length_s: float | None = None, stride_length_s=None, **options) -> dict:

@@ -1,0 +1,86 @@
+"""Speech2Text: the NumPy Kaldi filter banks with utterance CMVN against Speech2TextFeatureExtractor, and a tiny
+Speech2Text exported from a local checkpoint directory against transformers' automatic-speech-recognition
+pipeline on ONNX Runtime and OpenVINO."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edgetool.export.families.audio import sample_audio
+from edgetool.runtime import pipeline
+from edgetool.runtime.errors import UnsupportedError
+from edgetool.runtime.preprocess.ast_features import speech2text_features
+
+TASK = "automatic-speech-recognition"
+
+
+def _waves() -> list[np.ndarray]:
+    rng = np.random.default_rng(9)
+    return sample_audio() + [rng.uniform(-1, 1, 700).astype(np.float32), (0.01 * rng.standard_normal(33333)).astype(np.float32)]
+
+
+@pytest.mark.parametrize("kw", [{}, {"num_mel_bins": 40, "feature_size": 40}, {"do_ceptral_normalize": False},
+                                {"normalize_vars": False}, {"normalize_means": False}])
+def test_fbank_cmvn_matches_speech2text_feature_extractor(kw):
+    from transformers import Speech2TextFeatureExtractor
+
+    fe = Speech2TextFeatureExtractor(**kw)
+    for w in _waves():
+        a = speech2text_features([w], fe.to_dict())["input_features"]
+        b = fe(w, sampling_rate=16000, return_tensors="np")["input_features"]
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1e-4 * max(1.0, np.abs(b).max())
+        assert np.ptp(a[0, :, :3]) > 0.1
+
+
+def test_one_frame_is_refused_where_transformers_answers_nan():
+    with pytest.raises(UnsupportedError, match="one 25 ms frame"):
+        speech2text_features([np.ones(500, np.float32)], {})
+
+
+@pytest.mark.slow  # ~45 s (three dynamo graphs); Moonshine's test covers the same generation head in make test
+@pytest.mark.family(TASK, "speech2text")
+def test_speech2text_matches_transformers_pipeline(bundle_dir, reference_dir):
+    from transformers import pipeline as hf_pipeline
+
+    ckpt = reference_dir("speech2text-tiny-random")
+    bundle, hf = bundle_dir(TASK, target="openvino", model=ckpt), hf_pipeline(TASK, model=str(ckpt))
+    assert type(hf.model).__name__ == "Speech2TextForConditionalGeneration"
+    waves = _waves()
+    want = [hf(w.copy())["text"] for w in waves[1:]] + [hf(waves[0].copy(), generate_kwargs={"max_new_tokens": 4})["text"]]
+    for backend in ("onnxruntime", "openvino"):
+        ours = pipeline(bundle, backend=backend)
+        assert ours.bundle.family == "speech2text"
+        got = [ours(w)["text"] for w in waves[1:]] + [ours(waves[0], generate_kwargs={"max_new_tokens": 4})["text"]]
+        assert got == want, backend
+    assert len(set(want)) >= 2 and all(want), "transcripts too alike: the test proves little"
+
+
+@pytest.mark.parametrize("key, value", [("feature_size", 80), ("frame_length", 50)])
+def test_feature_setting_it_cannot_reproduce_stops_the_export(tmp_path, reference_dir, key, value):
+    from edgetool.export.exporter import export
+    from edgetool.export.options import ExportOptions
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(reference_dir("speech2text-tiny-random"), ckpt)
+    cfg = json.loads((ckpt / "preprocessor_config.json").read_text())
+    cfg[key] = value
+    (ckpt / "preprocessor_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(UnsupportedError, match=f"{key}={value!r}"):
+        export(ExportOptions(task=TASK, target="onnx", model=ckpt, out=tmp_path / "bundle", quiet=True))
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_sentencepiece_only_tokenizer_stops_the_export(reference_dir):
+    from types import SimpleNamespace
+
+    from edgetool.export.families.audio import SPEECH2TEXT
+
+    class Speech2TextTokenizer:  # what a published checkpoint loads: SentencePiece, no tokenizer.json
+        is_fast = False
+
+    source = SimpleNamespace(path=reference_dir("speech2text-tiny-random"), tokenizer=Speech2TextTokenizer)
+    with pytest.raises(UnsupportedError, match="'speech2text'.*Speech2TextTokenizer is SentencePiece-only"):
+        SPEECH2TEXT.processing(source)
