@@ -469,6 +469,17 @@ def test_zoedepth_processor_refuses_what_it_does_not_implement():
     assert image_processor({**base, "resample": 3, "do_resize": False})  # not used without resizing
 
 
+def test_zoedepth_export_refuses_an_unimplemented_setting(reference_dir, tmp_path):
+    import shutil
+
+    src, out = tmp_path / "ck", tmp_path / "out"
+    shutil.copytree(reference_dir("zoedepth-tiny"), src)
+    cfg = json.loads((src / "preprocessor_config.json").read_text())
+    (src / "preprocessor_config.json").write_text(json.dumps({**cfg, "resample": 3}))
+    r = _cli("export", "--task", DEPTH, "--model", src, "--out", out)
+    assert r.exit_code == 2 and "resample=3" in r.output and not out.exists(), r.output
+
+
 def test_run_subtask_option_and_json_masks(maskformer, hf, tmp_path):
     import base64
     import io
