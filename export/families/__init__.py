@@ -146,6 +146,7 @@ for _family in SEMANTIC_SEGMENTERS:
 _add("depth-estimation", "glpn", "dense:GLPN")
 _add("depth-estimation", "dpt", "dense:DPT")
 _add("depth-estimation", "depth-anything", "dense:DEPTH_ANYTHING")
+_add("depth-estimation", "zoedepth", "dense:ZOEDEPTH")
 _add("audio-classification", "wav2vec2", "audio:WAV2VEC2")
 _add("audio-classification", "ast", "audio:AST")
 _add("audio-classification", "whisper", "audio:WHISPER_CLASSIFIER")

@@ -1,5 +1,5 @@
 """Export families of the dense-prediction tasks: image-segmentation (`segformer`: semantic segmentation,
-`maskformer`: mask classification) and depth-estimation (`glpn`, `dpt`, `depth-anything`). One graph each:
+`maskformer`: mask classification) and depth-estimation (`glpn`, `dpt`, `depth-anything`, `zoedepth`). One graph each:
 pixel_values -> logits / masks / predicted_depth; the runtime upsamples to the original size (NumPy)."""
 from __future__ import annotations
 
@@ -240,13 +240,61 @@ def symbolic_head_size(model):
             del model.forward
 
 
-def _depth(family: str, model_type: str, reference, graphs=_depth_graph, patches=()) -> Adapter:
+def _zoedepth_graph(source, opts):
+    """Sizes follow the padded picture's aspect ratio (multiples of ensure_multiple_of): dynamo keeps
+    them symbolic with the patches below. The batch stays 1 (the pipeline runs one picture at a time):
+    the metric head's reshapes specialise it, and a symbolic batch fails the trace."""
+    p = source.config.backbone_config.patch_size
+    x = {names.PIXEL_VALUES: torch_randn(1, 3, 3 * p, 4 * p)}
+    axes = {k: {d: n for d, n in v.items() if d != 0} for k, v in _DEPTH_AXES.items()}
+    return [GraphExport("model", NamedIO(source.model, [names.PIXEL_VALUES], lambda o: (o.predicted_depth,)), x,
+                        ["predicted_depth"], axes, dynamo=True)]
+
+
+def _log_binomial_forward(self, probabilities, temperature=1.0, eps=1e-4):
+    """LogBinomialSoftmax.forward with float clamp bounds: torch.clamp(t, 1e-4, 1) (a float and an int)
+    makes the dynamo exporter fail (aten.clamp.Tensor_out cannot cast the float). Same values."""
+    import torch
+    from transformers.models.zoedepth.modeling_zoedepth import log_binom
+
+    if probabilities.ndim == 3:
+        probabilities = probabilities.unsqueeze(1)
+    one_minus = torch.clamp(1 - probabilities, min=float(eps), max=1.0)
+    probabilities = torch.clamp(probabilities, min=float(eps), max=1.0)
+    y = (log_binom(self.k_minus_1, self.k_idx) + self.k_idx * torch.log(probabilities)
+         + (self.k_minus_1 - self.k_idx) * torch.log(one_minus))
+    return self.act(y / temperature, dim=1)
+
+
+@contextlib.contextmanager
+def zoedepth_exportable(model):
+    """ZoeDepth under dynamo with dynamic height and width: float clamp bounds (above), and BEiT's
+    relative position bias table interpolated to the symbolic window size (transformers' torch_int
+    calls int() on it, which bakes the traced picture's window into the graph), and BEiT's attention in
+    its eager form (the backbone is built with SDPA whatever the checkpoint is loaded with; SDPA's
+    decomposition leaves strides that its .view() cannot take with symbolic sizes). Same arithmetic."""
+    from transformers.models.beit import modeling_beit
+    from transformers.models.zoedepth import modeling_zoedepth
+
+    cls, sdpa = modeling_zoedepth.LogBinomialSoftmax, modeling_beit.BeitSdpaSelfAttention
+    saved = cls.forward, modeling_beit.torch_int, sdpa.__dict__["forward"]
+    cls.forward = _log_binomial_forward
+    modeling_beit.torch_int = lambda x: x
+    sdpa.forward = modeling_beit.BeitSelfAttention.forward
+    try:
+        yield
+    finally:
+        cls.forward, modeling_beit.torch_int, sdpa.forward = saved
+
+
+def _depth(family: str, model_type: str, reference, graphs=_depth_graph, patches=(),
+           processing=_image_processing) -> Adapter:
     return Adapter(
         task="depth-estimation", family=family, model_types=(model_type,),
         auto_class="AutoModelForDepthEstimation",
         references=(reference,),
         graphs=graphs,
-        processing=_image_processing,
+        processing=processing,
         labels=lambda source: {},
         samples=lambda source: [Sample([img]) for img in dense_images()] + [Sample([dense_images()[:2]])],
         files=_write_preprocessor,
@@ -258,3 +306,5 @@ GLPN = _depth("glpn", "glpn", ref("glpn-tiny", "dense", "glpn_tiny"))
 DPT = _depth("dpt", "dpt", ref("dpt-tiny", "dense", "dpt_tiny"))
 DEPTH_ANYTHING = _depth("depth-anything", "depth_anything", ref("depth-anything-tiny", "dense", "depth_anything_tiny"),
                         graphs=_depth_anything_graph, patches=(symbolic_head_size,))
+ZOEDEPTH = _depth("zoedepth", "zoedepth", ref("zoedepth-tiny", "dense", "zoedepth_tiny"), graphs=_zoedepth_graph,
+                  patches=(zoedepth_exportable,), processing=lambda source: {"image": checked_image_config(source)})

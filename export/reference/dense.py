@@ -100,3 +100,24 @@ def depth_anything_tiny(out: Path, seed: int) -> None:
     DepthAnythingForDepthEstimation(cfg).eval().save_pretrained(str(out), safe_serialization=True)
     DPTImageProcessor(size={"height": 42, "width": 42}, keep_aspect_ratio=True, ensure_multiple_of=14, resample=3,
                       image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(str(out))
+
+
+def zoedepth_tiny(out: Path, seed: int) -> None:
+    """ZoeDepth (BEiT backbone with relative position bias, as the Intel checkpoints) with its processor's
+    defaults scaled down: reflection padding, keep_aspect_ratio, ensure_multiple_of=16 (input sizes follow
+    the picture, so the graph keeps height and width dynamic), bilinear align_corners resizing."""
+    import torch
+    from transformers import BeitConfig, ZoeDepthConfig, ZoeDepthForDepthEstimation, ZoeDepthImageProcessor
+
+    torch.manual_seed(seed)
+    backbone = BeitConfig(image_size=32, patch_size=16, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                          intermediate_size=64, use_relative_position_bias=True, reshape_hidden_states=False,
+                          out_features=["stage1", "stage2", "stage3", "stage4"])
+    cfg = ZoeDepthConfig(backbone_config=backbone, neck_hidden_sizes=[16, 16, 16, 16], fusion_hidden_size=16,
+                         num_relative_features=8, bottleneck_features=16, bin_embedding_dim=16,
+                         patch_transformer_hidden_size=16, patch_transformer_intermediate_size=32,
+                         patch_transformer_num_attention_heads=2, num_attractors=[4, 2, 1, 1],
+                         bin_configurations=[{"n_bins": 16, "min_depth": 1e-3, "max_depth": 10.0, "name": "nyu"}],
+                         initializer_range=0.15)
+    ZoeDepthForDepthEstimation(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+    ZoeDepthImageProcessor(size={"height": 48, "width": 64}, ensure_multiple_of=16).save_pretrained(str(out))

@@ -52,6 +52,7 @@ _ENTRIES = [
     ("depth-estimation", "glpn", "image:DepthHead"),
     ("depth-estimation", "dpt", "image:DepthHead"),
     ("depth-estimation", "depth-anything", "image:DepthHead"),
+    ("depth-estimation", "zoedepth", "image:ZoeDepthHead"),
     ("audio-classification", "wav2vec2", "speech:AudioClassificationHead"),
     ("audio-classification", "ast", "speech:AstHead"),
     ("audio-classification", "whisper", "speech:WhisperClassificationHead"),

@@ -1,6 +1,7 @@
 """Separable resizing of float maps (logits, depth) like torch.nn.functional.interpolate with
 align_corners=False and no antialiasing: mode "bilinear" (half-pixel centres clamped at 0) and
-"bicubic" (Keys kernel, A = -0.75, border pixels repeated). Weights are computed in float32 like
+"bicubic" (Keys kernel, A = -0.75, border pixels repeated); "bilinear-align-corners" is
+align_corners=True (ZoeDepth's processor). Weights are computed in float32 like
 torch's CPU kernels, and each output row is the width pass followed by the height pass, as there."""
 from __future__ import annotations
 
@@ -36,7 +37,17 @@ def _cubic_taps(n_in: int, n_out: int):
     return taps, w
 
 
-TAPS = {"bilinear": _bilinear_taps, "bicubic": _cubic_taps}
+def _bilinear_corner_taps(n_in: int, n_out: int):
+    """Bilinear with align_corners=True: source = i * (n_in - 1) / (n_out - 1), the scale in float32."""
+    scale = np.float32(n_in - 1) / np.float32(n_out - 1) if n_out > 1 else np.float32(0)
+    src = scale * np.arange(n_out, dtype=np.float32)
+    lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    hi = np.minimum(lo + 1, n_in - 1)
+    lam = np.clip(src - lo.astype(np.float32), 0, 1).astype(np.float32)
+    return np.stack([lo, hi], 1), np.stack([np.float32(1) - lam, lam], 1)
+
+
+TAPS = {"bilinear": _bilinear_taps, "bicubic": _cubic_taps, "bilinear-align-corners": _bilinear_corner_taps}
 
 
 def _apply(x: np.ndarray, axis: int, taps: np.ndarray, w: np.ndarray) -> np.ndarray:

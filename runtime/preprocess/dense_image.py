@@ -164,3 +164,62 @@ class MaskFormerProcessor:
                for img in images]
         pad = c.get("pad_size")
         return pad_with_mask(out, (pad["height"], pad["width"]) if pad else None)
+
+
+def zoe_padding(h: int, w: int) -> tuple[int, int]:
+    """ZoeDepth's reflection padding per side: int(sqrt(size / 2) * 3), for height and width."""
+    return int(np.sqrt(h / 2) * 3), int(np.sqrt(w / 2) * 3)
+
+
+class ZoeDepthProcessor:
+    """ZoeDepthImageProcessor: rescale; reflection-pad each side by int(sqrt(size / 2) * 3); resize the
+    padded picture (keep_aspect_ratio, ensure_multiple_of with NumPy's round, no upper bound) with torch's
+    bilinear align_corners=True on float pixels; normalize. The head removes the padding afterwards."""
+
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        kind = cfg.get("image_processor_type", "ZoeDepthImageProcessor")
+        self.size = height_width(kind, cfg, {"height": 384, "width": 512})
+        if cfg.get("do_resize", True) and cfg.get("resample", 2) != 2:
+            raise refuse(kind, "resample", cfg["resample"], "ZoeDepth resizes with torch's bilinear align_corners=True; "
+                         "only resample=2 (bilinear) is implemented")
+        m = cfg.get("ensure_multiple_of", 32)
+        if not isinstance(m, int) or isinstance(m, bool) or m < 1:
+            raise refuse(kind, "ensure_multiple_of", m, "a positive int is expected")
+        self.multiple = m
+
+    def target_size(self, h: int, w: int) -> tuple[int, int]:
+        sh, sw = self.size["height"] / h, self.size["width"] / w
+        if self.cfg.get("keep_aspect_ratio", True):
+            if abs(1 - sw) < abs(1 - sh):
+                sh = sw
+            else:
+                sw = sh
+        m = self.multiple
+        nh, nw = (int(np.round(v / m) * m) for v in (sh * h, sw * w))
+        if nh == 0 or nw == 0:
+            raise UsageError(f"The image is {w}x{h} pixels once padded, too thin to resize for this model "
+                             f"(it would become {nw}x{nh}); crop or pad it first.")
+        return nh, nw
+
+    def one(self, img: np.ndarray) -> np.ndarray:
+        from ..postprocess.interpolate import interpolate
+
+        c = self.cfg
+        x = img.astype(np.float32)
+        if c.get("do_rescale", True):
+            x = (img.astype(np.float64) * c.get("rescale_factor", 1 / 255)).astype(np.float32)
+        if c.get("do_pad", True):
+            ph, pw = zoe_padding(*x.shape[:2])
+            x = np.pad(x, ((ph, ph), (pw, pw), (0, 0)), mode="reflect")
+        x = x.transpose(2, 0, 1)
+        if c.get("do_resize", True):
+            x = interpolate(x, self.target_size(*x.shape[1:]), "bilinear-align-corners")
+        if c.get("do_normalize", True):
+            mean = np.asarray(c.get("image_mean") or IMAGENET_STANDARD, dtype=np.float32)[:, None, None]
+            std = np.asarray(c.get("image_std") or IMAGENET_STANDARD, dtype=np.float32)[:, None, None]
+            x = ((x - mean) / std).astype(np.float32)
+        return x
+
+    def __call__(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
+        return _stack([self.one(img) for img in images], "ZoeDepth's keep_aspect_ratio resizing")

@@ -94,6 +94,7 @@ for _names, _ref in ((("ViTImageProcessorFast",), "classify_image:ViTImageProces
                      (("RTDetrImageProcessor",), "detr_image:RtDetrProcessor"),
                      (("GLPNImageProcessor",), "dense_image:GlpnProcessor"),
                      (("DPTImageProcessor", "DPTImageProcessorFast"), "dense_image:DptProcessor"),
+                     (("ZoeDepthImageProcessor", "ZoeDepthImageProcessorFast"), "dense_image:ZoeDepthProcessor"),
                      (("SegformerImageProcessor", "SegformerImageProcessorFast"), "dense_image:SegformerProcessor"),
                      (("MaskFormerImageProcessor", "MaskFormerImageProcessorFast", "Mask2FormerImageProcessor",
                        "Mask2FormerImageProcessorFast"), "dense_image:MaskFormerProcessor"),

@@ -18,7 +18,8 @@ from edgetool.runtime.errors import UsageError
 
 BACKENDS = ["onnxruntime", "openvino"]
 SEG, DEPTH = "image-segmentation", "depth-estimation"
-DEPTH_REFS = ["glpn-tiny", "dpt-tiny", "depth-anything-tiny"]  # the last: keep_aspect_ratio, dynamic H/W
+# depth-anything and zoedepth: keep_aspect_ratio, dynamic H/W; zoedepth: reflection padding removed afterwards
+DEPTH_REFS = ["glpn-tiny", "dpt-tiny", "depth-anything-tiny", "zoedepth-tiny"]
 
 
 def pictures() -> list[Image.Image]:
@@ -226,6 +227,7 @@ def test_mean_iou_metric():
 @pytest.mark.family("depth-estimation", "glpn")
 @pytest.mark.family("depth-estimation", "dpt")
 @pytest.mark.family("depth-estimation", "depth-anything")
+@pytest.mark.family("depth-estimation", "zoedepth")
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("ref_name", DEPTH_REFS)
 def test_depth_matches_transformers_pipeline(depth, hf, ref_name, backend):
@@ -243,7 +245,9 @@ def test_depth_matches_transformers_pipeline(depth, hf, ref_name, backend):
         assert diff.max() <= 1  # truncation to uint8 may flip at a float32 rounding boundary
         off_levels += int((diff > 0).sum())
     assert worst_rel < 1e-5, worst_rel
-    assert off_levels <= 5, f"{off_levels} depth-image pixels one level off"
+    # zoedepth-tiny's depths span only ~0.04 (0.68-0.72), so the min-max stretch to 0-255 turns its float
+    # rounding (~3e-6) into one-level flips on ~0.2% of the 22k pixels; every other ref stays within 5
+    assert off_levels <= (60 if ref_name == "zoedepth-tiny" else 5), f"{off_levels} depth-image pixels one level off"
     single = ours(pics[0])
     assert isinstance(single, dict) and np.array_equal(np.asarray(single["depth"]), np.asarray(a[0]["depth"]))
 
@@ -415,7 +419,8 @@ def _odd_inputs() -> list[Image.Image]:
 
 
 def _processors():
-    from transformers import DPTImageProcessor, GLPNImageProcessor, MaskFormerImageProcessor, SegformerImageProcessor
+    from transformers import (DPTImageProcessor, GLPNImageProcessor, MaskFormerImageProcessor, SegformerImageProcessor,
+                              ZoeDepthImageProcessor)
 
     return [SegformerImageProcessor(size={"height": 64, "width": 64}),
             SegformerImageProcessor(size={"height": 40, "width": 24}, resample=3, image_mean=[0.3, 0.4, 0.5]),
@@ -427,10 +432,16 @@ def _processors():
             DPTImageProcessor(size={"height": 30, "width": 30}, do_normalize=False, resample=2),
             MaskFormerImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}, size_divisor=32),
             MaskFormerImageProcessor(size={"shortest_edge": 40, "longest_edge": 200}, size_divisor=0, resample=3),
-            MaskFormerImageProcessor(size={"height": 48, "width": 40}, size_divisor=16)]
+            MaskFormerImageProcessor(size={"height": 48, "width": 40}, size_divisor=16),
+            ZoeDepthImageProcessor(size={"height": 48, "width": 64}, ensure_multiple_of=16),
+            ZoeDepthImageProcessor(size={"height": 40, "width": 30}, keep_aspect_ratio=False, ensure_multiple_of=1,
+                                   image_mean=[0.3, 0.4, 0.5], image_std=[0.2, 0.3, 0.4]),
+            ZoeDepthImageProcessor(size={"height": 64, "width": 48}, do_pad=False, do_normalize=False,
+                                   ensure_multiple_of=8),
+            ZoeDepthImageProcessor(size={"height": 32, "width": 32}, do_resize=False, rescale_factor=1 / 127.5)]
 
 
-@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("index", range(15))
 def test_dense_processor_pixel_parity(index):
     from edgetool.runtime.preprocess.image import image_processor, load_image
 
@@ -445,6 +456,28 @@ def test_dense_processor_pixel_parity(index):
         a, b = ours([load_image(p) for p in pics]), hp(pics, return_tensors="np")
         assert np.abs(a["pixel_values"] - b["pixel_values"]).max() <= 1e-5
         np.testing.assert_array_equal(a["pixel_mask"], b["pixel_mask"])
+
+
+def test_zoedepth_processor_refuses_what_it_does_not_implement():
+    from edgetool.runtime.errors import UnsupportedError
+    from edgetool.runtime.preprocess.image import image_processor
+
+    base = {"image_processor_type": "ZoeDepthImageProcessor", "size": {"height": 32, "width": 32}}
+    for key, value in (("resample", 3), ("ensure_multiple_of", 0), ("size", {"shortest_edge": 32})):
+        with pytest.raises(UnsupportedError, match=f"{key}={value!r}"):
+            image_processor({**base, key: value})
+    assert image_processor({**base, "resample": 3, "do_resize": False})  # not used without resizing
+
+
+def test_zoedepth_export_refuses_an_unimplemented_setting(reference_dir, tmp_path):
+    import shutil
+
+    src, out = tmp_path / "ck", tmp_path / "out"
+    shutil.copytree(reference_dir("zoedepth-tiny"), src)
+    cfg = json.loads((src / "preprocessor_config.json").read_text())
+    (src / "preprocessor_config.json").write_text(json.dumps({**cfg, "resample": 3}))
+    r = _cli("export", "--task", DEPTH, "--model", src, "--out", out)
+    assert r.exit_code == 2 and "resample=3" in r.output and not out.exists(), r.output
 
 
 def test_run_subtask_option_and_json_masks(maskformer, hf, tmp_path):
