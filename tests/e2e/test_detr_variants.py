@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from export_support import assert_setting_refused
 from PIL import Image
 
 from edgetool.export.families.vision import sample_images
@@ -81,21 +82,8 @@ def test_detection_processors_match_transformers(kind, settings):
                                               ("yolos-tiny", "do_reduce_labels", True),
                                               ("rt-detr-tiny", "pad_size", {"width": 8})])
 def test_setting_the_processor_cannot_reproduce_stops_the_export(tmp_path, reference_dir, name, key, value):
-    import json
-    import shutil
-
-    from edgetool.export.exporter import export
-    from edgetool.export.options import ExportOptions
-    from edgetool.runtime.errors import UnsupportedError
-
-    ckpt = tmp_path / "ckpt"
-    shutil.copytree(reference_dir(name), ckpt)
-    cfg = json.loads((ckpt / "preprocessor_config.json").read_text())
-    cfg[key] = value
-    (ckpt / "preprocessor_config.json").write_text(json.dumps(cfg))
-    with pytest.raises(UnsupportedError, match=f"sets {key}={value!r}".replace("{", r"\{").replace("(", r"\(")):
-        export(ExportOptions(task=TASK, target="onnx", model=ckpt, out=tmp_path / "bundle", quiet=True))
-    assert not (tmp_path / "bundle").exists()
+    assert_setting_refused(reference_dir(name), tmp_path, TASK, key, value,
+                           match=f"sets {key}={value!r}".replace("{", r"\{").replace("(", r"\("))
 
 
 @pytest.mark.parametrize("model_type, words", [("deformable_detr", ("Deformable DETR", "freeze"))])

@@ -3,11 +3,10 @@ Speech2Text exported from a local checkpoint directory against transformers' aut
 pipeline on ONNX Runtime and OpenVINO."""
 from __future__ import annotations
 
-import json
-import shutil
 
 import numpy as np
 import pytest
+from export_support import assert_setting_refused
 
 from edgetool.export.families.audio import sample_audio
 from edgetool.runtime import pipeline
@@ -60,17 +59,7 @@ def test_speech2text_matches_transformers_pipeline(bundle_dir, reference_dir):
 
 @pytest.mark.parametrize("key, value", [("feature_size", 80), ("frame_length", 50)])
 def test_feature_setting_it_cannot_reproduce_stops_the_export(tmp_path, reference_dir, key, value):
-    from edgetool.export.exporter import export
-    from edgetool.export.options import ExportOptions
-
-    ckpt = tmp_path / "ckpt"
-    shutil.copytree(reference_dir("speech2text-tiny-random"), ckpt)
-    cfg = json.loads((ckpt / "preprocessor_config.json").read_text())
-    cfg[key] = value
-    (ckpt / "preprocessor_config.json").write_text(json.dumps(cfg))
-    with pytest.raises(UnsupportedError, match=f"{key}={value!r}"):
-        export(ExportOptions(task=TASK, target="onnx", model=ckpt, out=tmp_path / "bundle", quiet=True))
-    assert not (tmp_path / "bundle").exists()
+    assert_setting_refused(reference_dir("speech2text-tiny-random"), tmp_path, TASK, key, value)
 
 
 def test_sentencepiece_only_tokenizer_stops_the_export(reference_dir):

@@ -3,15 +3,12 @@ checkpoint directory, against transformers' audio-classification pipeline on ONN
 WhisperFeatureExtractor settings the runtime cannot reproduce stop the export by key and value."""
 from __future__ import annotations
 
-import json
-import shutil
-
 import numpy as np
 import pytest
+from export_support import assert_setting_refused
 
 from edgetool.export.families.audio import sample_audio
 from edgetool.runtime import pipeline
-from edgetool.runtime.errors import UnsupportedError
 
 TASK = "audio-classification"
 
@@ -44,14 +41,4 @@ def test_whisper_classifier_matches_transformers_pipeline(bundle_dir, reference_
 @pytest.mark.parametrize("key, value", [("return_attention_mask", True), ("padding_side", "left"),
                                         ("do_normalize", True), ("n_samples", 8000)])
 def test_whisper_feature_setting_it_cannot_reproduce_stops_the_export(tmp_path, reference_dir, key, value):
-    from edgetool.export.exporter import export
-    from edgetool.export.options import ExportOptions
-
-    ckpt = tmp_path / "ckpt"
-    shutil.copytree(reference_dir("whisper-tiny-classifier"), ckpt)
-    cfg = json.loads((ckpt / "preprocessor_config.json").read_text())
-    cfg[key] = value
-    (ckpt / "preprocessor_config.json").write_text(json.dumps(cfg))
-    with pytest.raises(UnsupportedError, match=f"{key}={value!r}"):
-        export(ExportOptions(task=TASK, target="onnx", model=ckpt, out=tmp_path / "bundle", quiet=True))
-    assert not (tmp_path / "bundle").exists()
+    assert_setting_refused(reference_dir("whisper-tiny-classifier"), tmp_path, TASK, key, value)
