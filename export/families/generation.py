@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from edgetool.runtime import names
 
 from . import ANY, Adapter, ReferenceModel, Sample
+from ..attention import grouped_attention
 from ..graphs_generation import decoder_only_graph, seq2seq_graphs
 from .text import ref
 from .text_common import tokenizer_settings, write_tokenizer
@@ -126,6 +127,7 @@ DECODER = Adapter(
     attn_implementation=None,
     attn_by_model_type={t.model_type: t.attn_implementation for t in DECODER_TYPES if t.attn_implementation},
     unexportable=UNEXPORTABLE,
+    patches=(grouped_attention,),
 )
 
 
