@@ -6,8 +6,13 @@ stay float (decode steps are bound by reading the weights, not by arithmetic).
   Runtime only (the portable fp32 ONNX stays standard for OpenVINO and TensorRT).
 - OpenVINO: NNCF `compress_weights` (data-free), INT4_SYM groups of 32 or INT8_ASYM per channel.
 
-The LM head (the MatMul that makes the logits) stays at 8 bits under int4 by default, as NNCF does; the
-embedding table (a Gather) stays float on ONNX Runtime and INT8 on OpenVINO (NNCF's backup mode).
+The LM head (the MatMul that makes the logits) stays at 8 bits under int4 by default, as NNCF does. The
+embedding table follows the LM head's precision: on ONNX Runtime a `GatherBlockQuantized` (contrib op) that,
+for tied embeddings, reads the LM head's own quantized weight — the table is stored once, as in the fp32
+ONNX; on OpenVINO INT8 (NNCF's backup mode), INT4 with an int4 LM head.
+
+MatMulNBits computes with int8 activations (`accuracy_level` 4, what ONNX Runtime GenAI's CPU builds use):
+several times faster per decode step than dequantizing to fp32, its effect is in the accuracy report.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import logging
 from pathlib import Path
 
 BLOCK_SIZE = 32
+ACCURACY_LEVEL = 4  # MatMulNBits: int8 activations (MLAS's fastest CPU path); 0 would compute in fp32
 
 
 def _quiet():
@@ -39,6 +45,87 @@ def lm_head(model) -> str | None:
     return max(found, key=lambda nw: nw[1][1])[0] if found else None
 
 
+def untie_lm_head(model) -> str | None:
+    """Tied embeddings trace as MatMul(x, Transpose(E)) with E the embedding table, which the quantizer
+    cannot take (its weight is not an initializer): give that MatMul E's transpose as a weight of its own.
+    Returns E's name (None: nothing tied). Only the quantized artifact is untied; the sharing comes back
+    in `quantize_embedding`."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    producers = {o: n for n in model.graph.node for o in n.output}
+    for node in model.graph.node:
+        t = producers.get(node.input[1]) if node.op_type == "MatMul" else None
+        if t is None or t.op_type != "Transpose" or t.input[0] not in inits or len(inits[t.input[0]].dims) != 2:
+            continue
+        table = t.input[0]
+        name = f"{table}.transposed"
+        model.graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(inits[table]).T.copy(), name))
+        node.input[1] = name
+        if not any(t.output[0] in n.input for n in model.graph.node):
+            model.graph.node.remove(t)
+        return table
+    return None
+
+
+def _block_quantize(table, bits: int, block: int):
+    """Symmetric blocks along each row as GatherBlockQuantized reads them (unsigned, zero point 2^(bits-1),
+    4-bit values two to a byte, low nibble first): (data uint8 [rows, cols*bits/8], scales [rows, cols/block])."""
+    import numpy as np
+
+    rows, cols = table.shape
+    blocks = table.reshape(rows, cols // block, block)
+    half = 2 ** (bits - 1)
+    scales = np.abs(blocks).max(-1) / (half - 1)
+    scales[scales == 0] = 1.0
+    q = (np.clip(np.rint(blocks / scales[..., None]), -half, half - 1) + half).astype(np.uint8).reshape(rows, cols)
+    if bits == 4:
+        q = q[:, 0::2] | (q[:, 1::2] << 4)
+    return q, scales.astype(np.float32)
+
+
+def quantize_embedding(model, bits: int, tied: str | None, block_size: int = BLOCK_SIZE) -> str | None:
+    """The embedding Gather becomes GatherBlockQuantized at `bits`; a table tied to the LM head reads the
+    head's MatMulNBits weight and scales (bit for bit the head's dequantized weights, stored once).
+    Returns how the table is stored, None when left float (no 2-D float table, or rows not in whole blocks)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    gather = next((n for n in model.graph.node if n.op_type == "Gather" and n.input[0] in inits
+                   and len(inits[n.input[0]].dims) == 2 and inits[n.input[0]].data_type == TensorProto.FLOAT
+                   and not any(a.name == "axis" and a.i != 0 for a in n.attribute)), None)
+    if gather is None or inits[gather.input[0]].dims[1] % block_size:
+        return None
+    table = gather.input[0]
+    head = next((n for n in model.graph.node if n.op_type == "MatMulNBits"
+                 and n.input[1].startswith(f"{table}.transposed")), None) if table == tied else None
+    new_nodes = []
+    if head is not None and next(a.i for a in head.attribute if a.name == "bits") == bits:
+        rows = int(next(a.i for a in head.attribute if a.name == "N"))
+        shape = numpy_helper.from_array(np.array([rows, -1], np.int64), f"{table}.rows_shape")
+        model.graph.initializer.append(shape)
+        data, scales = f"{table}.shared_q", f"{table}.shared_scales"
+        new_nodes = [helper.make_node("Reshape", [head.input[1], shape.name], [data], name=f"{table}_data_view"),
+                     helper.make_node("Reshape", [head.input[2], shape.name], [scales], name=f"{table}_scales_view")]
+        stored = f"int{bits}, shared with the LM head"
+    else:
+        q, s = _block_quantize(numpy_helper.to_array(inits[table]), bits, block_size)
+        data, scales = f"{table}.q{bits}", f"{table}.scales"
+        model.graph.initializer.extend([numpy_helper.from_array(q, data), numpy_helper.from_array(s, scales)])
+        stored = f"int{bits}"
+    quantized = helper.make_node("GatherBlockQuantized", [data, gather.input[1], scales], list(gather.output),
+                                 name=f"{gather.name}_Q{bits}", domain="com.microsoft", gather_axis=0,
+                                 quantize_axis=1, block_size=block_size, bits=bits)
+    at = list(model.graph.node).index(gather)
+    model.graph.node.remove(gather)
+    for i, n in enumerate([*new_nodes, quantized]):
+        model.graph.node.insert(at + i, n)
+    if not any(table in n.input for n in model.graph.node):
+        model.graph.initializer.remove(inits[table])
+    return stored
+
+
 def quantize_nbits_onnx(src: Path, dest: Path, bits: int, exclude: tuple[str, ...] = (),
                         head_bits: int | None = 8, block_size: int = BLOCK_SIZE) -> dict:
     """MatMulNBits at `bits` for every weight MatMul except `exclude` (kept float); the LM head at
@@ -49,6 +136,7 @@ def quantize_nbits_onnx(src: Path, dest: Path, bits: int, exclude: tuple[str, ..
 
     logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
     model = onnx.load(str(src))
+    tied = untie_lm_head(model)
     names = [n for n, _ in weight_matmuls(model)]
     head = lm_head(model)
     head_bits = bits if head_bits is None else head_bits
@@ -60,19 +148,21 @@ def quantize_nbits_onnx(src: Path, dest: Path, bits: int, exclude: tuple[str, ..
     if head is not None and head_bits not in (bits, 0) and head not in exclude:
         passes.append((head_bits, set(exclude)))
     for nbits, leave in passes:
-        config = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=True, bits=nbits)
+        config = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=True, bits=nbits,
+                                              accuracy_level=ACCURACY_LEVEL)
         quantizer = MatMulNBitsQuantizer(model, bits=nbits, block_size=block_size, is_symmetric=True,
                                          nodes_to_exclude=sorted(leave), algo_config=config)
         with _quiet():
             quantizer.process()
         model = quantizer.model.model
+    embeddings = quantize_embedding(model, head_bits, tied, block_size) if head and head_bits and head not in exclude else None
     dest.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(dest))
     quantized = sum(1 for n in model.graph.node if n.op_type == "MatMulNBits")
     return {"method": "weight-only", "tool": f"onnxruntime {onnxruntime.__version__} MatMulNBits",
             "weights": f"int{bits} symmetric, blocks of {block_size}",
             "lm_head": (f"int{head_bits}" if head_bits else "fp32") if head else None,
-            "embeddings": "fp32", "quantized_matmuls": quantized, "candidates": len(names),
+            "embeddings": embeddings or "fp32", "accuracy_level": ACCURACY_LEVEL, "quantized_matmuls": quantized, "candidates": len(names),
             "kept_fp32_nodes": sorted(set(exclude) & set(names)),
             # a contrib op: OpenVINO and TensorRT read the standard fp32 ONNX instead
             "backends": ["onnxruntime"]}

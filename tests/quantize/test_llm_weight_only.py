@@ -65,6 +65,13 @@ def _nbits(path, precision) -> list[int]:
     return [next(a.i for a in n.attribute if a.name == "bits") for n in model.graph.node if n.op_type == "MatMulNBits"]
 
 
+def _gathers(path, precision) -> list[tuple[str, int]]:
+    art = next(a for a in Bundle.load(path).artifacts if a.target == "onnx" and a.precision == precision)
+    model = onnx.load(str(path / next(f for f in art.files if f.endswith(".onnx"))))
+    return [(n.op_type, next((a.i for a in n.attribute if a.name == "bits"), 32)) for n in model.graph.node
+            if n.op_type.startswith("Gather") and n.op_type != "GatherND" and n.name.startswith("node_embedding")]
+
+
 def test_artifacts_are_weight_only(quantized):
     path, _, cli_output = quantized
     b = Bundle.load(path)
@@ -74,7 +81,10 @@ def test_artifacts_are_weight_only(quantized):
     bits4 = _nbits(path, "int4")
     assert len(bits4) == 15 and bits4.count(8) == 1 and bits4.count(4) == 14
     arts = {(a.target, a.precision): a for a in b.artifacts}
-    assert arts[("onnx", "int4")].options["backends"] == ["onnxruntime"]  # a contrib op: not for OpenVINO
+    assert arts[("onnx", "int4")].options["backends"] == ["onnxruntime"]
+    # an untied embedding table is quantized on its own, at the LM head's bits
+    assert arts[("onnx", "int4")].options["embeddings"] == arts[("onnx", "int8")].options["embeddings"] == "int8"
+    assert _gathers(path, "int4") == [("GatherBlockQuantized", 8)]  # a contrib op: not for OpenVINO
     sizes = {p: sum((path / f).stat().st_size for f in arts[("openvino", p)].files) for p in ("int8", "int4")}
     fp32 = (path / "onnx" / "fp32" / "decoder.onnx").stat().st_size
     assert sizes["int4"] < sizes["int8"] < 0.5 * fp32
@@ -170,3 +180,33 @@ def test_lm_head_precision_is_configurable(quantized, tmp_path):
         quantize_bundle(QuantizeOptions(**{**opts, "precision": "int8"}, target="onnx", lm_head="fp32"))
     with pytest.raises(UsageError, match="--lm-head must be one of int8, int4, fp32, got 'int2'"):
         quantize_bundle(QuantizeOptions(target="onnx", lm_head="int2", **opts))
+
+
+def test_tied_embeddings_are_stored_once(tmp_path):
+    """Tied embeddings (SmolLM, Qwen2.5, Gemma, Llama 3.2) trace as MatMul(x, Transpose(table)): the int4
+    artifact quantizes that LM head (8-bit) and the embedding Gather reads the head's own quantized weight,
+    so no float copy of the table is left."""
+    import transformers
+
+    from cli_invoke import invoke_cli
+    from edgetool.export.reference.generation import train_gpt2_tokenizer
+
+    ckpt = tmp_path / "tied"
+    train_gpt2_tokenizer(ckpt)
+    tok = transformers.AutoTokenizer.from_pretrained(str(ckpt))
+    cfg = transformers.LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                   hidden_size=64, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
+                                   intermediate_size=128, max_position_embeddings=64, tie_word_embeddings=True)
+    torch.manual_seed(0)
+    transformers.AutoModelForCausalLM.from_config(cfg).eval().save_pretrained(str(ckpt))
+    r = invoke_cli("export", "--task", "text-generation", "--model", ckpt, "--precision", "int4", "--out", tmp_path / "b", "-q")
+    assert r.exit_code == 0, r.output  # the parity gate passed on the quantized decoder
+    art = next(a for a in Bundle.load(tmp_path / "b").artifacts if a.precision == "int4")
+    assert art.options["lm_head"] == "int8" and art.options["embeddings"] == "int8, shared with the LM head"
+    model = onnx.load(str(tmp_path / "b" / art.path))
+    head = [n for n in model.graph.node if n.op_type == "MatMulNBits" and next(a.i for a in n.attribute if a.name == "N") == len(tok)]
+    assert len(head) == 1 and next(a.i for a in head[0].attribute if a.name == "bits") == 8
+    views = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Reshape"}
+    (gather,) = [n for n in model.graph.node if n.op_type == "GatherBlockQuantized"]
+    assert views[gather.input[0]] == head[0].input[1] and views[gather.input[2]] == head[0].input[2]
+    assert not [i for i in model.graph.initializer if list(i.dims) in ([len(tok), 64], [64, len(tok)])]
