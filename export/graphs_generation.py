@@ -2,7 +2,8 @@
 
 Decoder-only (GPT-2 style): one graph `decoder` taking input_ids, attention_mask, position_ids and
 past_key_values.{i}.key/value (zero-length on the first step) and returning logits and
-present.{i}.key/value. No separate "with past" copy of the weights.
+present.{i}.key/value: the whole cache (axis `total_sequence`), or with grouped attention
+(export/attention.py) only the new positions (axis `sequence`). No separate "with past" copy of the weights.
 
 Encoder-decoder (BART, T5, Marian, Whisper, vision encoder-decoder): three graphs, each weight in
 exactly one of them —
@@ -27,6 +28,7 @@ import torch
 from edgetool.runtime import names as n
 from edgetool.runtime.names import BATCH, ENCODER_SEQUENCE, PAST_SEQUENCE, SEQUENCE, TOTAL_SEQUENCE
 
+from .attention import append_cache, appends_cache
 from .compat import decoder_dims
 from .graphs import GraphExport
 
@@ -60,10 +62,14 @@ class DecoderOnlyStep(torch.nn.Module):
         kwargs = {}
         if self.use_position_ids:
             kwargs["position_ids"], rest = rest[0], rest[1:]
-        cache = _dynamic_cache((rest[2 * i], rest[2 * i + 1]) for i in range(self.layers))
+        pairs = [(rest[2 * i], rest[2 * i + 1]) for i in range(self.layers)]
+        appends = appends_cache(self.model.config)
+        cache = append_cache(pairs) if appends else _dynamic_cache(pairs)
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache, use_cache=True,
                          return_dict=True, **kwargs)
-        flat = [t for kv in _cache_tensors(out.past_key_values) for t in kv]
+        # grouped attention: only the new positions (the runtime keeps the cache); else the whole cache
+        flat = [t for i in range(self.layers) for t in cache.new[i]] if appends else \
+            [t for kv in _cache_tensors(out.past_key_values) for t in kv]
         return (out.logits, *flat)
 
 
@@ -91,12 +97,13 @@ def decoder_only_graph(model, batch: int = 2, past: int = 3, seq: int = 4) -> Gr
         axes[n.POSITION_IDS] = {0: BATCH, 1: SEQUENCE}
     outputs = [n.LOGITS]
     axes[n.LOGITS] = {0: BATCH, 1: SEQUENCE}
+    present_len = SEQUENCE if appends_cache(model.config) else TOTAL_SEQUENCE
     for i in range(layers):
         for kv in n.KV_KINDS:
             inputs[n.past(i, kv)] = torch.randn(batch, heads, past, head_dim)
             axes[n.past(i, kv)] = {0: BATCH, 2: PAST_SEQUENCE}
             outputs.append(n.present(i, kv))
-            axes[n.present(i, kv)] = {0: BATCH, 2: TOTAL_SEQUENCE}
+            axes[n.present(i, kv)] = {0: BATCH, 2: present_len}
     return GraphExport("decoder", DecoderOnlyStep(model, layers, use_pos), inputs, outputs, axes, dynamo=True)
 
 

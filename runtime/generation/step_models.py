@@ -34,7 +34,12 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from ..names import (ATTENTION_MASK, DECODER_INPUT_IDS, ENCODER_ATTENTION_MASK, ENCODER_HIDDEN_STATES, INPUT_IDS,
-                     KV_KINDS, LAST_HIDDEN_STATE, LOGITS, PAST_PREFIX, POSITION_IDS, kv_layers, past, present)
+                     KV_KINDS, LAST_HIDDEN_STATE, LOGITS, PAST_PREFIX, POSITION_IDS, SEQUENCE, kv_layers, past,
+                     present)
+
+# Buffer growth (positions) for graphs that return only the new positions' keys/values: the cache lives in
+# buffers the runtime owns, written in place, never copied whole per step
+APPEND_BLOCK = 32
 
 
 class StepModel(Protocol):
@@ -55,9 +60,18 @@ def position_ids(attention_mask: np.ndarray, new: int) -> np.ndarray:
     return pos[:, -new:].astype(np.int64)
 
 
+def appends_cache(graph_spec) -> bool:
+    """Whether a decoder graph's present.* hold only the new positions (axis `sequence`: export/attention.py),
+    so the runtime keeps the cache, rather than the whole cache (`total_sequence`)."""
+    outputs = {t.name: t for t in graph_spec.outputs}
+    layer = kv_layers({t.name: t for t in graph_spec.inputs}, PAST_PREFIX)[0]
+    spec = outputs.get(present(layer, KV_KINDS[0]))
+    return spec is not None and spec.shape[2] == SEQUENCE
+
+
 class DecoderOnlyModel:
     """GPT-2 style graph 'decoder': input_ids, attention_mask[, position_ids], past_key_values.{i}.key/value
-    -> logits, present.{i}.key/value."""
+    -> logits, present.{i}.key/value (the whole cache, or only the new positions: `appends_cache`)."""
 
     is_encoder_decoder = False
 
@@ -68,6 +82,7 @@ class DecoderOnlyModel:
         k = self.inputs[past(self.layers[0], "key")].shape
         self.heads, self.head_dim = k[1], k[3]
         self.uses_positions = POSITION_IDS in self.inputs
+        self.appends = appends_cache(graph_spec)
         # Engines that re-plan for every new input shape (OpenVINO) run faster when the past keeps one
         # shape for many steps: the cache is then a buffer grown `cache_block` positions at a time, its
         # unused slots masked out (they add exact zeros to attention). Needs explicit position_ids.
@@ -96,8 +111,11 @@ class DecoderOnlyModel:
             feeds[POSITION_IDS] = position_ids(mask, n)
         out = self.run("decoder", feeds)
         new_cache = {past(i, kv): out[present(i, kv)] for i in self.layers for kv in KV_KINDS}
-        state.update(mask=mask, first=False, length=length + n,
-                     past=new_cache if self.cache_block is None else self._store(state["past"], new_cache, length, n))
+        if self.cache_block is not None:
+            new_cache = self._store(state["past"], new_cache, length, n)
+        elif self.appends:  # a contiguous cache the graph does not return whole (sliding windows)
+            new_cache = {k: np.concatenate([state["past"][k], v], axis=2) for k, v in new_cache.items()}
+        state.update(mask=mask, first=False, length=length + n, past=new_cache)
         return out[LOGITS][:, -1, :].astype(np.float32)
 
     def _store(self, cache: dict, new_cache: dict, length: int, n: int) -> dict:

@@ -7,16 +7,21 @@
 from __future__ import annotations
 
 from ..generation import DecoderOnlyModel, EncoderDecoderModel
+from ..generation.step_models import APPEND_BLOCK, appends_cache
 from .base import Head
 
 
 class DecoderHead(Head):
     def setup(self) -> None:
         gen = self.bundle.manifest.generation
-        # A sliding-window mask counts cache slots: unused slots of a block-grown buffer would shift it.
-        block = None if gen is not None and gen.sliding_window is not None else \
-            getattr(self.pipe.engines["decoder"], "cache_block", None)
-        self.model = DecoderOnlyModel(self.pipe.run_graph, self.bundle.graphs["decoder"], cache_block=block)
+        graph = self.bundle.graphs["decoder"]
+        # Block-grown buffers: for engines that re-plan per input shape, and for every graph that returns only
+        # the new positions (the runtime's buffers are the cache). A sliding-window mask counts cache slots:
+        # unused slots of a block-grown buffer would shift it, so those keep a contiguous cache.
+        block = getattr(self.pipe.engines["decoder"], "cache_block", None) or (APPEND_BLOCK if appends_cache(graph) else None)
+        if gen is not None and gen.sliding_window is not None:
+            block = None
+        self.model = DecoderOnlyModel(self.pipe.run_graph, graph, cache_block=block)
 
 
 class Seq2SeqHead(Head):

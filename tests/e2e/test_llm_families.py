@@ -152,6 +152,31 @@ def test_beam_search_left_padded_equals_generate(family_bundle, hf, model_type):
         assert ours.tolist() == theirs.tolist(), backend
 
 
+@pytest.mark.parametrize("model_type,appends,blocks", [  # blocks: (onnxruntime, openvino) cache buffer growth
+    ("llama", True, (32, 32)), ("qwen3", True, (32, 32)), ("gpt2", False, (None, 32)),
+    # sliding windows keep a contiguous cache (the runtime appends the new positions itself)
+    ("mistral", True, (None, None)), ("gemma2", False, (None, None))])
+def test_grouped_attention_never_joins_the_cache(family_bundle, model_type, appends, blocks):
+    """Grouped-query decoders (sdpa) are traced with export/attention.py: the graph returns only the new
+    positions' keys/values, no Concat reads a past input, and the runtime's block buffers hold the cache
+    on every engine; the others (MHA, Gemma 2's eager soft-capping) keep the whole-cache contract. The
+    greedy/beam tests above prove both answer like transformers."""
+    import onnx
+
+    from edgetool.runtime import pipeline
+    from edgetool.runtime.bundle import Bundle
+
+    path = family_bundle(model_type)
+    spec = Bundle.load(path).graphs["decoder"]
+    assert {t.shape[2] for t in spec.outputs if t.name.startswith("present.")} == {"sequence" if appends else "total_sequence"}
+    graph = onnx.load(str(path / "onnx" / "fp32" / "decoder.onnx")).graph
+    pasts = {i.name for i in graph.input if i.name.startswith("past_key_values.")}
+    joins = [n for n in graph.node if n.op_type == "Concat" and pasts & set(n.input)]
+    assert bool(joins) != appends, [n.name for n in joins]
+    for backend, block in zip(("onnxruntime", "openvino"), blocks):
+        assert pipeline(path, backend=backend).model.cache_block == block, backend
+
+
 def test_manifest_records_context_and_window(family_bundle):
     from edgetool.runtime.bundle import Bundle
 
