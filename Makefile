@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test test-slow lint venv bench clean speech-tools serve-env test-transformers5
+.PHONY: demo test test-slow lint venv bench clean speech-tools serve-env test-transformers5 bench-llm bench-llm-envs
 
 venv: $(STAMP)
 
@@ -85,5 +85,40 @@ $(TF5_STAMP): $(STAMP) pyproject.toml requirements-transformers5.txt
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# The LLM decode-speed benchmark (benchmarks/llm_speed.py) compares edgetool with engines that cannot share the
+# main environment: onnxruntime-genai's model builder needs transformers 5, optimum-onnx its own transformers
+# range. Each gets a venv made from the interpreter .venv was made from, torch first and pinned (an unpinned
+# torch would pull several GB of CUDA wheels). Best effort: an engine whose venv is missing is skipped with
+# the reason. BENCH_LLM_ARGS passes options, e.g. BENCH_LLM_ARGS="--quick --threads 2".
+BASE_PY = "$$($(BIN)/python -c 'import sys; print(sys._base_executable)')"
+GENAI_VENV := .venv-genai
+GENAI_STAMP := $(GENAI_VENV)/.installed
+GENAI_REQS := "transformers>=5,<6" onnxruntime-genai==0.18.0 onnxruntime==1.31.1 onnx==1.23.2 onnx-ir tqdm "numpy>=1.26,<2.5" safetensors
+OPTIMUM_VENV := .venv-optimum
+OPTIMUM_STAMP := $(OPTIMUM_VENV)/.installed
+OPTIMUM_REQS := "optimum-onnx[onnxruntime]==0.1.0" onnxruntime==1.31.1 accelerate "numpy>=1.26,<2.5"
+
+bench-llm-envs: $(STAMP)
+	@$(MAKE) -s $(GENAI_STAMP) || echo "the onnxruntime-genai environment could not be built: genai-* engines will skip"
+	@$(MAKE) -s $(OPTIMUM_STAMP) || echo "the optimum environment could not be built: optimum-ort will skip"
+
+# The pin is installed again with the rest: pip then fails rather than replace torch.
+$(GENAI_STAMP): Makefile | $(STAMP)
+	test -x $(GENAI_VENV)/bin/python || $(BASE_PY) -m venv $(GENAI_VENV)
+	$(GENAI_VENV)/bin/python -m pip install -q --upgrade pip
+	$(GENAI_VENV)/bin/python -m pip install -q $(TORCH)
+	$(GENAI_VENV)/bin/python -m pip install -q $(TORCH) $(GENAI_REQS)
+	touch $(GENAI_STAMP)
+
+$(OPTIMUM_STAMP): Makefile | $(STAMP)
+	test -x $(OPTIMUM_VENV)/bin/python || $(BASE_PY) -m venv $(OPTIMUM_VENV)
+	$(OPTIMUM_VENV)/bin/python -m pip install -q --upgrade pip
+	$(OPTIMUM_VENV)/bin/python -m pip install -q $(TORCH)
+	$(OPTIMUM_VENV)/bin/python -m pip install -q $(TORCH) $(OPTIMUM_REQS)
+	touch $(OPTIMUM_STAMP)
+
+bench-llm: $(STAMP) bench-llm-envs
+	$(BIN)/python benchmarks/llm_speed.py $(BENCH_LLM_ARGS)
+
 clean:
-	rm -rf $(VENV) $(SERVE_VENV) $(TF5_VENV) bundles .pytest_cache
+	rm -rf $(VENV) $(SERVE_VENV) $(TF5_VENV) $(GENAI_VENV) $(OPTIMUM_VENV) bundles .pytest_cache
