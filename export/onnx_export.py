@@ -11,6 +11,7 @@ from pathlib import Path
 from edgetool.runtime.bundle import GraphSpec, TensorSpec
 from edgetool.runtime.errors import UnsupportedError
 
+from .graph_forms import rewrite
 from .graphs import GraphExport
 from .log import root_cause
 
@@ -49,18 +50,24 @@ def export_graph(g: GraphExport, path: Path, opset: int = 17, dynamo: bool = Tru
                 f"torch.onnx.export failed for graph '{g.name}' ({root_cause(e)}). "
                 f"Try another --opset (now {opset}) or {'--no-dynamo' if dynamo else '--dynamo'}."
             ) from e
-    if dynamo:
-        name_dynamic_dims(path, g.dynamic_axes)
+    finish_graph(path, g.dynamic_axes if dynamo else None)
     return read_graph_spec(path, g.name)
 
 
-def name_dynamic_dims(path: Path, axes: dict[str, dict[int, str]]) -> None:
-    """The dynamo exporter names dynamic dims s0, s1, …: give them the names asked for (batch, sequence, …),
-    as TorchScript does, wherever the symbol appears (--static-shapes and profiles name dims that way).
-    A symbol asked under two names keeps its own."""
+def finish_graph(path: Path, axes: dict[str, dict[int, str]] | None) -> None:
+    """One load and save of the traced file: dims named (dynamo: `axes`), fusable forms (graph_forms)."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
+    renamed = axes is not None and name_dynamic_dims(model, axes)
+    if rewrite(model) or renamed:
+        onnx.save(model, str(path))
+
+
+def name_dynamic_dims(model, axes: dict[str, dict[int, str]]) -> bool:
+    """The dynamo exporter names dynamic dims s0, s1, …: give them the names asked for (batch, sequence, …),
+    as TorchScript does, wherever the symbol appears (--static-shapes and profiles name dims that way).
+    A symbol asked under two names keeps its own. Returns whether any dim was renamed."""
     wanted: dict[str, set[str]] = {}
     for v in list(model.graph.input) + list(model.graph.output):
         for ax, name in axes.get(v.name, {}).items():
@@ -68,13 +75,11 @@ def name_dynamic_dims(path: Path, axes: dict[str, dict[int, str]]) -> None:
             if ax < len(dims) and dims[ax].dim_param:
                 wanted.setdefault(dims[ax].dim_param, set()).add(name)
     rename = {old: next(iter(new)) for old, new in wanted.items() if len(new) == 1 and old != next(iter(new))}
-    if not rename:
-        return
     for v in list(model.graph.input) + list(model.graph.output) + list(model.graph.value_info):
         for d in v.type.tensor_type.shape.dim:
             if d.dim_param in rename:
                 d.dim_param = rename[d.dim_param]
-    onnx.save(model, str(path))
+    return bool(rename)
 
 
 def read_graph_spec(path: Path, name: str) -> GraphSpec:
