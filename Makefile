@@ -102,20 +102,21 @@ bench-llm-envs: $(STAMP)
 	@$(MAKE) -s $(GENAI_STAMP) || echo "the onnxruntime-genai environment could not be built: genai-* engines will skip"
 	@$(MAKE) -s $(OPTIMUM_STAMP) || echo "the optimum environment could not be built: optimum-ort will skip"
 
-# The pin is installed again with the rest: pip then fails rather than replace torch.
+# One benchmark venv: $(1) is its prefix (GENAI or OPTIMUM: $(1)_VENV, $(1)_REQS). The pin is installed again
+# with the rest: pip then fails rather than replace torch.
+define bench_venv
+	test -x $($(1)_VENV)/bin/python || $(BASE_PY) -m venv $($(1)_VENV)
+	$($(1)_VENV)/bin/python -m pip install -q --upgrade pip
+	$($(1)_VENV)/bin/python -m pip install -q $(TORCH)
+	$($(1)_VENV)/bin/python -m pip install -q $(TORCH) $($(1)_REQS)
+	touch $($(1)_STAMP)
+endef
+
 $(GENAI_STAMP): Makefile | $(STAMP)
-	test -x $(GENAI_VENV)/bin/python || $(BASE_PY) -m venv $(GENAI_VENV)
-	$(GENAI_VENV)/bin/python -m pip install -q --upgrade pip
-	$(GENAI_VENV)/bin/python -m pip install -q $(TORCH)
-	$(GENAI_VENV)/bin/python -m pip install -q $(TORCH) $(GENAI_REQS)
-	touch $(GENAI_STAMP)
+	$(call bench_venv,GENAI)
 
 $(OPTIMUM_STAMP): Makefile | $(STAMP)
-	test -x $(OPTIMUM_VENV)/bin/python || $(BASE_PY) -m venv $(OPTIMUM_VENV)
-	$(OPTIMUM_VENV)/bin/python -m pip install -q --upgrade pip
-	$(OPTIMUM_VENV)/bin/python -m pip install -q $(TORCH)
-	$(OPTIMUM_VENV)/bin/python -m pip install -q $(TORCH) $(OPTIMUM_REQS)
-	touch $(OPTIMUM_STAMP)
+	$(call bench_venv,OPTIMUM)
 
 bench-llm: $(STAMP) bench-llm-envs
 	$(BIN)/python benchmarks/llm_speed.py $(BENCH_LLM_ARGS)
