@@ -21,11 +21,9 @@ from edgetool.runtime.bundle import Bundle
 from edgetool.runtime.tasks import all_tasks
 
 # Worst cosine over every output and call. fp16 must be near exact. INT8 on these random tiny models:
-# ORT 0.79 (the BERT fill-mask reference: its tied MLM head over the deterministic WordPiece vocabulary of
-# export/reference/tokenizers_train.py) to 0.98 elsewhere; OpenVINO/NNCF (static ranges) down to 0.85 on the
-# tiny T5 decoder — a broken setup (e.g. NNCF without model_type=TRANSFORMER) falls to 0.03..0.57, which this
-# floor catches.
-MIN_COSINE = {"fp16": 0.999, "int8": 0.75}
+# ORT >= 0.979 everywhere; OpenVINO/NNCF (static ranges) down to 0.85 on the tiny T5 decoder — a broken
+# setup (e.g. NNCF without model_type=TRANSFORMER) falls to 0.03..0.57, which this floor catches.
+MIN_COSINE = {"fp16": 0.999, "int8": 0.8}
 
 
 def _exportable() -> list[str]:
