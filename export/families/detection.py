@@ -1,15 +1,17 @@
 """Export families of object-detection: `detr` (transformers DETR; its variants `table-transformer`,
-`conditional-detr`, `yolos`, `rt-detr` (v1 and v2), `d-fine`) and `yolo` (edgetool's YOLO-style
+`conditional-detr`, `yolos`, `rt-detr` (v1 and v2), `d-fine`, `deformable-detr`) and `yolo` (edgetool's YOLO-style
 detector, model type edgetool-yolo). `--nms-in-graph` (ExportOptions.extra["nms_in_graph"]) appends ONNX
 NonMaxSuppression to the YOLO-style graph; its thresholds stay graph inputs, so the runtime's
 threshold / iou_threshold / max_detections still apply.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
-from edgetool.runtime.errors import UsageError
+from edgetool.runtime.errors import UnsupportedError, UsageError
 from edgetool.runtime.postprocess.nms import nms
 
 from edgetool.runtime import names
@@ -70,13 +72,16 @@ def _yolo_graph(source, opts):
                         {**axes, "selected_indices": {0: "selected"}}, dynamo=False)]  # custom symbolic: TorchScript
 
 
-def _detr_graph(source, opts):
+def _detr_graph(source, opts, size: tuple[int, int] = (48, 64), batch: bool = True):
     if (opts.extra or {}).get("nms_in_graph"):
         raise UsageError("--nms-in-graph applies to YOLO-style detectors; DETR predicts a set and needs no NMS.")
-    x = {names.PIXEL_VALUES: torch.randn(1, 3, 48, 64), names.PIXEL_MASK: torch.ones(1, 48, 64, dtype=torch.int64)}
+    h, w = size
+    x = {names.PIXEL_VALUES: torch.randn(1, 3, h, w), names.PIXEL_MASK: torch.ones(1, h, w, dtype=torch.int64)}
     axes = {names.PIXEL_VALUES: {0: names.BATCH, 2: names.HEIGHT, 3: names.WIDTH},
             names.PIXEL_MASK: {0: names.BATCH, 1: names.HEIGHT, 2: names.WIDTH},
             names.LOGITS: {0: names.BATCH}, "pred_boxes": {0: names.BATCH}}
+    if not batch:
+        axes = {k: {i: n for i, n in v.items() if n != names.BATCH} for k, v in axes.items()}
     return [GraphExport("model", NamedIO(source.model, list(x), lambda o: (o.logits, o.pred_boxes)), x,
                         [names.LOGITS, "pred_boxes"], axes)]
 
@@ -115,15 +120,8 @@ YOLO = Adapter(
     files=lambda s, staging: [],
 )
 
-# Detection model types transformers loads that no family exports yet (docs/limits.md says why).
-UNEXPORTABLE = {
-    "deformable_detr": "Deformable DETR's multi-scale deformable attention builds its feature-map sizes from Python "
-                       "numbers (torch.as_tensor of the shapes, torch.linspace steps), which both ONNX exporters "
-                       "freeze at the traced picture's size, so pictures of other sizes would answer wrongly",
-}
-
 DETR = Adapter(
-    task="object-detection", family="detr", model_types=("detr",), unexportable=UNEXPORTABLE,
+    task="object-detection", family="detr", model_types=("detr",),
     auto_class="AutoModelForObjectDetection",
     references=(ref("detr-tiny", "detection", "detr_tiny"),),
     graphs=_detr_graph,
@@ -156,3 +154,61 @@ RT_DETR = replace(DETR, family="rt-detr", model_types=("rt_detr", "rt_detr_v2"),
 # its fine-grained box distributions stay inside the graph (pred_boxes is what the pipeline reads).
 D_FINE = replace(RT_DETR, family="d-fine", model_types=("d_fine",),
                  references=(ref("d-fine-tiny", "detr_variants", "d_fine_tiny"),))
+
+
+def _shapes_tensor(as_tensor):
+    """torch.as_tensor that builds a list of (height, width) SymInts into a tensor element by element, as
+    RT-DETR's code does, instead of reading their traced values (which freezes every picture size to the
+    traced one); anything else goes to torch.as_tensor."""
+    def shapes_as_tensor(data, dtype=None, device=None):
+        rows = data if isinstance(data, (list, tuple)) else ()
+        if rows and all(isinstance(r, tuple) for r in rows) and any(isinstance(v, torch.SymInt) for r in rows for v in r):
+            out = torch.empty((len(rows), len(rows[0])), dtype=dtype or torch.long, device=device)
+            for i, row in enumerate(rows):
+                for j, v in enumerate(row):
+                    out[i, j] = v
+            return out
+        return as_tensor(data, dtype=dtype, device=device)
+
+    return shapes_as_tensor
+
+
+@contextlib.contextmanager
+def deformable_symbolic_shapes(model):
+    """Deformable DETR traced with its feature-map sizes symbolic: the multi-scale shapes tensor built from the
+    sizes (not their traced values) and the encoder's reference points from arange (dense._reference_points,
+    Mask2Former's pixel decoder has the same encoder). Two-stage models also build proposals from linspace
+    over the sizes; they are refused (no patch for that yet)."""
+    from transformers.models.deformable_detr import modeling_deformable_detr as mod
+
+    from .dense import _reference_points
+
+    if getattr(model.config, "two_stage", False):
+        raise UnsupportedError("Family 'deformable-detr': two-stage checkpoints (config two_stage=true) are not "
+                               "exportable yet: their encoder proposals are built from the traced picture size.")
+    enc, as_tensor = mod.DeformableDetrEncoder, torch.as_tensor
+    saved = enc.__dict__["get_reference_points"]
+    enc.get_reference_points = staticmethod(_reference_points)
+    torch.as_tensor = _shapes_tensor(as_tensor)
+    try:
+        yield
+    finally:
+        enc.get_reference_points = saved
+        torch.as_tensor = as_tensor
+
+
+# Deformable DETR: DETR's inputs (pixel mask too) and processor, Conditional DETR's post-processing (sigmoid,
+# top 100 over queries x classes); traced with dynamo and the patch above.
+def _deformable_graph(source, opts):
+    """DETR's graph traced at the size the processor gives a 480x640 picture (a tiny trace size would make the
+    extra stride-64 level 1x1, where PyTorch's GroupNorm refuses one value per channel); the batch stays 1
+    (the trace specialises it; the pipeline runs one picture at a time anyway)."""
+    from edgetool.runtime.preprocess.image import image_processor
+
+    _, _, h, w = image_processor(preprocessor_config(source))([np.zeros((480, 640, 3), np.uint8)])["pixel_values"].shape
+    return _detr_graph(source, opts, (h, w), batch=False)
+
+
+DEFORMABLE_DETR = replace(DETR, family="deformable-detr", model_types=("deformable_detr",),
+                          graphs=_deformable_graph, patches=(deformable_symbolic_shapes,),
+                          references=(ref("deformable-detr-tiny", "detr_variants", "deformable_detr_tiny"),))

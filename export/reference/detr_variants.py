@@ -114,3 +114,20 @@ def d_fine_tiny(out: Path, seed: int) -> None:
                 torch.nn.init.kaiming_normal_(m.weight)
     model.save_pretrained(str(out), safe_serialization=True)
     RTDetrImageProcessor(size={"height": 64, "width": 64}).save_pretrained(str(out))
+
+
+def deformable_detr_tiny(out: Path, seed: int) -> None:
+    """Deformable DETR (single stage, no box refinement) on a 3-level tiny ResNet plus the extra stride-64 level."""
+    import torch
+    from transformers import (DeformableDetrConfig, DeformableDetrForObjectDetection, DeformableDetrImageProcessor,
+                              ResNetConfig)
+
+    torch.manual_seed(seed)
+    backbone = ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 16, 16, 16], depths=[1, 1, 1, 1],
+                            layer_type="basic", out_features=["stage2", "stage3", "stage4"])
+    sizes = {k: v for k, v in _SIZES.items() if k not in ("encoder_layers", "decoder_layers")}
+    cfg = _labelled(DeformableDetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone=None,
+                                         backbone_config=backbone, encoder_layers=1, decoder_layers=1,
+                                         encoder_n_points=2, decoder_n_points=2, num_feature_levels=4, **sizes))
+    DeformableDetrForObjectDetection(cfg).eval().save_pretrained(str(out), safe_serialization=True)
+    DeformableDetrImageProcessor(size={"shortest_edge": 96, "longest_edge": 128}).save_pretrained(str(out))

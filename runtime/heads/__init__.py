@@ -44,6 +44,7 @@ _ENTRIES = [
     ("object-detection", "yolos", "detection:DetrHead"),
     ("object-detection", "rt-detr", "detection:RtDetrHead"),
     ("object-detection", "d-fine", "detection:RtDetrHead"),
+    ("object-detection", "deformable-detr", "detection:ConditionalDetrHead"),
     ("object-detection", "yolo", "detection:YoloHead"),
     ("image-segmentation", "segformer", "segmentation:SemanticHead"),
     ("image-segmentation", "maskformer", "segmentation:MaskClassificationHead"),

@@ -21,7 +21,9 @@ CASES = [pytest.param("table-transformer", "table-transformer-tiny", id="table-t
          pytest.param("yolos", "yolos-tiny", id="yolos", marks=pytest.mark.family(TASK, "yolos")),
          pytest.param("rt-detr", "rt-detr-tiny", id="rt-detr", marks=pytest.mark.family(TASK, "rt-detr")),
          pytest.param("rt-detr", "rt-detr-v2-tiny", id="rt-detr-v2"),
-         pytest.param("d-fine", "d-fine-tiny", id="d-fine", marks=pytest.mark.family(TASK, "d-fine"))]
+         pytest.param("d-fine", "d-fine-tiny", id="d-fine", marks=pytest.mark.family(TASK, "d-fine")),
+         pytest.param("deformable-detr", "deformable-detr-tiny", id="deformable-detr",
+                      marks=pytest.mark.family(TASK, "deformable-detr"))]
 
 
 def _same(a, b, tol=1e-4):
@@ -86,20 +88,41 @@ def test_setting_the_processor_cannot_reproduce_stops_the_export(tmp_path, refer
                            match=f"sets {key}={value!r}".replace("{", r"\{").replace("(", r"\("))
 
 
-@pytest.mark.parametrize("model_type, words", [("deformable_detr", ("Deformable DETR", "freeze"))])
-def test_detector_that_does_not_export_yet_is_a_one_line_error(tmp_path, model_type, words):
+def test_deformable_detr_answers_at_picture_sizes_other_than_the_traced_one(bundle_dir, reference_dir):
+    """The graph is traced at one size; the feature-map sizes must follow the picture (they were frozen before)."""
+    import torch
+    from transformers import AutoModelForObjectDetection
+
+    from edgetool.runtime.backends import backend_class
+    from edgetool.runtime.bundle import Bundle
+
+    b = Bundle.load(bundle_dir(TASK, target="openvino", model=reference_dir("deformable-detr-tiny")))
+    model = AutoModelForObjectDetection.from_pretrained(str(reference_dir("deformable-detr-tiny"))).eval()
+    rng = np.random.default_rng(0)
+    for name in ("onnxruntime", "openvino"):
+        cls = backend_class(name)
+        art = b.select(cls.formats, None, cls.name)["model"]
+        engine = cls(b.file(art.path), b.graphs["model"], None)
+        for h, w in [(70, 128), (128, 96), (200, 300)]:
+            x, mask = rng.standard_normal((1, 3, h, w)).astype(np.float32), np.ones((1, h, w), np.int64)
+            with torch.no_grad():
+                want = model(pixel_values=torch.from_numpy(x), pixel_mask=torch.from_numpy(mask)).logits.numpy()
+            got = engine.run({"pixel_values": x, "pixel_mask": mask})["logits"]
+            assert np.abs(got - want).max() < 1e-4, (name, h, w)
+
+
+def test_two_stage_deformable_detr_is_a_one_line_error(tmp_path, reference_dir):
     import json
+    import shutil
 
     from cli_invoke import invoke_cli
 
-    ckpt, out = tmp_path / model_type, tmp_path / "bundle"
-    ckpt.mkdir()
-    (ckpt / "config.json").write_text(json.dumps({"model_type": model_type}))
-    (ckpt / "model.safetensors").write_bytes(b"")  # never read: the check comes first
+    ckpt, out = tmp_path / "two-stage", tmp_path / "bundle"
+    shutil.copytree(reference_dir("deformable-detr-tiny"), ckpt)
+    cfg = json.loads((ckpt / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps({**cfg, "two_stage": True, "with_box_refine": True}))
     r = invoke_cli("export", "--task", TASK, "--model", ckpt, "--out", out)
     assert r.exit_code == 2, r.output
-    lines = [line for line in r.output.strip().splitlines() if line]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and f"'{model_type}'" in lines[0], r.output
-    assert all(w in lines[0] for w in words), r.output
-    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [model_type]
-    assert sorted(p.name for p in ckpt.iterdir()) == ["config.json", "model.safetensors"]
+    lines = [line for line in r.output.strip().splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "two_stage" in lines[0] and "deformable-detr" in lines[0], r.output
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["two-stage"]
