@@ -237,6 +237,9 @@ class TokenizerSettings:
     mask_token: str | None = None
     bos_token: str | None = None
     eos_token: str | None = None
+    # a tokenizer converted from a slow SentencePiece one (export/slow_tokenizers.py): steps after
+    # tokenizers' decode that its own decode takes, {"strip": bool, "upper": bool}
+    sentencepiece_decode: Mapping[str, bool] | None = None
 
     @classmethod
     def from_json(cls, d: dict, path: str = "processing.tokenizer", r: _Reader | None = None) -> "TokenizerSettings":
@@ -248,11 +251,17 @@ class TokenizerSettings:
             r.list_(names, f"{path}.model_input_names", "a list of input names")
             for i, n in enumerate(names):
                 r.str_(n, f"{path}.model_input_names[{i}]")
+        spm = d.get("sentencepiece_decode")
+        if spm is not None:
+            r.obj(spm, f"{path}.sentencepiece_decode")
+            r.known(spm, ["strip", "upper"], f"{path}.sentencepiece_decode")
+            spm = _frozen({k: r.bool_(v, f"{path}.sentencepiece_decode.{k}") for k, v in spm.items()})
         return cls(model_max_length=r.int_(d.get("model_max_length"), f"{path}.model_max_length", optional=True),
                    padding_side=r.str_(d.get("padding_side"), f"{path}.padding_side", optional=True),
                    model_input_names=None if names is None else tuple(names),
                    clean_up_tokenization_spaces=r.bool_(d.get("clean_up_tokenization_spaces"),
                                                         f"{path}.clean_up_tokenization_spaces", optional=True),
+                   sentencepiece_decode=spm,
                    **{t: r.str_(d.get(t), f"{path}.{t}", optional=True) for t in _SPECIAL_TOKENS})
 
     def to_json(self) -> dict:
@@ -260,7 +269,8 @@ class TokenizerSettings:
         for f in fields(self):
             value = getattr(self, f.name)
             if value is not None:
-                out[f.name] = list(value) if isinstance(value, tuple) else value
+                out[f.name] = (list(value) if isinstance(value, tuple) else _thaw(value) if isinstance(value, Mapping)
+                               else value)
         return out
 
     def get(self, key: str, default=None):

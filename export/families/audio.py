@@ -262,9 +262,6 @@ def _speech2text_processing(source) -> dict:
     if int(cfg.get("feature_size", 80)) != int(cfg.get("num_mel_bins", 80)):
         raise UnsupportedError(f"Family 'speech2text': feature_size={cfg.get('feature_size', 80)!r} differs from "
                                f"num_mel_bins={cfg.get('num_mel_bins', 80)!r}; the model reads num_mel_bins features.")
-    if not getattr(source.tokenizer(), "is_fast", False):
-        raise UnsupportedError(f"Family 'speech2text': the checkpoint's {type(source.tokenizer()).__name__} is "
-                               "SentencePiece-only (no tokenizer.json), which the runtime cannot decode with yet.")
     return {**text_processing(source), "audio": cfg}
 
 

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..slow_tokenizers import fast_tokenizer
+
 SPECIAL = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token", "bos_token", "eos_token")
 
 
 def write_tokenizer(source, staging: Path) -> list[str]:
-    tok = source.tokenizer()
-    if not getattr(tok, "is_fast", False):
-        raise RuntimeError("a fast tokenizer (tokenizer.json) is required")
-    (staging / "tokenizer.json").write_text(tok.backend_tokenizer.to_str(), encoding="utf-8")
+    """tokenizer.json: the fast tokenizer's own, or one converted from a slow-only tokenizer (slow_tokenizers)."""
+    fast, _ = fast_tokenizer(source.tokenizer())
+    (staging / "tokenizer.json").write_text(fast.to_str(), encoding="utf-8")
     return ["tokenizer.json"]
 
 
@@ -25,7 +26,8 @@ def tokenizer_settings(source) -> dict:
         max_len = positions - offset
     out = {"model_max_length": int(max_len), "padding_side": tok.padding_side,
            "model_input_names": list(tok.model_input_names),
-           "clean_up_tokenization_spaces": bool(getattr(tok, "clean_up_tokenization_spaces", False))}
+           "clean_up_tokenization_spaces": bool(getattr(tok, "clean_up_tokenization_spaces", False)),
+           **fast_tokenizer(tok)[1]}
     for name in SPECIAL:
         value = getattr(tok, name, None)
         if value is not None:

@@ -155,27 +155,32 @@ def moonshine_tiny(out: Path, seed: int) -> None:
 
 
 def speech2text_tiny(out: Path, seed: int) -> None:
-    """A tiny Speech2TextForConditionalGeneration with its Speech2TextFeatureExtractor (40 Kaldi mel bins). Its
-    tokenizer is a fast (tokenizer.json) Metaspace BPE: Speech2TextTokenizer is SentencePiece-only, which the
-    runtime cannot read (docs/limits.md)."""
+    """A tiny Speech2TextForConditionalGeneration with its Speech2TextFeatureExtractor (40 Kaldi mel bins) and,
+    like every published checkpoint, a SentencePiece-only Speech2TextTokenizer (fairseq's ids: <s> <pad> </s>
+    <unk> first; do_upper_case as the LibriSpeech checkpoints), trained here on the corpus (SentencePiece's
+    trainer is deterministic with one thread)."""
+    import io
+
+    import sentencepiece as spm
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (PreTrainedTokenizerFast, Speech2TextConfig, Speech2TextFeatureExtractor,
-                              Speech2TextForConditionalGeneration)
+    from transformers import (Speech2TextConfig, Speech2TextFeatureExtractor, Speech2TextForConditionalGeneration,
+                              Speech2TextTokenizer)
 
     from .corpus import sentences
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok.decoder = decoders.Metaspace()
-    tok.train_from_iterator(sentences(), trainers.BpeTrainer(vocab_size=200,
-                                                             special_tokens=["<s>", "<pad>", "</s>", "<unk>"]))
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences()), model_writer=model, vocab_size=160,
+                                   model_type="unigram", bos_id=0, pad_id=1, eos_id=2, unk_id=3, num_threads=1,
+                                   minloglevel=2)
     out.mkdir(parents=True, exist_ok=True)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", model_max_length=64)
-    fast.save_pretrained(str(out))
+    (out / "sentencepiece.bpe.model").write_bytes(model.getvalue())
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    (out / "vocab.json").write_text(json.dumps({sp.IdToPiece(i): i for i in range(sp.GetPieceSize())}), encoding="utf-8")
+    tok = Speech2TextTokenizer(str(out / "vocab.json"), str(out / "sentencepiece.bpe.model"), do_upper_case=True,
+                                model_max_length=64)
+    tok.save_pretrained(str(out))
     torch.manual_seed(seed)
-    cfg = Speech2TextConfig(vocab_size=len(fast), d_model=32, encoder_layers=2, decoder_layers=2,
+    cfg = Speech2TextConfig(vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2,
                             encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
                             conv_channels=32, input_feat_per_channel=40, max_source_positions=300,
                             max_target_positions=64, init_std=0.2, max_length=12)

@@ -114,6 +114,10 @@ class TextTokenizer:
     def decode(self, ids, skip_special_tokens: bool = True, clean_up: bool | None = None) -> str:
         """Like the transformers tokenizer's decode; clean_up None follows the tokenizer's config."""
         text = self.tok.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
+        spm = self.config.get("sentencepiece_decode")
+        if spm:  # a converted slow tokenizer (export/slow_tokenizers.py): what its convert_tokens_to_string does
+            text = text.upper() if spm.get("upper") else text
+            text = text.strip() if spm.get("strip") else text
         if clean_up is None:
             clean_up = bool(self.config.get("clean_up_tokenization_spaces", False))
         return clean_up_spaces(text) if clean_up else text
