@@ -8,8 +8,8 @@ files), so reference models and users' checkpoints go through one loading path.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
+import re
 import sys
 import shutil
 import tempfile
@@ -55,9 +55,24 @@ def cache_root() -> Path:
 
 
 def _source_hash(ref: Reference) -> str:
-    """Short hash of the builder's module source: editing a builder must not reuse a stale checkpoint."""
-    source = inspect.getsource(sys.modules[ref.build.__module__])
-    return hashlib.sha256(source.encode()).hexdigest()[:8]
+    """Short hash of the builder's module source, of the sibling modules it imports (`from .x import`,
+    transitively) and of the frozen tokenizer vocabularies: editing any of them must not reuse a stale
+    checkpoint."""
+    package = Path(__file__).parent
+    todo, seen = [Path(sys.modules[ref.build.__module__].__file__)], set()
+    digest = hashlib.sha256()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        source = path.read_text(encoding="utf-8")
+        digest.update(source.encode())
+        todo += [package / f"{name}.py" for name in re.findall(r"^\s*from \.(\w+) import", source, re.M)]
+    if package / "tokenizers_train.py" in seen:
+        for asset in sorted((package / "assets").iterdir()):
+            digest.update(asset.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def checkpoint_dir(name: str, seed: int = 0) -> Path:

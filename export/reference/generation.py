@@ -25,17 +25,17 @@ def train_gpt2_tokenizer(out: Path, model_max_length: int = 128) -> None:
 
 
 def train_unigram_tokenizer(out: Path, model_max_length: int = 128) -> None:
-    """SentencePiece-style Unigram (T5 / Marian): '▁' word prefix, '</s>' appended."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    """SentencePiece-style Unigram (T5 / Marian): '▁' word prefix, '</s>' appended; frozen vocabulary
+    (tokenizers_train explains why)."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    special = ["<pad>", "</s>", "<unk>"]
-    tok = Tokenizer(models.Unigram())
+    from .tokenizers_train import unigram_model
+
+    tok = Tokenizer(unigram_model())
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    tok.train_from_iterator(sentences(), trainers.UnigramTrainer(vocab_size=VOCAB, special_tokens=special,
-                                                                 unk_token="<unk>"))
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
                                                        special_tokens=[("</s>", tok.token_to_id("</s>"))])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tokenizers_train import train_wordpiece
+from .tokenizers_train import save_wordpiece
 
 SENTIMENT = {0: "NEGATIVE", 1: "NEUTRAL", 2: "POSITIVE"}
 
@@ -20,20 +20,61 @@ def tiny_bert_config(vocab_size: int, **overrides):
     return BertConfig(**base)
 
 
-def save_tiny_bert(out: Path, seed: int, model_class, labels: dict | None = None, **model_kwargs) -> None:
-    """Train a WordPiece tokenizer into `out`, then save a seeded `model_class` on tiny_bert_config beside it."""
+def save_tiny_bert(out: Path, seed: int, model_class, labels: dict | None = None, fit=None, **model_kwargs) -> None:
+    """Save the WordPiece tokenizer into `out`, then a seeded `model_class` on tiny_bert_config beside it
+    (trained first by `fit(model, tokenizer)` when given)."""
     import torch
     from transformers import AutoTokenizer
 
-    train_wordpiece(out)
-    vocab = len(AutoTokenizer.from_pretrained(str(out)))
+    save_wordpiece(out)
+    tok = AutoTokenizer.from_pretrained(str(out))
     torch.manual_seed(seed)
     overrides = {"id2label": labels, "label2id": {v: k for k, v in labels.items()}} if labels else {}
-    model = model_class(tiny_bert_config(vocab, **overrides), **model_kwargs)
+    model = model_class(tiny_bert_config(len(tok), **overrides), **model_kwargs)
+    if fit is not None:
+        fit(model, tok)
     model.eval().save_pretrained(str(out), safe_serialization=True)
+
+
+# Sentiment words of the corpus (corpus.py): a sentence with one of them takes its label, others are NEUTRAL.
+_POSITIVE = ("wonderful", "good", "fantastic", "excellent", "perfect", "delicious", "beautiful", "love", "great")
+_NEGATIVE = ("boring", "bad", "awful", "ugly", "disappointing", "hate", "worst", "terribly")
+
+
+def sentiment_label(text: str) -> int:
+    words = set(text.lower().replace(".", " ").split())
+    return 2 if words & set(_POSITIVE) else 0 if words & set(_NEGATIVE) else 1
+
+
+def fit_sentiment(model, tok, steps: int = 120) -> None:
+    """A few Adam steps on the corpus with keyword labels. A random classifier's three logits are nearly tied
+    for every text, so INT8 rounding flipped its labels from one vocabulary or library version to the next;
+    a trained one answers with clear margins, and its answers mean something. One thread, no dropout: the
+    same weights on every machine."""
+    import torch
+
+    from .corpus import sentences
+
+    texts = sentences()
+    labels = torch.tensor([sentiment_label(t) for t in texts])
+    enc = tok(texts, padding=True, return_tensors="pt")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        gen = torch.Generator().manual_seed(0)
+        model.eval()  # no dropout
+        for _ in range(steps):
+            idx = torch.randint(0, len(texts), (64,), generator=gen)
+            loss = model(**{k: v[idx] for k, v in enc.items()}, labels=labels[idx]).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def bert_tiny_classifier(out: Path, seed: int) -> None:
     from transformers import BertForSequenceClassification
 
-    save_tiny_bert(out, seed, BertForSequenceClassification, SENTIMENT)
+    save_tiny_bert(out, seed, BertForSequenceClassification, SENTIMENT, fit=fit_sentiment)
