@@ -307,9 +307,10 @@ def _run_command():
         click.echo(json.dumps(to_jsonable(result), indent=2, ensure_ascii=False) if as_json else render(spec.name, result))
         source = b.manifest.provenance.source if b.manifest.provenance else None
         if source and source.startswith("reference:"):
-            click.echo(f"note: {source.split(':', 1)[1]} is edgetool's built-in random-weight reference model: these "
-                       "answers show the tool works, not what a trained model would say. Export your own checkpoint "
-                       "with --model DIR (make demo runs a real one).", err=True)
+            click.echo(f"note: {source.split(':', 1)[1]} is edgetool's built-in tiny reference model (random weights, or "
+                       "a few training steps on a built-in corpus): these answers show the tool works, not what a real "
+                       "model would say. Export your own checkpoint with --model DIR (make demo runs a real one).",
+                       err=True)
 
     for opt in table.values():
         run = _click_option(opt)(run)

@@ -5,6 +5,7 @@ graph-level check (the golden tensors are recorded through the same buggy runtim
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -76,7 +77,8 @@ def test_a_planted_bug_fails_the_export(request, tmp_path, bug, task, field):
     with pytest.raises(ParityError) as e:
         _export(task, out)
     text = str(e.value)
-    assert "end-to-end vs transformers" in text and "sample 0" in text and field in text and "expected" in text
+    # some sample's field differs (which one depends on the tiny model: a swap of 3 labels keeps the middle one)
+    assert "end-to-end vs transformers" in text and re.search(rf"sample \d+ \S*\b{field}: expected", text), text
     assert not out.exists() and not [p for p in tmp_path.iterdir()]  # nothing written, no staging left
     assert _export(task, out, check_parity=False).is_dir()  # --no-parity-check still writes it
 

@@ -113,7 +113,7 @@ def test_console_script_help():
 
 def test_a_reference_model_says_its_answers_are_random(bundle_dir, reference_dir, tmp_path):
     r = run("run", str(bundle_dir("text-classification")), "I love this")
-    assert r.exit_code == 0 and "built-in random-weight reference model" in r.stderr
+    assert r.exit_code == 0 and "built-in tiny reference model" in r.stderr
     assert "random-weight" not in r.stdout  # the answer itself stays clean for pipes
     out = tmp_path / "own"
     assert run("export", "--task", "classify", "--model", reference_dir("bert-tiny-classifier"), "--out", out,

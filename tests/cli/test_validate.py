@@ -152,14 +152,15 @@ def test_stat_is_a_statistic_of_the_normalized_error(planted, bundle, tmp_path):
         assert report["stat"] == stat
     assert scores["max"] >= scores["p99"] >= scores["median"] > 1
     assert scores["max"] >= scores["mean"]
-    # tolerances loose enough for the mean error but not for the worst element: --stat decides
-    worst = run("validate", root, "--against", bundle, "--backend", "onnxruntime", "--json", tmp_path / "w.json")
-    max_abs = json.loads((tmp_path / "w.json").read_text())[0]["outputs"][0]["max_abs"]
-    mean_abs = json.loads((tmp_path / "w.json").read_text())[0]["outputs"][0]["mean_abs"]
-    assert worst.exit_code == 1 and mean_abs < max_abs
-    loose = str((mean_abs + max_abs) / 2)
-    args = ["validate", root, "--against", bundle, "--backend", "onnxruntime", "--atol", loose, "--rtol", "0",
-            "--metric-floor", "0"]
+    # tolerances loose enough for the mean error but not for the worst element: --stat decides. With rtol 0
+    # the normalized error is err / (atol * scale), so the scores at atol 1 give the atol between them.
+    base = ["validate", root, "--against", bundle, "--backend", "onnxruntime", "--rtol", "0", "--metric-floor", "0"]
+    unit = {}
+    for stat in ("max", "mean"):
+        run(*base, "--atol", "1", "--stat", stat, "--json", tmp_path / f"unit-{stat}.json")
+        unit[stat] = json.loads((tmp_path / f"unit-{stat}.json").read_text())[0]["outputs"][0]["score"]
+    assert 0 < unit["mean"] < unit["max"]
+    args = [*base, "--atol", str((unit["mean"] + unit["max"]) / 2)]
     assert run(*args, "--stat", "max").exit_code == 1
     assert run(*args, "--stat", "mean").exit_code == 0
 

@@ -20,10 +20,11 @@ from edgetool.quantize import QuantizeOptions, quantize_bundle
 from edgetool.runtime.bundle import Bundle
 from edgetool.runtime.tasks import all_tasks
 
-# Worst cosine over every output and call. fp16 must be near exact. INT8 on these random tiny models:
-# ORT >= 0.979 everywhere; OpenVINO/NNCF (static ranges) down to 0.85 on the tiny T5 decoder — a broken
-# setup (e.g. NNCF without model_type=TRANSFORMER) falls to 0.03..0.57, which this floor catches.
-MIN_COSINE = {"fp16": 0.999, "int8": 0.8}
+# Worst cosine over every output and call. fp16 must be near exact. INT8 on these random tiny models: down to
+# 0.786 (ORT dynamic on the tiny T5 translator, initializer_factor 2: large activations, the same with every
+# Unigram draw) and 0.85 (OpenVINO/NNCF static ranges on its decoder) — a broken setup (e.g. NNCF without
+# model_type=TRANSFORMER) falls to 0.03..0.57, which this floor catches.
+MIN_COSINE = {"fp16": 0.999, "int8": 0.75}
 
 
 def _exportable() -> list[str]:

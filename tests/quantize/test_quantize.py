@@ -374,7 +374,9 @@ def test_sensitivity_ranks_layers_by_measured_damage(embed, tmp_path, method):
             quantize_dynamic_onnx(src, dst, exclude=tuple(keep))
         sess = ort.InferenceSession(str(dst))
         errs[name] = float(np.mean([_rel(sess.run(None, f)[0], r) for f, r in zip(feeds, refs)]))
-    assert errs["worst"] < 0.9 * errs["mildest"], errs
+    # static INT8's error on this tiny encoder is mostly activation rounding that no weight fallback removes
+    # (keeping the worst three: 0.106 against 0.108 on one vocabulary), so only the order is asserted there
+    assert errs["worst"] < (0.9 if method == "dynamic" else 1.0) * errs["mildest"], errs
 
 
 def test_dynamic_int8_keeping_every_candidate_is_the_fp32_model(embed, tmp_path):
