@@ -197,8 +197,6 @@ def deformable_symbolic_shapes(model):
         torch.as_tensor = as_tensor
 
 
-# Deformable DETR: DETR's inputs (pixel mask too) and processor, Conditional DETR's post-processing (sigmoid,
-# top 100 over queries x classes); traced with dynamo and the patch above.
 def _deformable_graph(source, opts):
     """DETR's graph traced at the size the processor gives a 480x640 picture (a tiny trace size would make the
     extra stride-64 level 1x1, where PyTorch's GroupNorm refuses one value per channel); the batch stays 1
@@ -209,6 +207,8 @@ def _deformable_graph(source, opts):
     return _detr_graph(source, opts, (h, w), batch=False)
 
 
+# Deformable DETR: DETR's inputs (pixel mask too) and processor, Conditional DETR's post-processing (sigmoid,
+# top 100 over queries x classes); traced with dynamo and the patch above.
 DEFORMABLE_DETR = replace(DETR, family="deformable-detr", model_types=("deformable_detr",),
                           graphs=_deformable_graph, patches=(deformable_symbolic_shapes,),
                           references=(ref("deformable-detr-tiny", "detr_variants", "deformable_detr_tiny"),))
