@@ -24,25 +24,6 @@ def train_gpt2_tokenizer(out: Path, model_max_length: int = 128) -> None:
     fast.save_pretrained(str(out))
 
 
-def train_unigram_tokenizer(out: Path, model_max_length: int = 128) -> None:
-    """SentencePiece-style Unigram (T5 / Marian): '▁' word prefix, '</s>' appended; frozen vocabulary
-    (tokenizers_train explains why)."""
-    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    from .tokenizers_train import unigram_model
-
-    tok = Tokenizer(unigram_model())
-    tok.normalizer = normalizers.NFKC()
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
-                                                       special_tokens=[("</s>", tok.token_to_id("</s>"))])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
-                                   model_max_length=model_max_length, model_input_names=["input_ids", "attention_mask"])
-    fast.save_pretrained(str(out))
-
-
 def _no_forced_tokens(model) -> None:
     """Random weights never emit eos on their own: keep generation configs explicit and simple."""
     gc = model.generation_config
@@ -101,7 +82,9 @@ def t5_tiny(out: Path, seed: int) -> None:
     import torch
     from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
-    train_unigram_tokenizer(out)
+    from .tokenizers_train import save_unigram
+
+    save_unigram(out)
     tok = AutoTokenizer.from_pretrained(str(out))
     torch.manual_seed(seed)
     cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2,

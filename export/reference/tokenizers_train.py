@@ -20,22 +20,34 @@ WORDPIECE_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 UNIGRAM_SPECIAL = ["<pad>", "</s>", "<unk>"]
 
 
-def _wordpiece_base():
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+def _wordpiece(model):
+    """BERT's lowercasing normalizer and pre-tokenizer around a WordPiece model (frozen or to be trained)."""
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers
 
-    vocab = {t: i for i, t in enumerate(WORDPIECE_VOCAB.read_text(encoding="utf-8").splitlines())}
-    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok = Tokenizer(model)
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     return tok
 
 
+def _unigram(model):
+    """SentencePiece's NFKC and '▁' word prefix around a Unigram model (frozen or to be trained)."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers
+
+    tok = Tokenizer(model)
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    return tok
+
+
 def save_wordpiece(out_dir: Path, model_max_length: int = 128) -> None:
     """BERT-style: lowercase WordPiece with [CLS] A [SEP] (B [SEP]) templates, on the frozen vocabulary."""
-    from tokenizers import decoders, processors
+    from tokenizers import decoders, models, processors
     from transformers import BertTokenizerFast
 
-    tok = _wordpiece_base()
+    vocab = {t: i for i, t in enumerate(WORDPIECE_VOCAB.read_text(encoding="utf-8").splitlines())}
+    tok = _wordpiece(models.WordPiece(vocab, unk_token="[UNK]"))
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
@@ -46,32 +58,35 @@ def save_wordpiece(out_dir: Path, model_max_length: int = 128) -> None:
     fast.save_pretrained(str(out_dir))
 
 
-def unigram_model():
-    """SentencePiece-style Unigram model on the frozen (piece, log-probability) table."""
-    from tokenizers import models
+def save_unigram(out_dir: Path, model_max_length: int = 128) -> None:
+    """SentencePiece-style Unigram (T5 / Marian) with '</s>' appended, on the frozen (piece, log-probability)
+    table."""
+    from tokenizers import models, processors
+    from transformers import PreTrainedTokenizerFast
 
     rows = [line.split("\t") for line in UNIGRAM_VOCAB.read_text(encoding="utf-8").splitlines()]
-    vocab = [(piece, float(score)) for piece, score in rows]
-    return models.Unigram(vocab, unk_id=UNIGRAM_SPECIAL.index("<unk>"), byte_fallback=False)
+    tok = _unigram(models.Unigram([(piece, float(score)) for piece, score in rows],
+                                  unk_id=UNIGRAM_SPECIAL.index("<unk>"), byte_fallback=False))
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
+                                                       special_tokens=[("</s>", tok.token_to_id("</s>"))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                                   model_max_length=model_max_length, model_input_names=["input_ids", "attention_mask"])
+    fast.save_pretrained(str(out_dir))
 
 
 def freeze_vocabularies(vocab_size_wordpiece: int = 1000, vocab_size_unigram: int = 400) -> None:
     """Retrain both vocabularies on the corpus and rewrite `assets/` (every reference model using them
     then rebuilds: the cache key hashes these files). Each run is a new draw: the INT8 tests' outcomes on
     the tiny references move with it (docs/limits.md), so run them before committing one."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import models, trainers
 
-    wp = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    wp.normalizer = normalizers.BertNormalizer(lowercase=True)
-    wp.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    wp = _wordpiece(models.WordPiece(unk_token="[UNK]"))
     wp.train_from_iterator(sentences(), trainers.WordPieceTrainer(vocab_size=vocab_size_wordpiece,
                                                                   special_tokens=WORDPIECE_SPECIAL))
     by_id = sorted(wp.get_vocab().items(), key=lambda kv: kv[1])
     WORDPIECE_VOCAB.write_text("".join(f"{t}\n" for t, _ in by_id), encoding="utf-8")
 
-    uni = Tokenizer(models.Unigram())
-    uni.normalizer = normalizers.NFKC()
-    uni.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    uni = _unigram(models.Unigram())
     uni.train_from_iterator(sentences(), trainers.UnigramTrainer(vocab_size=vocab_size_unigram,
                                                                  special_tokens=UNIGRAM_SPECIAL, unk_token="<unk>"))
     pieces = json.loads(uni.to_str())["model"]["vocab"]
