@@ -1,20 +1,22 @@
 """tokenizer.json for checkpoints whose transformers tokenizer is slow-only (SentencePiece), so the
 runtime decodes with `tokenizers` like every other bundle and never needs `sentencepiece`.
 
-A converter is registered per slow tokenizer class. It returns the fast Tokenizer and the settings the
-runtime applies after `Tokenizer.decode` (processing.tokenizer.sentencepiece_decode) so that decoding
-answers what the slow tokenizer's `decode` answers; tests/export/test_slow_tokenizers.py checks that on
-random id sequences. Encoding with the converted tokenizer (a Unigram on the SentencePiece scores) is not
-checked against SentencePiece: the tasks these tokenizers serve (speech recognition) only decode.
+A converter is registered per slow tokenizer class: the fast Tokenizer, and the settings the runtime
+applies after `Tokenizer.decode` (processing.tokenizer.sentencepiece_decode) so that decoding answers
+what the slow tokenizer's `decode` answers; tests/export/test_slow_tokenizers.py checks that on
+random id sequences. Encoding with the converted tokenizer (a Unigram on the SentencePiece scores) is checked
+against SentencePiece on the reference corpus only: the tasks these tokenizers serve (speech recognition)
+only decode.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from edgetool.runtime.errors import UnsupportedError
 
 
-def _speech2text(tok) -> tuple[object, dict]:
+def _speech2text(tok):
     """Speech2TextTokenizer: ids are vocab.json's (fairseq's dictionary order, not the SentencePiece
     model's); decode = SentencePiece decode of the pieces ('▁' -> space, the first one dropped), stripped,
     upper-cased when do_upper_case."""
@@ -43,19 +45,41 @@ def _speech2text(tok) -> tuple[object, dict]:
     fast.post_processor = processors.TemplateProcessing(  # build_inputs_with_special_tokens
         single=f"{prefix} $A {eos}".strip(), pair=f"{prefix} $A $B {eos}".strip(),
         special_tokens=[(t, tok.convert_tokens_to_ids(t)) for t in {*prefix.split(), eos}])
-    return fast, {"sentencepiece_decode": {"strip": True, "upper": bool(getattr(tok, "do_upper_case", False))}}
+    return fast
 
 
-CONVERTERS: dict[str, Callable] = {"Speech2TextTokenizer": _speech2text}
+def _sentencepiece_decode(tok) -> dict:
+    return {"sentencepiece_decode": {"strip": True, "upper": bool(getattr(tok, "do_upper_case", False))}}
 
 
-def fast_tokenizer(tok) -> tuple[object, dict]:
-    """(tokenizers.Tokenizer, settings for processing.tokenizer) of a transformers tokenizer."""
+@dataclass(frozen=True)
+class Converter:
+    tokenizer: Callable  # slow tokenizer -> tokenizers.Tokenizer
+    settings: Callable  # slow tokenizer -> keys for processing.tokenizer
+
+
+CONVERTERS: dict[str, Converter] = {"Speech2TextTokenizer": Converter(_speech2text, _sentencepiece_decode)}
+
+
+def _converter(tok) -> Converter | None:
+    """None for a fast tokenizer; a one-line error for a slow one without a converter."""
     if getattr(tok, "is_fast", False):
-        return tok.backend_tokenizer, {}
+        return None
     name = type(tok).__name__
     if name not in CONVERTERS:
         raise UnsupportedError(f"The checkpoint's {name} is slow-only (no tokenizer.json) and edgetool has no "
                                f"converter for it (it converts: {', '.join(CONVERTERS)}). Save a fast tokenizer "
                                "next to the weights (tokenizer.json) and export again.")
-    return CONVERTERS[name](tok)
+    return CONVERTERS[name]
+
+
+def fast_tokenizer(tok):
+    """The tokenizers.Tokenizer of a transformers tokenizer: its own, or converted from a slow one."""
+    conv = _converter(tok)
+    return tok.backend_tokenizer if conv is None else conv.tokenizer(tok)
+
+
+def decode_settings(tok) -> dict:
+    """What processing.tokenizer needs beyond tokenizer.json to decode like `tok` ({} for a fast tokenizer)."""
+    conv = _converter(tok)
+    return {} if conv is None else conv.settings(tok)

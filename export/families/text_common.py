@@ -3,15 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..slow_tokenizers import fast_tokenizer
+from ..slow_tokenizers import decode_settings, fast_tokenizer
 
 SPECIAL = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token", "bos_token", "eos_token")
 
 
 def write_tokenizer(source, staging: Path) -> list[str]:
     """tokenizer.json: the fast tokenizer's own, or one converted from a slow-only tokenizer (slow_tokenizers)."""
-    fast, _ = fast_tokenizer(source.tokenizer())
-    (staging / "tokenizer.json").write_text(fast.to_str(), encoding="utf-8")
+    (staging / "tokenizer.json").write_text(fast_tokenizer(source.tokenizer()).to_str(), encoding="utf-8")
     return ["tokenizer.json"]
 
 
@@ -27,7 +26,7 @@ def tokenizer_settings(source) -> dict:
     out = {"model_max_length": int(max_len), "padding_side": tok.padding_side,
            "model_input_names": list(tok.model_input_names),
            "clean_up_tokenization_spaces": bool(getattr(tok, "clean_up_tokenization_spaces", False)),
-           **fast_tokenizer(tok)[1]}
+           **decode_settings(tok)}
     for name in SPECIAL:
         value = getattr(tok, name, None)
         if value is not None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgetool.export.reference.corpus import sentences
-from edgetool.export.slow_tokenizers import fast_tokenizer
+from edgetool.export.slow_tokenizers import decode_settings, fast_tokenizer
 from edgetool.runtime.errors import BundleError, UnsupportedError
 from edgetool.runtime.manifest import TokenizerSettings
 from edgetool.runtime.preprocess.text import TextTokenizer
@@ -37,7 +37,7 @@ def _slow(spm_dir, **kw):
 @pytest.mark.parametrize("upper", [True, False])
 def test_converted_speech2text_tokenizer_decodes_like_the_slow_one(spm_dir, tmp_path, upper):
     slow = _slow(spm_dir, do_upper_case=upper)
-    fast, settings = fast_tokenizer(slow)
+    fast, settings = fast_tokenizer(slow), decode_settings(slow)
     (tmp_path / "tokenizer.json").write_text(fast.to_str())
     ours = TextTokenizer(tmp_path / "tokenizer.json", settings)
     rng = np.random.default_rng(0)
@@ -52,7 +52,7 @@ def test_converted_speech2text_tokenizer_decodes_like_the_slow_one(spm_dir, tmp_
 
 def test_converted_speech2text_tokenizer_encodes_like_the_slow_one(spm_dir):
     slow = _slow(spm_dir)
-    fast, _ = fast_tokenizer(slow)
+    fast = fast_tokenizer(slow)
     for text in sentences(60):
         assert fast.encode(text).ids == slow(text).input_ids, text
 
