@@ -158,7 +158,8 @@ def versions(runner: str) -> dict:
 
 
 def peak_rss_mb() -> float:
-    """VmHWM: this process's own peak (ru_maxrss would carry the parent's over execve)."""
+    """VmHWM: this process's own peak (ru_maxrss would carry the parent's over execve). edgetool.bench.measure has
+    the same reader; this one stays here because the worker also runs in venvs without edgetool."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024

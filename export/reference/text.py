@@ -37,13 +37,14 @@ def save_tiny_bert(out: Path, seed: int, model_class, labels: dict | None = None
 
 
 # Sentiment words of the corpus (corpus.py): a sentence with one of them takes its label, others are NEUTRAL.
-_POSITIVE = ("wonderful", "good", "fantastic", "excellent", "perfect", "delicious", "beautiful", "love", "great")
-_NEGATIVE = ("boring", "bad", "awful", "ugly", "disappointing", "hate", "worst", "terribly")
+_POSITIVE = frozenset({"wonderful", "good", "fantastic", "excellent", "perfect", "delicious", "beautiful", "love",
+                       "great"})
+_NEGATIVE = frozenset({"boring", "bad", "awful", "ugly", "disappointing", "hate", "worst", "terribly"})
 
 
 def sentiment_label(text: str) -> int:
     words = set(text.lower().replace(".", " ").split())
-    return 2 if words & set(_POSITIVE) else 0 if words & set(_NEGATIVE) else 1
+    return 2 if words & _POSITIVE else 0 if words & _NEGATIVE else 1
 
 
 def fit_sentiment(model, tok, steps: int = 120) -> None:
