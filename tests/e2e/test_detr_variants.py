@@ -93,16 +93,14 @@ def test_deformable_detr_answers_at_picture_sizes_other_than_the_traced_one(bund
     import torch
     from transformers import AutoModelForObjectDetection
 
-    from edgetool.runtime.backends import backend_class
     from edgetool.runtime.bundle import Bundle
+    from edgetool.runtime.pipelines.base import open_engines
 
     b = Bundle.load(bundle_dir(TASK, target="openvino", model=reference_dir("deformable-detr-tiny")))
     model = AutoModelForObjectDetection.from_pretrained(str(reference_dir("deformable-detr-tiny"))).eval()
     rng = np.random.default_rng(0)
     for name in ("onnxruntime", "openvino"):
-        cls = backend_class(name)
-        art = b.select(cls.formats, None, cls.name)["model"]
-        engine = cls(b.file(art.path), b.graphs["model"], None)
+        engine = open_engines(b, name)["model"]
         for h, w in [(70, 128), (128, 96), (200, 300)]:
             x, mask = rng.standard_normal((1, 3, h, w)).astype(np.float32), np.ones((1, h, w), np.int64)
             with torch.no_grad():
