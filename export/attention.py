@@ -56,6 +56,18 @@ def _append_cache_class():
     return AppendCache
 
 
+def plain_cache(pairs):
+    """A DynamicCache holding the past (key, value) pairs, whose joined tensors attention reads whole: the
+    parts an earlier AppendCache remembered are forgotten first (a freed tensor's id may be reused)."""
+    from transformers.cache_utils import DynamicCache
+
+    _PARTS.clear()
+    cache = DynamicCache()
+    for i, (k, v) in enumerate(pairs):
+        cache.update(k, v, i)
+    return cache
+
+
 def append_cache(pairs):
     """An AppendCache holding the past (key, value) pairs, one per layer."""
     return _append_cache_class()(pairs)

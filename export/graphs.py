@@ -35,6 +35,9 @@ class GraphExport:
     # Model quirks (the family adapter's patches): factories of context managers entered around every run
     # of the module, tracing and torch reference runs alike, so both see the same computation.
     patches: tuple[Callable[[], ContextManager], ...] = ()
+    # A graph written from the weights instead of traced (export/fused_decoder.py): build(path) writes the ONNX;
+    # `module` stays the torch reference its outputs are compared with.
+    build: Callable[[Any], None] | None = None
 
     def __post_init__(self):
         # The exporter restores the wrapper's training flag afterwards, recursively: a wrapper left in

@@ -28,7 +28,7 @@ import torch
 from edgetool.runtime import names as n
 from edgetool.runtime.names import BATCH, ENCODER_SEQUENCE, PAST_SEQUENCE, SEQUENCE, TOTAL_SEQUENCE
 
-from .attention import append_cache, appends_cache
+from .attention import append_cache, appends_cache, plain_cache
 from .compat import decoder_dims
 from .graphs import GraphExport
 
@@ -42,19 +42,12 @@ def _cache_tensors(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(layer.keys, layer.values) for layer in cache.layers]
 
 
-def _dynamic_cache(pairs):
-    from transformers.cache_utils import DynamicCache
-
-    cache = DynamicCache()
-    for i, (k, v) in enumerate(pairs):
-        cache.update(k, v, i)
-    return cache
-
-
 class DecoderOnlyStep(torch.nn.Module):
-    def __init__(self, model, layers: int, use_position_ids: bool):
+    """appends: whether present.* are only the new positions (None: where grouped attention applies)."""
+
+    def __init__(self, model, layers: int, use_position_ids: bool, appends: bool | None = None):
         super().__init__()
-        self.model, self.layers, self.use_position_ids = model, layers, use_position_ids
+        self.model, self.layers, self.use_position_ids, self.appends = model, layers, use_position_ids, appends
 
     def forward(self, *args):
         input_ids, attention_mask = args[0], args[1]
@@ -63,8 +56,8 @@ class DecoderOnlyStep(torch.nn.Module):
         if self.use_position_ids:
             kwargs["position_ids"], rest = rest[0], rest[1:]
         pairs = [(rest[2 * i], rest[2 * i + 1]) for i in range(self.layers)]
-        appends = appends_cache(self.model.config)
-        cache = append_cache(pairs) if appends else _dynamic_cache(pairs)
+        appends = appends_cache(self.model.config) if self.appends is None else self.appends
+        cache = append_cache(pairs) if appends else plain_cache(pairs)
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache, use_cache=True,
                          return_dict=True, **kwargs)
         # grouped attention: only the new positions (the runtime keeps the cache); else the whole cache
@@ -78,7 +71,7 @@ def _probe_cache(model) -> tuple[int, int, int]:
     grouped-/multi-query models cache num_key_value_heads (Falcon: 1 when multi_query) heads of head_dim,
     which no single config field names for every family."""
     with torch.no_grad():
-        out = model(input_ids=torch.zeros(1, 2, dtype=torch.int64), past_key_values=_dynamic_cache(()),
+        out = model(input_ids=torch.zeros(1, 2, dtype=torch.int64), past_key_values=plain_cache(()),
                     use_cache=True, return_dict=True)
     pairs = _cache_tensors(out.past_key_values)
     k = pairs[0][0]
@@ -105,6 +98,26 @@ def decoder_only_graph(model, batch: int = 2, past: int = 3, seq: int = 4) -> Gr
             outputs.append(n.present(i, kv))
             axes[n.present(i, kv)] = {0: BATCH, 2: present_len}
     return GraphExport("decoder", DecoderOnlyStep(model, layers, use_pos), inputs, outputs, axes, dynamo=True)
+
+
+def fused_decoder_graph(model, batch: int = 2, past: int = 3, seq: int = 4) -> GraphExport | None:
+    """The ONNX Runtime form of the decoder (export/fused_decoder.py), or None where it does not apply. Its torch
+    reference is the model's own step with a whole (joined) cache, positions counted from the cache: the fused
+    graph serves unpadded rows only."""
+    from . import fused_decoder
+
+    if fused_decoder.unsupported(model) is not None:
+        return None
+    layers, heads, head_dim = _probe_cache(model)
+    inputs = {n.INPUT_IDS: torch.randint(0, model.config.vocab_size, (batch, seq)),
+              n.ATTENTION_MASK: torch.ones(batch, past + seq, dtype=torch.int64)}
+    outputs = [n.LOGITS]
+    for i in range(layers):
+        for kv in n.KV_KINDS:
+            inputs[n.past(i, kv)] = torch.randn(batch, heads, past, head_dim)
+            outputs.append(n.present(i, kv))
+    return GraphExport(n.FUSED_DECODER, DecoderOnlyStep(model, layers, False, appends=False), inputs, outputs,
+                       build=lambda path: fused_decoder.build(model, path))
 
 
 # -- encoder-decoder -------------------------------------------------------------------------------
@@ -153,7 +166,7 @@ class DecoderStep(torch.nn.Module):
             kwargs["attention_mask"], rest = rest[0], rest[1:]
         self_kv = [(rest[4 * i], rest[4 * i + 1]) for i in range(self.layers)]
         cross_kv = [(rest[4 * i + 2], rest[4 * i + 3]) for i in range(self.layers)]
-        cache = EncoderDecoderCache(_dynamic_cache(self_kv), _dynamic_cache(cross_kv))
+        cache = EncoderDecoderCache(plain_cache(self_kv), plain_cache(cross_kv))
         # Only the shape of the encoder states matters once the cross cache is filled.
         enc_len = cross_kv[0][0].shape[2]
         hidden = torch.zeros(ids.shape[0], enc_len, self.hidden_size, dtype=cross_kv[0][0].dtype)

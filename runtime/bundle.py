@@ -24,7 +24,7 @@ from typing import Any
 
 from .digest import sha256_file  # noqa: F401 — importable from here (writers and TensorRT's cache use it)
 from .errors import BundleError, UsageError, did_you_mean
-from .names import TARGET_BACKEND
+from .names import ALTERNATIVE_GRAPHS, TARGET_BACKEND
 from .signing import SIGNATURE, refusal  # OpenSSF Model Signing (sigstore bundle format) over the whole directory
 # the schema lives in manifest.py; these names stay importable from here (many modules read them here)
 from .manifest import MANIFEST, SCHEMA_VERSION, Artifact, GraphSpec, Manifest, TensorSpec  # noqa: F401
@@ -229,6 +229,8 @@ class Bundle:
         chosen: dict[str, Artifact] = {}
         for graph in self.graphs:
             candidates = [a for a in self.artifacts if a.graph == graph and a.precision == precision and runnable(a)]
+            if not candidates and graph in ALTERNATIVE_GRAPHS:  # another engine's form: this one runs the graph it replaces
+                continue
             if not candidates:
                 here = [a for a in self.artifacts if a.graph == graph and a.precision == precision]
                 only = sorted({b for a in here if a.format in formats for b in a.options.get("backends", ())})

@@ -75,3 +75,16 @@ def kv_layers(names, prefix: str = PAST_PREFIX) -> list[int]:
 # The backend that runs each build target's artifacts by default (a bundle's default_target, an
 # artifact's target -> the backend name of edgetool.runtime.backends).
 TARGET_BACKEND = {"onnx": "onnxruntime", "openvino": "openvino", "trt": "tensorrt"}
+
+
+# Graphs that stand in for another graph on the engines that can run them (engine-specific contrib ops): name ->
+# (the graph it replaces, the backends that run it). Export builds them only for those backends' targets; other
+# backends run the graph they replace. See export/fused_decoder.py.
+FUSED_DECODER = "decoder_fused"
+ALTERNATIVE_GRAPHS: dict[str, tuple[str, tuple[str, ...]]] = {FUSED_DECODER: ("decoder", ("onnxruntime",))}
+
+
+def graph_backends(graph: str) -> tuple[str, ...] | None:
+    """The only backends that run `graph` (None: any backend)."""
+    alt = ALTERNATIVE_GRAPHS.get(graph)
+    return alt[1] if alt else None

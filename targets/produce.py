@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from edgetool.runtime.manifest import Artifact
+from edgetool.runtime.names import TARGET_BACKEND, graph_backends
 
 from .base import BuildOptions
 
@@ -27,6 +28,9 @@ def build_artifacts(writer, target, options: BuildOptions, *, rel_dir: str | Non
     rel_dir = rel_dir or writer.artifact_dir(target.name, options.precision)
     details = {}
     for graph in list(writer.manifest.graphs):
+        only = graph_backends(graph)
+        if only and TARGET_BACKEND.get(target.name) not in only:  # another engine's form of a graph (contrib ops)
+            continue
         source = source_onnx(graph)
         built = build(target, writer.dir / source, writer.dir / rel_dir, graph,
                       dataclasses.replace(options, extra=dict(options.extra)), calibration)
@@ -41,6 +45,8 @@ def build_artifacts(writer, target, options: BuildOptions, *, rel_dir: str | Non
                 path = source if path == rel else path
         hashes = writer.hashes(files)
         artifact_options = dict(built.options)
+        if only:
+            artifact_options["backends"] = list(only)
         if calibration is not None:
             artifact_options["calibration_sha256"] = calibration.info["sha256"]
             artifact_options["calibration_size"] = calibration.info["size"]

@@ -9,7 +9,7 @@ from edgetool.runtime import names
 
 from . import ANY, Adapter, ReferenceModel, Sample
 from ..attention import grouped_attention
-from ..graphs_generation import decoder_only_graph, seq2seq_graphs
+from ..graphs_generation import decoder_only_graph, fused_decoder_graph, seq2seq_graphs
 from .text import ref
 from .text_common import tokenizer_settings, write_tokenizer
 
@@ -119,7 +119,7 @@ DECODER = Adapter(
     task="text-generation", family="decoder", model_types=tuple(t.model_type for t in DECODER_TYPES),
     auto_class="AutoModelForCausalLM",
     references=(ref("gpt2-tiny", "generation", "gpt2_tiny"),),
-    graphs=lambda source, opts: [decoder_only_graph(source.model)],
+    graphs=lambda source, opts: [g for g in (decoder_only_graph(source.model), fused_decoder_graph(source.model)) if g],
     processing=decoder_processing,
     generation=decoder_generation,
     samples=lambda source: [Sample([PROMPTS[0]], dict(GREEDY)), Sample([PROMPTS[1]], dict(BEAM))],

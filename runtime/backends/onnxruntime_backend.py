@@ -42,3 +42,28 @@ class OnnxRuntimeBackend(Backend):
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self._names, self.session.run(self._names, feeds)))
+
+    def run_in_place(self, feeds: dict[str, np.ndarray], shared: dict[str, str]) -> dict[str, np.ndarray]:
+        """run(), with each output of `shared` (output name -> input name) written into that input's own
+        array (IO binding: the kernel updates the buffer in place, nothing is copied or allocated for it).
+        Returns the other outputs. The shared inputs must be C-contiguous float arrays the caller keeps."""
+        ort = import_ort()
+        checked = self.check_feeds(feeds)
+        binding = self.session.io_binding()
+        in_place = set(shared.values())
+        for name, arr in checked.items():
+            if name not in in_place:
+                binding.bind_cpu_input(name, arr)
+        rest = [o for o in self._names if o not in shared]
+        for name in rest:  # bound first: get_outputs() lists outputs in binding order
+            binding.bind_output(name)
+        for out, inp in shared.items():
+            arr = feeds[inp]
+            if not (isinstance(arr, np.ndarray) and arr.flags.c_contiguous):
+                raise ValueError(f"run_in_place: input '{inp}' must be a C-contiguous array (it is written in place)")
+            value = ort.OrtValue.ortvalue_from_numpy(arr)
+            binding.bind_ortvalue_input(inp, value)
+            binding.bind_ortvalue_output(out, value)
+        self.session.run_with_iobinding(binding)
+        return {name: value.numpy() for name, value in zip(rest, binding.get_outputs()[:len(rest)])}
+

@@ -10,10 +10,11 @@ into stable text.
 from .config import GenerationConfig
 from .processors import ProcessorList, build_processors
 from .search import generate, stream_generate
-from .step_models import DecoderOnlyModel, EncoderDecoderModel, StepModel, position_ids
+from .step_models import DecoderOnlyModel, EncoderDecoderModel, FusedDecoderModel, StepModel, position_ids
 from .streaming import TextStream, TextStreamer, stream_text
 
 __all__ = [
     "GenerationConfig", "generate", "stream_generate", "StepModel", "DecoderOnlyModel", "EncoderDecoderModel",
+    "FusedDecoderModel",
     "position_ids", "ProcessorList", "build_processors", "TextStream", "TextStreamer", "stream_text",
 ]

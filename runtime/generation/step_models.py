@@ -33,9 +33,9 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from ..names import (ATTENTION_MASK, DECODER_INPUT_IDS, ENCODER_ATTENTION_MASK, ENCODER_HIDDEN_STATES, INPUT_IDS,
-                     KV_KINDS, LAST_HIDDEN_STATE, LOGITS, PAST_PREFIX, POSITION_IDS, SEQUENCE, kv_layers, past,
-                     present)
+from ..names import (ATTENTION_MASK, DECODER_INPUT_IDS, ENCODER_ATTENTION_MASK, ENCODER_HIDDEN_STATES,
+                     FUSED_DECODER, INPUT_IDS, KV_KINDS, LAST_HIDDEN_STATE, LOGITS, PAST_PREFIX, POSITION_IDS,
+                     SEQUENCE, kv_layers, past, past_for, present)
 
 # Buffer growth (positions) for graphs that return only the new positions' keys/values: the cache lives in
 # buffers the runtime owns, written in place, never copied whole per step
@@ -134,6 +134,71 @@ class DecoderOnlyModel:
     def reorder(self, state: dict, rows: np.ndarray) -> None:
         state["mask"] = state["mask"][rows]
         state["past"] = {k: v[rows] for k, v in state["past"].items()}
+
+
+class FusedDecoderModel:
+    """Graph 'decoder_fused' (export/fused_decoder.py: ONNX Runtime's fused ops) for rows without padding — one
+    prompt, or prompts of one length, and the beams/samples made from them — and `portable` (the standard decoder
+    graph) for left-padded batches, whose positions the fused graph cannot take.
+
+    With `run_in_place` (ONNX Runtime's IO binding) the cache is one buffer per layer and kind, bound as both the
+    graph's past and its present: the attention kernel writes the new positions into it, nothing is copied per
+    step. The buffers grow `block` positions at a time (capped at the model's context). Without it (the PyTorch
+    reference, recording wrappers) the graph is fed the cache and returns it joined, like the portable graph."""
+
+    is_encoder_decoder = False
+
+    def __init__(self, run: Callable, graph_spec, portable: "DecoderOnlyModel", run_in_place: Callable | None = None,
+                 block: int = 256, context: int | None = None):
+        self.run, self.portable, self.run_in_place = run, portable, run_in_place
+        inputs = {t.name: t for t in graph_spec.inputs}
+        self.layers = kv_layers(inputs, PAST_PREFIX)
+        k = inputs[past(self.layers[0], "key")].shape
+        self.heads, self.head_dim = k[1], k[3]
+        self.shared = {present(i, kv): past(i, kv) for i in self.layers for kv in KV_KINDS}
+        self.block, self.context = block, context
+
+    def start(self, inputs: dict, expand: int = 1) -> dict:
+        mask = np.asarray(inputs[ATTENTION_MASK])
+        if not mask.all():
+            return {"portable": self.portable.start(inputs, expand)}
+        rows = mask.shape[0] * expand
+        cache = {name: np.zeros((rows, self.heads, 0, self.head_dim), np.float32) for name in self.shared.values()}
+        return {"portable": None, "rows": rows, "length": 0, "past": cache}
+
+    def step(self, state: dict, new_tokens: np.ndarray) -> np.ndarray:
+        if state["portable"] is not None:
+            return self.portable.step(state["portable"], new_tokens)
+        total = state["length"] + new_tokens.shape[1]
+        feeds = {INPUT_IDS: new_tokens.astype(np.int64), ATTENTION_MASK: np.ones((state["rows"], total), np.int64)}
+        if self.run_in_place is not None:
+            self._reserve(state, total)
+            out = self.run_in_place({**feeds, **state["past"]}, self.shared)
+        else:
+            out = self.run(FUSED_DECODER, {**feeds, **state["past"]})
+            state["past"] = {past_for(name): out[name] for name in self.shared}
+        state["length"] = total
+        return out[LOGITS][:, -1, :].astype(np.float32)
+
+    def _reserve(self, state: dict, total: int) -> None:
+        """Buffers of at least `total` positions, the used ones kept."""
+        capacity = next(iter(state["past"].values())).shape[2]
+        if capacity >= total:
+            return
+        grown = -(-total // self.block) * self.block
+        if self.context:
+            grown = max(total, min(grown, self.context))
+        length = state["length"]
+        for name, buf in state["past"].items():
+            new = np.zeros(buf.shape[:2] + (grown, buf.shape[3]), np.float32)
+            new[:, :, :length] = buf[:, :, :length]
+            state["past"][name] = new
+
+    def reorder(self, state: dict, rows: np.ndarray) -> None:
+        if state["portable"] is not None:
+            self.portable.reorder(state["portable"], rows)
+        else:
+            state["past"] = {k: np.ascontiguousarray(v[rows]) for k, v in state["past"].items()}
 
 
 class EncoderDecoderModel:

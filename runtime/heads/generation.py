@@ -1,13 +1,15 @@
 """Generation heads: which StepModel drives the family's graphs (runtime/generation/step_models.py).
 
-- decoder (text-generation): graph "decoder" with a KV cache.
+- decoder (text-generation): graph "decoder" with a KV cache; where the engine runs it, "decoder_fused" (ONNX
+  Runtime's fused form) for unpadded rows.
 - seq2seq (text2text-generation, summarization, translation) and vision-encoder-decoder
   (image-to-text): graphs "encoder", "cross_kv" and "decoder".
 """
 from __future__ import annotations
 
 from ..generation import DecoderOnlyModel, EncoderDecoderModel
-from ..generation.step_models import APPEND_BLOCK, appends_cache
+from ..generation.step_models import APPEND_BLOCK, FusedDecoderModel, appends_cache
+from ..names import FUSED_DECODER
 from .base import Head
 
 
@@ -22,6 +24,11 @@ class DecoderHead(Head):
         if gen is not None and gen.sliding_window is not None:
             block = None
         self.model = DecoderOnlyModel(self.pipe.run_graph, graph, cache_block=block)
+        fused = self.pipe.engines.get(FUSED_DECODER)
+        if fused is not None:  # ONNX Runtime's form of the decoder (export/fused_decoder.py)
+            self.model = FusedDecoderModel(self.pipe.run_graph, self.bundle.graphs[FUSED_DECODER], self.model,
+                                           run_in_place=getattr(fused, "run_in_place", None),
+                                           context=gen.context if gen is not None else None)
 
 
 class Seq2SeqHead(Head):

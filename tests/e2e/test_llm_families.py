@@ -27,9 +27,10 @@ FAMILIES = {  # model type -> (transformers config class, its arguments)
     "opt": ("OPTConfig", dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, ffn_dim=64,
                               max_position_embeddings=128, word_embed_proj_dim=32, init_std=0.2)),
     "bloom": ("BloomConfig", dict(hidden_size=32, n_layer=2, n_head=4, initializer_range=0.2)),
-    "llama": ("LlamaConfig", dict(GQA, rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+    # head_dim 16: ONNX Runtime's fused decoder (GroupQueryAttention needs multiples of 16) is exported too
+    "llama": ("LlamaConfig", dict(GQA, head_dim=16, rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                                      "high_freq_factor": 4.0, "original_max_position_embeddings": 16})),
-    "qwen2": ("Qwen2Config", dict(GQA)),
+    "qwen2": ("Qwen2Config", dict(GQA, head_dim=16)),
     "qwen3": ("Qwen3Config", dict(GQA, head_dim=16)),
     "mistral": ("MistralConfig", dict(GQA, sliding_window=8)),
     "phi3": ("Phi3Config", dict(GQA)),
@@ -174,7 +175,60 @@ def test_grouped_attention_never_joins_the_cache(family_bundle, model_type, appe
     joins = [n for n in graph.node if n.op_type == "Concat" and pasts & set(n.input)]
     assert bool(joins) != appends, [n.name for n in joins]
     for backend, block in zip(("onnxruntime", "openvino"), blocks):
-        assert pipeline(path, backend=backend).model.cache_block == block, backend
+        model = pipeline(path, backend=backend).model
+        assert getattr(model, "portable", model).cache_block == block, backend  # the fused decoder's fallback
+
+
+FUSED = ["llama", "qwen2"]  # the families whose ONNX Runtime artifact is the fused decoder (export/fused_decoder.py)
+
+
+@pytest.mark.parametrize("model_type", FUSED)
+def test_fused_decoder_runs_on_onnxruntime_only(family_bundle, model_type):
+    """ONNX Runtime runs the fused graph (11 nodes a layer, GroupQueryAttention writing one cache buffer in place);
+    OpenVINO runs the portable graph. The greedy test above compares both with transformers."""
+    import onnx
+
+    from edgetool.runtime.bundle import Bundle
+    from edgetool.runtime.generation import FusedDecoderModel
+
+    path = family_bundle(model_type)
+    bundle = Bundle.load(path)
+    assert {a.graph for a in bundle.artifacts} == {"decoder", "decoder_fused"}
+    fused = next(a for a in bundle.artifacts if a.graph == "decoder_fused")
+    assert fused.options["backends"] == ["onnxruntime"]
+    ops = [node.op_type for node in onnx.load(str(path / fused.path)).graph.node]
+    assert ops.count("GroupQueryAttention") == 2 and len(ops) <= 2 * 12 + 10, ops  # 2 layers of 11-12 nodes
+    ort = pipeline(path, backend="onnxruntime")
+    assert isinstance(ort.model, FusedDecoderModel) and ort.model.run_in_place is not None
+    assert set(ort.engines) == {"decoder", "decoder_fused"}
+    ov = pipeline(path, backend="openvino")
+    assert set(ov.engines) == {"decoder"} and not isinstance(ov.model, FusedDecoderModel)
+    report = bundle.manifest.parity["onnxruntime/fp32"]
+    assert {o["graph"] for o in report.report["outputs"]} == {"decoder", "decoder_fused"} and report.passed
+    from edgetool.check import golden, parity
+
+    ov_report = parity.check(bundle, golden.load(bundle), "openvino", "fp32", reference_label="torch")
+    assert {o["graph"] for o in ov_report["outputs"]} == {"decoder"} and ov_report["passed"]
+
+
+@pytest.mark.parametrize("model_type", FUSED)
+def test_fused_decoder_beams_and_in_place_cache_equal_generate(family_bundle, hf, model_type):
+    """Beam search (rows reordered in the shared buffers) and a cache grown past its first block, on the fused
+    graph, equal transformers' generate."""
+    from edgetool.runtime.generation import generate
+
+    ref = hf(model_type)
+    enc = ref.tokenizer(["The quick brown fox"], return_tensors="pt")
+    with torch.no_grad():
+        beams = ref.model.generate(**enc, do_sample=False, max_new_tokens=12, num_beams=3)
+        greedy = ref.model.generate(**enc, do_sample=False, max_new_tokens=40, min_new_tokens=40)
+    pipe = pipeline(family_bundle(model_type), backend="onnxruntime")
+    pipe.model.block = 16  # grow the buffers twice in 40 tokens
+    arrays = {k: v.numpy() for k, v in enc.items()}
+    for expected, kw in ((beams, dict(max_new_tokens=12, num_beams=3)), (greedy, dict(max_new_tokens=40, min_new_tokens=40))):
+        cfg = pipe.generation_config(do_sample=False, **kw)
+        ours = generate(pipe.model, {"attention_mask": arrays["attention_mask"]}, arrays["input_ids"], cfg)
+        assert ours.tolist() == expected.tolist(), kw
 
 
 def test_manifest_records_context_and_window(family_bundle):

@@ -1,0 +1,186 @@
+"""The ONNX Runtime form of a Llama-style decoder: built from the weights with ONNX Runtime's fused contrib ops.
+
+The portable decoder graph (graphs_generation.py) is traced from PyTorch in standard ONNX, so OpenVINO and
+TensorRT run it too; ONNX Runtime then executes ~40 small kernels per layer at every generated token, and at
+batch 1 each costs a thread-pool round trip. This graph computes the same step in 11 nodes per layer:
+
+    SkipSimplifiedLayerNormalization (residual add + RMSNorm)   x2
+    MatMul  packed q|k|v projection (one weight, [hidden, (heads + 2 kv_heads) * head_dim])
+    GroupQueryAttention  rotary embedding (cos/sin tables), grouped heads, the KV cache — past and present may
+                         be ONE buffer the runtime binds to both (written in place at the new positions)
+    MatMul  o_proj; MatMul gate, MatMul up, Sigmoid, Mul, Mul (SiLU gating), MatMul down
+
+Interface (names as in the portable graph, minus position_ids): input_ids [batch, sequence], attention_mask
+[batch, total_sequence] (all ones: the positions are counted from it, so rows are never padded — padded
+batches use the portable graph), past_key_values.{i}.key/value [batch, kv_heads, past_sequence, head_dim] ->
+logits [batch, sequence, vocab], present.{i}.key/value [batch, kv_heads, total_sequence, head_dim]. With a
+shared buffer, past_sequence is the buffer's capacity and present has the same shape.
+
+Only what this graph can state exactly is built: `unsupported(model)` names the first thing it cannot (the
+family, a bias, an activation, a sliding window, a RoPE kind computed per call); the export then keeps only the
+portable graph. The tables are the model's own `inv_freq` (Llama 3 / linear scaling already folded in) times
+its attention scaling, so RoPE variants that only change the frequencies need nothing here.
+
+The MatMul weights are plain initializers, so int4/int8 weight-only quantization (quantize/weight_only.py)
+takes them exactly as it takes the portable graph's.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgetool.runtime import names as n
+
+GRAPH = "decoder_fused"
+FAMILIES = ("llama", "mistral", "qwen2")  # the same layer; qwen2 adds q/k/v biases
+_STATIC_ROPE = (None, "default", "linear", "llama3")  # frequencies fixed at load: one table serves every call
+OPSET = 17
+MS_DOMAIN = "com.microsoft"
+
+
+def unsupported(model) -> str | None:
+    """Why this model cannot get the fused graph (None: it can)."""
+    config = model.config
+    kind = getattr(config, "model_type", None)
+    if kind not in FAMILIES:
+        return f"model type {kind!r} is not one of {FAMILIES}"
+    if getattr(config, "hidden_act", "silu") != "silu":
+        return f"activation {config.hidden_act!r} (SiLU only)"
+    if getattr(config, "mlp_bias", False):
+        return "MLP biases"
+    if getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", kind == "mistral"):
+        return "a sliding attention window"
+    rope = getattr(config, "rope_scaling", None) or {}
+    if rope.get("rope_type", rope.get("type")) not in _STATIC_ROPE:
+        return f"RoPE type {rope.get('rope_type', rope.get('type'))!r} (computed per call)"
+    attn = model.model.layers[0].self_attn
+    if attn.head_dim % 16:
+        return f"head size {attn.head_dim} (GroupQueryAttention's rotary embedding needs a multiple of 16)"
+    if attn.o_proj.bias is not None:
+        return "an output-projection bias"
+    return None
+
+
+def _array(t) -> np.ndarray:
+    return t.detach().to("cpu").float().numpy()
+
+
+class _Graph:
+    """Nodes and initializers being written, with unique names."""
+
+    def __init__(self):
+        from onnx import helper
+
+        self.helper, self.nodes, self.inits = helper, [], []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], outputs: list[str] | int, name: str, domain: str = "", **attrs):
+        outs = [f"{name}/out{i}" for i in range(outputs)] if isinstance(outputs, int) else outputs
+        self.nodes.append(self.helper.make_node(op, inputs, outs, name=name, domain=domain, **attrs))
+        return outs
+
+
+def _rope_tables(model, positions: int) -> tuple[np.ndarray, np.ndarray]:
+    rotary = model.model.rotary_emb
+    inv_freq = _array(rotary.inv_freq)
+    scale = np.float32(getattr(rotary, "attention_scaling", 1.0))
+    # float32 angles and cos/sin, as transformers computes them per call
+    angles = np.arange(positions, dtype=np.float32)[:, None] * inv_freq[None, :]
+    return (np.cos(angles) * scale).astype(np.float32), (np.sin(angles) * scale).astype(np.float32)
+
+
+def build(model, path: Path) -> None:
+    """Write the fused graph of `model` (a *ForCausalLM of FAMILIES, unsupported() is None) to `path`."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    config, core = model.config, model.model
+    layers = len(core.layers)
+    attn0 = core.layers[0].self_attn
+    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+    head_dim = attn0.head_dim
+    eps = float(config.rms_norm_eps)
+    positions = int(config.max_position_embeddings)
+    g = _Graph()
+
+    # positions from the mask: GroupQueryAttention takes (valid length - 1) per row and the total length
+    one = g.const("const/one", np.array([1], np.int64))
+    summed = g.node("ReduceSum", [n.ATTENTION_MASK, one], 1, "mask/sum", keepdims=0)[0]
+    minus = g.node("Sub", [summed, one], 1, "mask/sub")[0]
+    seqlens = g.node("Cast", [minus], 1, "mask/seqlens_k", to=TensorProto.INT32)[0]
+    shape = g.node("Shape", [n.ATTENTION_MASK], 1, "mask/shape")[0]
+    width = g.node("Gather", [shape, one], 1, "mask/width", axis=0)[0]
+    total = g.node("Cast", [g.node("Squeeze", [width], 1, "mask/width_scalar")[0]], 1, "mask/total",
+                   to=TensorProto.INT32)[0]
+    cos, sin = _rope_tables(model, positions)
+    cos, sin = g.const("cos_cache", cos), g.const("sin_cache", sin)
+
+    vocab = int(model.lm_head.weight.shape[0])
+    table = g.const("embed_tokens.weight", _array(core.embed_tokens.weight))
+    if model.lm_head.weight.data_ptr() == core.embed_tokens.weight.data_ptr():  # tied: the table stored once,
+        lm = g.node("Transpose", [table], 1, "lm_head/transpose", perm=[1, 0])[0]  # as the traced graphs do
+    else:
+        lm = g.const("lm_head.weight", _array(model.lm_head.weight).T)
+    residual = g.node("Gather", [table, n.INPUT_IDS], 1, "embed/gather")[0]
+    delta = None
+    for i, layer in enumerate(core.layers):
+        a, mlp, p = layer.self_attn, layer.mlp, f"layers.{i}"
+        w_in = g.const(f"{p}.input_layernorm.weight", _array(layer.input_layernorm.weight))
+        if delta is None:
+            hidden = g.node("SimplifiedLayerNormalization", [residual, w_in], 1, f"{p}/input_norm", axis=-1,
+                            epsilon=eps, stash_type=1)[0]
+        else:
+            hidden, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [residual, delta, w_in],
+                                            [f"{p}/input_norm/out", "", "", f"{p}/input_norm/sum"],
+                                            f"{p}/input_norm", domain=MS_DOMAIN, epsilon=eps)
+        qkv_w = np.concatenate([_array(a.q_proj.weight), _array(a.k_proj.weight), _array(a.v_proj.weight)]).T
+        qkv = g.node("MatMul", [hidden, g.const(f"{p}.qkv_proj.weight", qkv_w)], 1, f"{p}/qkv_proj")[0]
+        if a.q_proj.bias is not None:
+            bias = np.concatenate([_array(a.q_proj.bias), _array(a.k_proj.bias), _array(a.v_proj.bias)])
+            qkv = g.node("Add", [qkv, g.const(f"{p}.qkv_proj.bias", bias)], 1, f"{p}/qkv_bias")[0]
+        attn, _, _ = g.node("GroupQueryAttention",
+                            [qkv, "", "", n.past(i, "key"), n.past(i, "value"), seqlens, total, cos, sin],
+                            [f"{p}/attn/out", n.present(i, "key"), n.present(i, "value")], f"{p}/attn",
+                            domain=MS_DOMAIN, num_heads=heads, kv_num_heads=kv_heads, scale=float(a.scaling),
+                            do_rotary=1, rotary_interleaved=0, local_window_size=-1)
+        out = g.node("MatMul", [attn, g.const(f"{p}.o_proj.weight", _array(a.o_proj.weight).T)], 1, f"{p}/o_proj")[0]
+        w_post = g.const(f"{p}.post_attention_layernorm.weight", _array(layer.post_attention_layernorm.weight))
+        hidden, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [residual, out, w_post],
+                                        [f"{p}/post_norm/out", "", "", f"{p}/post_norm/sum"], f"{p}/post_norm",
+                                        domain=MS_DOMAIN, epsilon=eps)
+        gate = g.node("MatMul", [hidden, g.const(f"{p}.gate_proj.weight", _array(mlp.gate_proj.weight).T)], 1,
+                      f"{p}/gate_proj")[0]
+        up = g.node("MatMul", [hidden, g.const(f"{p}.up_proj.weight", _array(mlp.up_proj.weight).T)], 1,
+                    f"{p}/up_proj")[0]
+        silu = g.node("Mul", [gate, g.node("Sigmoid", [gate], 1, f"{p}/sigmoid")[0]], 1, f"{p}/silu")[0]
+        gated = g.node("Mul", [silu, up], 1, f"{p}/gated")[0]
+        delta = g.node("MatMul", [gated, g.const(f"{p}.down_proj.weight", _array(mlp.down_proj.weight).T)], 1,
+                       f"{p}/down_proj")[0]
+    w_norm = g.const("norm.weight", _array(core.norm.weight))
+    final = g.node("SkipSimplifiedLayerNormalization", [residual, delta, w_norm], ["final_norm/out"], "final_norm",
+                   domain=MS_DOMAIN, epsilon=eps)[0]
+    g.node("MatMul", [final, lm], [n.LOGITS], "lm_head")
+
+    f32, i64 = TensorProto.FLOAT, TensorProto.INT64
+    inputs = [helper.make_tensor_value_info(n.INPUT_IDS, i64, [n.BATCH, n.SEQUENCE]),
+              helper.make_tensor_value_info(n.ATTENTION_MASK, i64, [n.BATCH, n.TOTAL_SEQUENCE])]
+    outputs = [helper.make_tensor_value_info(n.LOGITS, f32, [n.BATCH, n.SEQUENCE, vocab])]
+    for i in range(layers):
+        for kv in n.KV_KINDS:
+            inputs.append(helper.make_tensor_value_info(n.past(i, kv), f32,
+                                                        [n.BATCH, kv_heads, n.PAST_SEQUENCE, head_dim]))
+            outputs.append(helper.make_tensor_value_info(n.present(i, kv), f32,
+                                                         [n.BATCH, kv_heads, n.TOTAL_SEQUENCE, head_dim]))
+    graph = helper.make_graph(g.nodes, GRAPH, inputs, outputs, g.inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS_DOMAIN, 1)],
+                              producer_name="edgetool")
+    proto.ir_version = 10  # what ONNX Runtime 1.17+ reads (the onnx package would write its newest)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(proto, str(path))  # one file, as the traced graphs are
