@@ -5,11 +5,11 @@ from pathlib import Path
 
 from edgetool.bundle_writer import BundleWriter
 from edgetool.check import parity
-from edgetool.check.golden import Golden, run_samples, save as save_golden
+from edgetool.check.golden import Golden, record, save as save_golden
 from edgetool.progress import Steps, terminal
 from edgetool.runtime.backends import TARGET_BACKEND
 from edgetool.runtime.bundle import Artifact, Bundle
-from edgetool.runtime.names import ALTERNATIVE_GRAPHS, graph_backends
+from edgetool.runtime.names import graph_backends
 from edgetool.runtime.errors import EdgetoolError, ParityError, UnsupportedError, UsageError
 from edgetool.runtime.pipelines import pipeline_class
 from edgetool.runtime.tasks import get_task
@@ -42,18 +42,8 @@ def load_for(opts: ExportOptions) -> tuple[Adapter, object, list]:
 
 
 def record_golden(bundle: Bundle, graphs, samples) -> Golden:
-    """The samples run on PyTorch: answers and every graph call. A graph that stands in for another on some
-    engines (names.ALTERNATIVE_GRAPHS) gets calls of its own from a second run on it, so both forms are replayed."""
     cls = pipeline_class(get_task(bundle.task))
-    engines = torch_engines(graphs)
-    factory = lambda engs: cls(bundle, engines=engs)  # noqa: E731
-    alternatives = {g for g in engines if g in ALTERNATIVE_GRAPHS}
-    golden = run_samples(factory, {g: e for g, e in engines.items() if g not in alternatives}, samples)
-    if alternatives:  # the pipeline runs the alternative wherever it applies when it has one
-        other = run_samples(factory, engines, samples)
-        for calls, more in zip(golden.calls, other.calls):
-            calls.extend(c for c in more if c.graph in alternatives)
-    return golden
+    return record(lambda engines: cls(bundle, engines=engines), torch_engines(graphs), samples)
 
 
 def parity_reports(bundle: Bundle, golden: Golden, groups: list[tuple[str, str]]) -> dict[str, dict]:

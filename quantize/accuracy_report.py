@@ -7,7 +7,7 @@ import time
 
 from edgetool.check import parity
 from edgetool.runtime.errors import ParityError
-from edgetool.check.golden import Golden, Sample, run_samples
+from edgetool.check.golden import Golden, Sample, record
 from edgetool.runtime.pipelines import pipeline_class
 from edgetool.runtime.pipelines.base import open_engines
 from edgetool.runtime.tasks import get_task
@@ -27,7 +27,7 @@ def _factory(bundle):
 
 def reference(bundle, samples: list[Sample]) -> Golden:
     """The fp32 ONNX Runtime pipeline's results (and engine calls) on the evaluation samples."""
-    return run_samples(_factory(bundle), open_engines(bundle, *REFERENCE), samples)
+    return record(_factory(bundle), open_engines(bundle, *REFERENCE), samples)
 
 
 def _latency_ms(pipe_factory, engines, samples: list[Sample], repeats: int = 1) -> float:

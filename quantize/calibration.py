@@ -316,22 +316,22 @@ def batched(samples: list[Sample]) -> list[Sample]:
 
 
 def record_feeds(bundle, engines: dict, samples: list[Sample], names: list[str], limit: int | None = None) -> dict:
-    """Run the bundle's pipeline over the samples on `engines`, keeping each graph's feeds."""
-    from edgetool.check.golden import Recorder
+    """Run the bundle's pipeline over the samples on `engines`, keeping each graph's feeds (every form of a graph
+    that has an alternative: edgetool.check.golden.record)."""
+    from edgetool.check.golden import record
     from edgetool.runtime.pipelines import pipeline_class
     from edgetool.runtime.tasks import get_task
 
     cls = pipeline_class(get_task(bundle.task))
+    factory = lambda engs: cls(bundle, engines=engs)  # noqa: E731
     wanted = {g: [t.name for t in spec.inputs] for g, spec in bundle.graphs.items()}
     feeds: dict[str, list] = {g: [] for g in bundle.graphs}
     for sample, name in zip(samples, names):
-        sink: list = []
-        pipe = cls(bundle, engines={g: Recorder(e, g, sink) for g, e in engines.items()})
         try:
-            pipe(*sample.args, **sample.kwargs)
+            calls = record(factory, engines, [sample]).calls[0]
         except UsageError as e:
             raise UsageError(f"Calibration sample {name} could not be processed by the '{bundle.task}' pipeline: {e}") from None
-        for call in sink:
+        for call in calls:
             if limit is None or len(feeds[call.graph]) < limit:
                 feeds[call.graph].append({k: call.feeds[k] for k in wanted[call.graph] if k in call.feeds})
     return feeds

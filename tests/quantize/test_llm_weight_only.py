@@ -59,14 +59,16 @@ def quantized(checkpoint, tmp_path_factory):
     return path, exported.output, r.output
 
 
-def _nbits(path, precision) -> list[int]:
-    art = next(a for a in Bundle.load(path).artifacts if a.target == "onnx" and a.precision == precision)
+def _nbits(path, precision, graph: str = "decoder") -> list[int]:
+    art = next(a for a in Bundle.load(path).artifacts
+               if a.target == "onnx" and a.precision == precision and a.graph == graph)
     model = onnx.load(str(path / next(f for f in art.files if f.endswith(".onnx"))))
     return [next(a.i for a in n.attribute if a.name == "bits") for n in model.graph.node if n.op_type == "MatMulNBits"]
 
 
 def _gathers(path, precision) -> list[tuple[str, int]]:
-    art = next(a for a in Bundle.load(path).artifacts if a.target == "onnx" and a.precision == precision)
+    art = next(a for a in Bundle.load(path).artifacts
+               if a.target == "onnx" and a.precision == precision and a.graph == "decoder")
     model = onnx.load(str(path / next(f for f in art.files if f.endswith(".onnx"))))
     return [(n.op_type, next((a.i for a in n.attribute if a.name == "bits"), 32)) for n in model.graph.node
             if n.op_type.startswith("Gather") and n.op_type != "GatherND" and n.name.startswith("node_embedding")]
@@ -80,6 +82,8 @@ def test_artifacts_are_weight_only(quantized):
     assert _nbits(path, "int8") == [8] * 15
     bits4 = _nbits(path, "int4")
     assert len(bits4) == 15 and bits4.count(8) == 1 and bits4.count(4) == 14
+    # the fused decoder (ONNX Runtime): 2 layers x 5 weights (q|k|v packed), the same LM head
+    assert _nbits(path, "int8", "decoder_fused") == [8] * 11 and _nbits(path, "int4", "decoder_fused") == [4] * 10 + [8]
     arts = {(a.target, a.precision): a for a in b.artifacts}
     assert arts[("onnx", "int4")].options["backends"] == ["onnxruntime"]
     # an untied embedding table is quantized on its own, at the LM head's bits
@@ -144,7 +148,8 @@ def test_max_metric_drop_and_fallback(quantized, tmp_path):  # int4 via quantize
     quantize_bundle(QuantizeOptions(max_metric_drop=plain - 0.05, fallback=True, **opts))
     row = Bundle.load(path).manifest.accuracy.to_json()["rows"]["onnxruntime/int4"]
     assert row["drop"] <= plain - 0.05 and row["fallback"]["kept"] >= 1
-    assert len(_nbits(path, "int4")) == 15 - row["fallback"]["kept"]
+    # the ranking spans both forms of the decoder (portable: 15 weight MatMuls, fused: 11)
+    assert len(_nbits(path, "int4")) + len(_nbits(path, "int4", "decoder_fused")) == 15 + 11 - row["fallback"]["kept"]
 
 
 def test_export_int4_is_gated_per_step(quantized):
@@ -201,12 +206,15 @@ def test_tied_embeddings_are_stored_once(tmp_path):
     transformers.AutoModelForCausalLM.from_config(cfg).eval().save_pretrained(str(ckpt))
     r = invoke_cli("export", "--task", "text-generation", "--model", ckpt, "--precision", "int4", "--out", tmp_path / "b", "-q")
     assert r.exit_code == 0, r.output  # the parity gate passed on the quantized decoder
-    art = next(a for a in Bundle.load(tmp_path / "b").artifacts if a.precision == "int4")
-    assert art.options["lm_head"] == "int8" and art.options["embeddings"] == "int8, shared with the LM head"
-    model = onnx.load(str(tmp_path / "b" / art.path))
-    head = [n for n in model.graph.node if n.op_type == "MatMulNBits" and next(a.i for a in n.attribute if a.name == "N") == len(tok)]
-    assert len(head) == 1 and next(a.i for a in head[0].attribute if a.name == "bits") == 8
-    views = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Reshape"}
-    (gather,) = [n for n in model.graph.node if n.op_type == "GatherBlockQuantized"]
-    assert views[gather.input[0]] == head[0].input[1] and views[gather.input[2]] == head[0].input[2]
-    assert not [i for i in model.graph.initializer if list(i.dims) in ([len(tok), 64], [64, len(tok)])]
+    arts = [a for a in Bundle.load(tmp_path / "b").artifacts if a.precision == "int4"]
+    assert sorted(a.graph for a in arts) == ["decoder", "decoder_fused"]  # both forms tie the same way
+    for art in arts:
+        assert art.options["lm_head"] == "int8" and art.options["embeddings"] == "int8, shared with the LM head"
+        model = onnx.load(str(tmp_path / "b" / art.path))
+        head = [n for n in model.graph.node
+                if n.op_type == "MatMulNBits" and next(a.i for a in n.attribute if a.name == "N") == len(tok)]
+        assert len(head) == 1 and next(a.i for a in head[0].attribute if a.name == "bits") == 8
+        views = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Reshape"}
+        (gather,) = [n for n in model.graph.node if n.op_type == "GatherBlockQuantized"]
+        assert views[gather.input[0]] == head[0].input[1] and views[gather.input[2]] == head[0].input[2]
+        assert not [i for i in model.graph.initializer if list(i.dims) in ([len(tok), 64], [64, len(tok)])]
