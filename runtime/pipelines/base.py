@@ -20,6 +20,7 @@ from typing import Any, Iterator, Mapping
 
 from ..backends import TARGET_BACKEND, Backend, BackendOptions, backend_class
 from ..bundle import Bundle
+from ..names import ALTERNATIVE_GRAPHS
 from ..heads import Head, make_head
 from ..heads.base import Prepared
 from ..tasks import TaskSpec, get_task
@@ -27,16 +28,21 @@ from ..tasks import TaskSpec, get_task
 
 def open_engines(bundle: Bundle, backend: str | None = None, precision: str | None = None,
                  options: BackendOptions | None = None) -> dict[str, Backend]:
-    """One Backend per graph of the bundle, for the chosen engine and precision."""
+    """One Backend per graph of the bundle, for the chosen engine and precision. A graph that an alternative
+    stands in for on this engine (names.ALTERNATIVE_GRAPHS) is opened on its first call (LazyEngine)."""
     name = backend or TARGET_BACKEND.get(bundle.default_target, "onnxruntime")
     cls = backend_class(name)
     chosen = bundle.select(cls.formats, precision, cls.name)
+    deferred = {ALTERNATIVE_GRAPHS[g][0] for g in chosen if g in ALTERNATIVE_GRAPHS} & set(chosen)
     # every file of every artifact (e.g. OpenVINO .xml and .bin) is hashed while the sessions are built —
     # not before: for a large model that halves the cold start — and checked before anything answers
-    verification = bundle.verify_in_background([rel for art in chosen.values() for rel in art.files])
-    engines = {}
+    verification = bundle.verify_in_background([rel for g, art in chosen.items() if g not in deferred for rel in art.files])
+    engines: dict[str, Any] = {}
     try:
         for graph, art in chosen.items():
+            if graph in deferred:
+                engines[graph] = LazyEngine(cls, bundle, art, options)
+                continue
             engines[graph] = cls(bundle.file(art.path, verify=False), bundle.graphs[graph], options)
             engines[graph].artifact = art
     except Exception:
@@ -44,6 +50,36 @@ def open_engines(bundle: Bundle, backend: str | None = None, precision: str | No
         raise
     verification.wait()
     return engines
+
+
+class LazyEngine:
+    """A Backend made on its first use, its files checked then: the portable graph that ONNX Runtime's fused
+    decoder replaces is needed only for left-padded batches, so its session (and memory) waits for one."""
+
+    def __init__(self, cls: type[Backend], bundle: Bundle, artifact, options: BackendOptions | None):
+        self._cls, self._bundle, self._options, self._engine = cls, bundle, options, None
+        self.artifact, self.name, self.cache_block = artifact, cls.name, cls.cache_block
+
+    @property
+    def engine(self) -> Backend:
+        if self._engine is None:
+            for rel in self.artifact.files:
+                self._bundle.file(rel)  # sha256 against the manifest before the engine reads it
+            engine = self._cls(self._bundle.file(self.artifact.path), self._bundle.graphs[self.artifact.graph],
+                               self._options)
+            engine.artifact = self.artifact
+            self._engine = engine
+        return self._engine
+
+    @property
+    def opened(self) -> bool:
+        return self._engine is not None
+
+    def run(self, feeds: dict) -> dict:
+        return self.engine.run(feeds)
+
+    def __getattr__(self, attr: str):  # anything else a Backend has (input_names, graph, ...)
+        return getattr(self.engine, attr)
 
 
 def chunks(items: list, size: int) -> Iterator[list]:

@@ -201,6 +201,13 @@ def test_fused_decoder_runs_on_onnxruntime_only(family_bundle, model_type):
     ort = pipeline(path, backend="onnxruntime")
     assert isinstance(ort.model, FusedDecoderModel) and ort.model.run_in_place is not None
     assert set(ort.engines) == {"decoder", "decoder_fused"}
+    ort(PROMPT, max_new_tokens=3, do_sample=False)
+    assert not ort.engines["decoder"].opened  # the portable session waits for a padded batch
+    from edgetool.runtime.generation import generate
+
+    ids, mask = np.array([[0, 5, 6], [7, 8, 9]]), np.array([[0, 1, 1], [1, 1, 1]])  # left-padded rows
+    generate(ort.model, {"attention_mask": mask}, ids, ort.generation_config(max_new_tokens=2, do_sample=False))
+    assert ort.engines["decoder"].opened
     ov = pipeline(path, backend="openvino")
     assert set(ov.engines) == {"decoder"} and not isinstance(ov.model, FusedDecoderModel)
     report = bundle.manifest.parity["onnxruntime/fp32"]
