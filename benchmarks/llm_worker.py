@@ -31,8 +31,10 @@ class Edgetool:
         self.pipe = pipeline(model, backend=backend, precision=precision, threads=threads)
         self.model = self.pipe.model
 
-    def files(self) -> list[Path]:  # the artifacts it runs, not the bundle's other precisions or golden data
-        return [self.pipe.bundle.root / f for engine in self.pipe.engines.values() for f in engine.artifact.files]
+    def files(self) -> list[Path]:  # the artifacts it ran, not the bundle's other precisions or golden data
+        # (a graph opened only when needed — the portable decoder beside ONNX Runtime's fused one — when it was)
+        return [self.pipe.bundle.root / f for engine in self.pipe.engines.values() if getattr(engine, "opened", True)
+                for f in engine.artifact.files]
 
     def prefill(self, ids):
         self.model.step(self.model.start({"attention_mask": np.ones_like(ids)}), ids)

@@ -16,9 +16,12 @@ batches use the portable graph), past_key_values.{i}.key/value [batch, kv_heads,
 logits [batch, sequence, vocab], present.{i}.key/value [batch, kv_heads, total_sequence, head_dim]. With a
 shared buffer, past_sequence is the buffer's capacity and present has the same shape.
 
-Only what this graph can state exactly is built: `unsupported(model)` names the first thing it cannot (the
-family, a bias, an activation, a sliding window, a RoPE kind computed per call); the export then keeps only the
-portable graph. The tables are the model's own `inv_freq` (Llama 3 / linear scaling already folded in) times
+Families (FAMILIES, one entry each): Llama, Mistral (sliding window: GroupQueryAttention's local window), Qwen2
+(q/k/v biases), Qwen3 (q and k RMS-normalized per head before GroupQueryAttention rotates them), Phi-3 (packed
+qkv and gate|up projections). Only what this graph can state exactly is built: `unsupported(model)` names the
+first thing it cannot (another family, a bias, an activation, sliding-window layers mixed with global ones, a RoPE
+kind computed per call, a head size GroupQueryAttention does not take); the export then keeps only the portable
+graph. The tables are the model's own `inv_freq` (Llama 3 / linear scaling already folded in) times
 its attention scaling, so RoPE variants that only change the frequencies need nothing here.
 
 The MatMul weights are plain initializers, so int4/int8 weight-only quantization (quantize/weight_only.py)
@@ -26,31 +29,93 @@ takes them exactly as it takes the portable graph's.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from edgetool.runtime import names as n
 
 GRAPH = "decoder_fused"
-FAMILIES = ("llama", "mistral", "qwen2")  # the same layer; qwen2 adds q/k/v biases
 _STATIC_ROPE = (None, "default", "linear", "llama3")  # frequencies fixed at load: one table serves every call
 OPSET = 17
 MS_DOMAIN = "com.microsoft"
+
+
+def _array(t) -> np.ndarray:
+    return t.detach().to("cpu").float().numpy()
+
+
+def _separate_qkv(attn):
+    """q_proj, k_proj, v_proj -> one [hidden, (heads + 2 kv_heads) * head_dim] weight and its bias (or None)."""
+    projections = (attn.q_proj, attn.k_proj, attn.v_proj)
+    weight = np.concatenate([_array(p.weight) for p in projections]).T
+    bias = np.concatenate([_array(p.bias) for p in projections]) if attn.q_proj.bias is not None else None
+    return weight, bias
+
+
+def _packed_qkv(attn):  # Phi-3: already one projection, rows q | k | v
+    return _array(attn.qkv_proj.weight).T, None if attn.qkv_proj.bias is None else _array(attn.qkv_proj.bias)
+
+
+def _separate_gate_up(mlp):
+    return _array(mlp.gate_proj.weight).T, _array(mlp.up_proj.weight).T
+
+
+def _packed_gate_up(mlp):  # Phi-3: one projection, the gate's rows first
+    gate, up = np.split(_array(mlp.gate_up_proj.weight), 2)
+    return gate.T, up.T
+
+
+def _config_window(config) -> int | None:
+    return getattr(config, "sliding_window", None) or None
+
+
+def _no_window(config) -> int | None:
+    return None
+
+
+def _layer_windows(config) -> str | None:
+    if "sliding_attention" in (getattr(config, "layer_types", None) or ()):
+        return "sliding-window layers (use_sliding_window)"
+    return None
+
+
+@dataclass(frozen=True)
+class Family:
+    """How one model type's layer maps onto the fused graph."""
+
+    qkv: Callable = _separate_qkv  # attention module -> (packed weight [hidden, q|k|v], bias or None)
+    gate_up: Callable = _separate_gate_up  # MLP module -> (gate weight, up weight), each [hidden, intermediate]
+    window: Callable = _no_window  # config -> transformers' sliding window (keys seen, itself included), or None
+    refuse: Callable = _no_window  # config -> what the graph cannot express, or None
+
+
+FAMILIES = {
+    "llama": Family(),
+    "mistral": Family(window=_config_window),
+    "qwen2": Family(refuse=_layer_windows),  # q/k/v biases
+    "qwen3": Family(refuse=_layer_windows),  # per-head q/k RMSNorm before RoPE (_qk_normed)
+    "phi3": Family(qkv=_packed_qkv, gate_up=_packed_gate_up, window=_config_window,
+                   refuse=lambda c: (f"partial rotary embedding ({c.partial_rotary_factor})"
+                                     if getattr(c, "partial_rotary_factor", 1.0) != 1.0 else None)),
+}
 
 
 def unsupported(model) -> str | None:
     """Why this model cannot get the fused graph (None: it can)."""
     config = model.config
     kind = getattr(config, "model_type", None)
-    if kind not in FAMILIES:
-        return f"model type {kind!r} is not one of {FAMILIES}"
+    family = FAMILIES.get(kind)
+    if family is None:
+        return f"model type {kind!r} is not one of {tuple(FAMILIES)}"
     if getattr(config, "hidden_act", "silu") != "silu":
         return f"activation {config.hidden_act!r} (SiLU only)"
     if getattr(config, "mlp_bias", False):
         return "MLP biases"
-    if getattr(config, "sliding_window", None) and getattr(config, "use_sliding_window", kind == "mistral"):
-        return "a sliding attention window"
+    if reason := family.refuse(config):
+        return reason
     rope = getattr(config, "rope_scaling", None) or {}
     if rope.get("rope_type", rope.get("type")) not in _STATIC_ROPE:
         return f"RoPE type {rope.get('rope_type', rope.get('type'))!r} (computed per call)"
@@ -60,10 +125,6 @@ def unsupported(model) -> str | None:
     if attn.o_proj.bias is not None:
         return "an output-projection bias"
     return None
-
-
-def _array(t) -> np.ndarray:
-    return t.detach().to("cpu").float().numpy()
 
 
 class _Graph:
@@ -95,6 +156,21 @@ def _rope_tables(model, positions: int) -> tuple[np.ndarray, np.ndarray]:
     return (np.cos(angles) * scale).astype(np.float32), (np.sin(angles) * scale).astype(np.float32)
 
 
+def _qk_normed(g: _Graph, p: str, qkv: str, attn, heads: int, kv_heads: int, head_dim: int) -> list[str]:
+    """[query, key, value] from the packed projection, query and key RMS-normalized per head (Qwen3)."""
+    sizes = g.const(f"{p}.qkv_sizes", np.array([heads * head_dim, kv_heads * head_dim, kv_heads * head_dim], np.int64))
+    q, k, v = g.node("Split", [qkv, sizes], 3, f"{p}/qkv_split", axis=-1)
+    per_head = g.const(f"{p}.per_head", np.array([0, 0, -1, head_dim], np.int64))
+    flat = g.const(f"{p}.flat", np.array([0, 0, -1], np.int64))
+    out = []
+    for name, x, norm in (("q", q, attn.q_norm), ("k", k, attn.k_norm)):
+        heads_view = g.node("Reshape", [x, per_head], 1, f"{p}/{name}_heads")[0]
+        normed = g.node("SimplifiedLayerNormalization", [heads_view, g.const(f"{p}.{name}_norm.weight", _array(norm.weight))],
+                        1, f"{p}/{name}_norm", axis=-1, epsilon=float(norm.variance_epsilon), stash_type=1)[0]
+        out.append(g.node("Reshape", [normed, flat], 1, f"{p}/{name}_flat")[0])
+    return [*out, v]
+
+
 def build(model, path: Path) -> None:
     """Write the fused graph of `model` (a *ForCausalLM of FAMILIES, unsupported() is None) to `path`."""
     import onnx
@@ -107,6 +183,11 @@ def build(model, path: Path) -> None:
     head_dim = attn0.head_dim
     eps = float(config.rms_norm_eps)
     positions = int(config.max_position_embeddings)
+    family = FAMILIES[config.model_type]
+    window = family.window(config)
+    # transformers' sliding window W (keys q-W+1..q) is GroupQueryAttention's local_window_size W: checked
+    # position by position against transformers (W-1 and W+1 both differ)
+    local_window = window if window else -1
     g = _Graph()
 
     # positions from the mask: GroupQueryAttention takes (valid length - 1) per row and the total length
@@ -139,25 +220,26 @@ def build(model, path: Path) -> None:
             hidden, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [residual, delta, w_in],
                                             [f"{p}/input_norm/out", "", "", f"{p}/input_norm/sum"],
                                             f"{p}/input_norm", domain=MS_DOMAIN, epsilon=eps)
-        qkv_w = np.concatenate([_array(a.q_proj.weight), _array(a.k_proj.weight), _array(a.v_proj.weight)]).T
+        qkv_w, qkv_b = family.qkv(a)
         qkv = g.node("MatMul", [hidden, g.const(f"{p}.qkv_proj.weight", qkv_w)], 1, f"{p}/qkv_proj")[0]
-        if a.q_proj.bias is not None:
-            bias = np.concatenate([_array(a.q_proj.bias), _array(a.k_proj.bias), _array(a.v_proj.bias)])
-            qkv = g.node("Add", [qkv, g.const(f"{p}.qkv_proj.bias", bias)], 1, f"{p}/qkv_bias")[0]
-        attn, _, _ = g.node("GroupQueryAttention",
-                            [qkv, "", "", n.past(i, "key"), n.past(i, "value"), seqlens, total, cos, sin],
+        if qkv_b is not None:
+            qkv = g.node("Add", [qkv, g.const(f"{p}.qkv_proj.bias", qkv_b)], 1, f"{p}/qkv_bias")[0]
+        gqa_in = [qkv, "", ""]
+        if getattr(a, "q_norm", None) is not None:  # Qwen3: per-head RMSNorm of q and k before the rotation
+            gqa_in = _qk_normed(g, p, qkv, a, heads, kv_heads, head_dim)  # (GroupQueryAttention's own: CUDA only)
+        gqa_in += [n.past(i, "key"), n.past(i, "value"), seqlens, total, cos, sin]
+        attn, _, _ = g.node("GroupQueryAttention", gqa_in,
                             [f"{p}/attn/out", n.present(i, "key"), n.present(i, "value")], f"{p}/attn",
                             domain=MS_DOMAIN, num_heads=heads, kv_num_heads=kv_heads, scale=float(a.scaling),
-                            do_rotary=1, rotary_interleaved=0, local_window_size=-1)
+                            do_rotary=1, rotary_interleaved=0, local_window_size=local_window)
         out = g.node("MatMul", [attn, g.const(f"{p}.o_proj.weight", _array(a.o_proj.weight).T)], 1, f"{p}/o_proj")[0]
         w_post = g.const(f"{p}.post_attention_layernorm.weight", _array(layer.post_attention_layernorm.weight))
         hidden, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [residual, out, w_post],
                                         [f"{p}/post_norm/out", "", "", f"{p}/post_norm/sum"], f"{p}/post_norm",
                                         domain=MS_DOMAIN, epsilon=eps)
-        gate = g.node("MatMul", [hidden, g.const(f"{p}.gate_proj.weight", _array(mlp.gate_proj.weight).T)], 1,
-                      f"{p}/gate_proj")[0]
-        up = g.node("MatMul", [hidden, g.const(f"{p}.up_proj.weight", _array(mlp.up_proj.weight).T)], 1,
-                    f"{p}/up_proj")[0]
+        gate_w, up_w = family.gate_up(mlp)
+        gate = g.node("MatMul", [hidden, g.const(f"{p}.gate_proj.weight", gate_w)], 1, f"{p}/gate_proj")[0]
+        up = g.node("MatMul", [hidden, g.const(f"{p}.up_proj.weight", up_w)], 1, f"{p}/up_proj")[0]
         silu = g.node("Mul", [gate, g.node("Sigmoid", [gate], 1, f"{p}/sigmoid")[0]], 1, f"{p}/silu")[0]
         gated = g.node("Mul", [silu, up], 1, f"{p}/gated")[0]
         delta = g.node("MatMul", [gated, g.const(f"{p}.down_proj.weight", _array(mlp.down_proj.weight).T)], 1,

@@ -32,8 +32,8 @@ FAMILIES = {  # model type -> (transformers config class, its arguments)
                                                      "high_freq_factor": 4.0, "original_max_position_embeddings": 16})),
     "qwen2": ("Qwen2Config", dict(GQA, head_dim=16)),
     "qwen3": ("Qwen3Config", dict(GQA, head_dim=16)),
-    "mistral": ("MistralConfig", dict(GQA, sliding_window=8)),
-    "phi3": ("Phi3Config", dict(GQA)),
+    "mistral": ("MistralConfig", dict(GQA, head_dim=16, sliding_window=8)),
+    "phi3": ("Phi3Config", dict(GQA, head_dim=16)),
     "gemma": ("GemmaConfig", dict(GQA, head_dim=16)),
     "gemma2": ("Gemma2Config", dict(GQA, head_dim=16, sliding_window=8, final_logit_softcapping=3.0,
                                     attn_logit_softcapping=2.0)),
@@ -179,12 +179,12 @@ def test_grouped_attention_never_joins_the_cache(family_bundle, model_type, appe
         assert getattr(model, "portable", model).cache_block == block, backend  # the fused decoder's fallback
 
 
-FUSED = ["llama", "qwen2"]  # the families whose ONNX Runtime artifact is the fused decoder (export/fused_decoder.py)
+FUSED = ["llama", "qwen2", "qwen3", "mistral", "phi3"]  # the families whose ONNX Runtime artifact is the fused decoder (export/fused_decoder.py)
 
 
 @pytest.mark.parametrize("model_type", FUSED)
 def test_fused_decoder_runs_on_onnxruntime_only(family_bundle, model_type):
-    """ONNX Runtime runs the fused graph (11 nodes a layer, GroupQueryAttention writing one cache buffer in place);
+    """ONNX Runtime runs the fused graph (11-18 nodes a layer, GroupQueryAttention writing one cache buffer in place);
     OpenVINO runs the portable graph. The greedy test above compares both with transformers."""
     import onnx
 
@@ -197,7 +197,8 @@ def test_fused_decoder_runs_on_onnxruntime_only(family_bundle, model_type):
     fused = next(a for a in bundle.artifacts if a.graph == "decoder_fused")
     assert fused.options["backends"] == ["onnxruntime"]
     ops = [node.op_type for node in onnx.load(str(path / fused.path)).graph.node]
-    assert ops.count("GroupQueryAttention") == 2 and len(ops) <= 2 * 12 + 10, ops  # 2 layers of 11-12 nodes
+    portable = onnx.load(str(path / "onnx" / "fp32" / "decoder.onnx")).graph.node
+    assert ops.count("GroupQueryAttention") == 2 and len(ops) * 3 < len(portable), (ops, len(portable))
     ort = pipeline(path, backend="onnxruntime")
     assert isinstance(ort.model, FusedDecoderModel) and ort.model.run_in_place is not None
     assert set(ort.engines) == {"decoder", "decoder_fused"}
