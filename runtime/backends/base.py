@@ -41,6 +41,9 @@ class Backend:
         self.graph = graph
         self.options = options or BackendOptions()
         self._inputs = {t.name: t for t in graph.inputs}
+        # what check_feeds compares, resolved once: per input its dtype, rank and fixed dims (index, size)
+        self._checks = [(t.name, t, np.dtype(t.dtype), len(t.shape),
+                         [(i, d) for i, d in enumerate(t.shape) if isinstance(d, int) and d >= 0]) for t in graph.inputs]
         self._load()
 
     @property
@@ -62,17 +65,16 @@ class Backend:
         if missing:
             raise UsageError(f"Graph '{self.graph.name}' needs inputs {missing}; got {sorted(feeds)}.")
         out = {}
-        for name, spec in self._inputs.items():
+        for name, spec, dtype, ndim, fixed in self._checks:
             arr = np.asarray(feeds[name])
-            if arr.dtype != np.dtype(spec.dtype):
+            if arr.dtype != dtype:
                 raise UsageError(
                     f"Input '{name}' of graph '{self.graph.name}' must be {spec.dtype}, got {arr.dtype}."
                 )
-            if arr.ndim != len(spec.shape) or any(
-                isinstance(d, int) and d >= 0 and d != s for d, s in zip(spec.shape, arr.shape)
-            ):
+            shape = arr.shape
+            if len(shape) != ndim or any(shape[i] != d for i, d in fixed):
                 raise UsageError(
-                    f"Input '{name}' of graph '{self.graph.name}' must have shape {list(spec.shape)}, got {list(arr.shape)}."
+                    f"Input '{name}' of graph '{self.graph.name}' must have shape {list(spec.shape)}, got {list(shape)}."
                 )
             out[name] = np.ascontiguousarray(arr)
         return out

@@ -74,6 +74,13 @@ class FeatureExtractionPipeline(Pipeline):
             tok = self.sentence_tokenizer.tok
             tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), *([tok.normalizer] if tok.normalizer else [])])
 
+    def __call__(self, inputs: Any, **options: Any) -> Any:
+        if not options and isinstance(inputs, str) and inputs.strip():
+            # the default call on one text, pipe("..."): what the template's steps below give for it
+            # (token embeddings [1][tokens][hidden]), without building the options, batches and results
+            return self.token_embeddings(inputs).tolist()
+        return super().__call__(inputs, **options)
+
     def _hidden(self, feeds: dict) -> np.ndarray:
         return self.head.forward(feeds)[LAST_HIDDEN_STATE].astype(np.float32, copy=False)
 
@@ -99,10 +106,9 @@ class FeatureExtractionPipeline(Pipeline):
         tok = self.tokenizer
         if truncation:
             return self._hidden(tok.encode([text]).arrays)
-        encoded = tok.encode([text], truncation=False)
-        enc = encoded.encodings[0]
-        if len(enc.ids) <= tok.max_length:
-            return self._hidden(encoded.arrays)
+        arrays, enc = tok.encode_one(text)
+        if len(enc) <= tok.max_length:
+            return self._hidden(arrays)
         windows = sliding_windows(enc, tok.max_length, tok.max_length // 4 if stride is None else stride)
         outs: list = [None] * len(windows)
         for group in batches([len(w) for w in windows], batch_size, tok.padding_side):

@@ -7,11 +7,16 @@ transformers nor the config files.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from tokenizers import Encoding
 
 
 @dataclass
@@ -24,6 +29,8 @@ class Encoded:
 
 def check_texts(texts, what: str = "text") -> list[str]:
     """A str or list of str, each non-empty after stripping; anything else is a clear error."""
+    if isinstance(texts, str) and texts.strip():  # the one-text hot path; an empty one gets the message below
+        return [texts]
     items = [texts] if isinstance(texts, str) else texts
     if not isinstance(items, (list, tuple)) or not items:
         raise UsageError(f"Expected a {what} (str) or a non-empty list of them, got {type(texts).__name__}.")
@@ -56,6 +63,12 @@ class TextTokenizer:
             self.pad_id = 0
         self.padding_side = config.get("padding_side", "right")
         self.input_names = tuple(config.get("model_input_names") or ("input_ids", "token_type_ids", "attention_mask"))
+        # pad()'s outputs in its order, and a getter of the Encoding lists they come from (resolved once, not per call)
+        fields = [(name, attr) for name, attr in (("input_ids", "ids"), ("attention_mask", "attention_mask"),
+                                                  ("token_type_ids", "type_ids")) if name in self.input_names]
+        self._pad_names = tuple(name for name, _ in fields)
+        attrs = [attr for _, attr in fields]
+        self._pad_lists = attrgetter(*attrs) if len(attrs) > 1 else lambda e: [getattr(e, a) for a in attrs]
         self._text_prefix: list[str] | None = None  # token_text()'s "abcdef" tokens
 
     def token_id(self, token: str) -> int | None:
@@ -71,8 +84,11 @@ class TextTokenizer:
             self.tok.enable_truncation(limit, stride=stride, strategy=strategy)
         try:
             if len(texts) == 1:  # encode_batch would wake the tokenizer's thread pool for one text
-                encs = [self.tok.encode(texts[0], pairs[0] if pairs is not None else None,
-                                        add_special_tokens=add_special_tokens)]
+                if pairs is None and add_special_tokens:  # the defaults: no keyword parsing on the hot path
+                    encs = [self.tok.encode(texts[0])]
+                else:
+                    encs = [self.tok.encode(texts[0], pairs[0] if pairs is not None else None,
+                                            add_special_tokens=add_special_tokens)]
             else:
                 batch = list(zip(texts, pairs)) if pairs is not None else list(texts)
                 encs = self.tok.encode_batch(batch, add_special_tokens=add_special_tokens)
@@ -83,9 +99,15 @@ class TextTokenizer:
             encs = [e for enc in encs for e in [enc, *enc.overflowing]]
         return Encoded(self.pad(encs), encs)
 
+    def encode_one(self, text: str) -> tuple[dict[str, np.ndarray], Encoding]:
+        """(arrays, Encoding) of one text with its special tokens, not truncated: what encode([text],
+        truncation=False) gives, without its batch and option handling (the one-text hot path)."""
+        enc = self.tok.encode(text)
+        return dict(zip(self._pad_names, np.array(self._pad_lists(enc), np.int64)[:, None])), enc
+
     def pad(self, encs) -> dict[str, np.ndarray]:
-        if len(encs) == 1:  # the batch-1 hot path: nothing to pad
-            ids, mask, types = (np.array([v], np.int64) for v in (encs[0].ids, encs[0].attention_mask, encs[0].type_ids))
+        if len(encs) == 1:  # the batch-1 hot path: nothing to pad; one array, a [1, tokens] row per input
+            return dict(zip(self._pad_names, np.array(self._pad_lists(encs[0]), np.int64)[:, None]))
         else:
             n = max(len(e.ids) for e in encs)
             ids = np.full((len(encs), n), self.pad_id, dtype=np.int64)
