@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import EngineMissingError
+from ..errors import EngineMissingError, UsageError
 from .base import Backend
 
 
@@ -43,27 +43,42 @@ class OnnxRuntimeBackend(Backend):
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self._names, self.session.run(self._names, feeds)))
 
-    def run_in_place(self, feeds: dict[str, np.ndarray], shared: dict[str, str]) -> dict[str, np.ndarray]:
-        """run(), with each output of `shared` (output name -> input name) written into that input's own
-        array (IO binding: the kernel updates the buffer in place, nothing is copied or allocated for it).
-        Returns the other outputs. The shared inputs must be C-contiguous float arrays the caller keeps."""
+    def bind_in_place(self, buffers: dict[str, np.ndarray], shared: dict[str, str]):
+        """A runner feeds -> outputs whose every call writes each output of `shared` (output name -> input name)
+        into that input's array in `buffers` (IO binding, bound once: the kernel updates the buffer in place,
+        nothing is copied or allocated for it). `feeds` holds the other inputs; the runner returns the other
+        outputs. The buffers must stay alive and unmoved while the runner is used (a new buffer: bind again)."""
         ort = import_ort()
-        checked = self.check_feeds(feeds)
+        for name, arr in buffers.items():
+            spec = self._inputs[name]
+            if not (isinstance(arr, np.ndarray) and arr.flags.c_contiguous and arr.dtype == np.dtype(spec.dtype)
+                    and arr.ndim == len(spec.shape)):
+                raise ValueError(f"bind_in_place: '{name}' must be a C-contiguous {spec.dtype} array of rank "
+                                 f"{len(spec.shape)} (it is written in place)")
         binding = self.session.io_binding()
-        in_place = set(shared.values())
-        for name, arr in checked.items():
-            if name not in in_place:
-                binding.bind_cpu_input(name, arr)
         rest = [o for o in self._names if o not in shared]
         for name in rest:  # bound first: get_outputs() lists outputs in binding order
             binding.bind_output(name)
+        values = []  # the OrtValues must outlive the binding's runs
         for out, inp in shared.items():
-            arr = feeds[inp]
-            if not (isinstance(arr, np.ndarray) and arr.flags.c_contiguous):
-                raise ValueError(f"run_in_place: input '{inp}' must be a C-contiguous array (it is written in place)")
-            value = ort.OrtValue.ortvalue_from_numpy(arr)
+            value = ort.OrtValue.ortvalue_from_numpy(buffers[inp])
             binding.bind_ortvalue_input(inp, value)
             binding.bind_ortvalue_output(out, value)
-        self.session.run_with_iobinding(binding)
-        return {name: value.numpy() for name, value in zip(rest, binding.get_outputs()[:len(rest)])}
+            values.append(value)
+        fed = [(name, spec) for name, spec in self._inputs.items() if name not in buffers]
+        session, count = self.session, len(rest)
 
+        def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            for name, spec in fed:
+                arr = feeds[name]
+                if arr.dtype != np.dtype(spec.dtype) or arr.ndim != len(spec.shape):
+                    raise UsageError(f"Input '{name}' of graph '{self.graph.name}' must be {spec.dtype} of rank "
+                                     f"{len(spec.shape)}, got {arr.dtype} of rank {arr.ndim}.")
+                binding.bind_cpu_input(name, np.ascontiguousarray(arr))
+            for name in rest:  # fresh outputs each call (a bound output keeps the last call's shape)
+                binding.bind_output(name)
+            session.run_with_iobinding(binding)
+            return {name: value.numpy() for name, value in zip(rest, binding.get_outputs()[:count])}
+
+        run.values = values  # keeps the buffers' OrtValues alive with the runner
+        return run

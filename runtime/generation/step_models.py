@@ -141,16 +141,17 @@ class FusedDecoderModel:
     prompt, or prompts of one length, and the beams/samples made from them — and `portable` (the standard decoder
     graph) for left-padded batches, whose positions the fused graph cannot take.
 
-    With `run_in_place` (ONNX Runtime's IO binding) the cache is one buffer per layer and kind, bound as both the
-    graph's past and its present: the attention kernel writes the new positions into it, nothing is copied per
-    step. The buffers grow `block` positions at a time (capped at the model's context). Without it (the PyTorch
-    reference, recording wrappers) the graph is fed the cache and returns it joined, like the portable graph."""
+    With `bind` (ONNX Runtime's IO binding: engine.bind_in_place) the cache is one buffer per layer and kind,
+    bound once as both the graph's past and its present: the attention kernel writes the new positions into it,
+    nothing is copied per step. The buffers grow `block` positions at a time (capped at the model's context),
+    and are bound again when they grow or beams reorder them. Without it (the PyTorch reference, recording
+    wrappers) the graph is fed the cache and returns it joined, like the portable graph."""
 
     is_encoder_decoder = False
 
-    def __init__(self, run: Callable, graph_spec, portable: "DecoderOnlyModel", run_in_place: Callable | None = None,
+    def __init__(self, run: Callable, graph_spec, portable: "DecoderOnlyModel", bind: Callable | None = None,
                  block: int = 256, context: int | None = None):
-        self.run, self.portable, self.run_in_place = run, portable, run_in_place
+        self.run, self.portable, self.bind = run, portable, bind
         inputs = {t.name: t for t in graph_spec.inputs}
         self.layers = kv_layers(inputs, PAST_PREFIX)
         k = inputs[past(self.layers[0], "key")].shape
@@ -164,16 +165,18 @@ class FusedDecoderModel:
             return {"portable": self.portable.start(inputs, expand)}
         rows = mask.shape[0] * expand
         cache = {name: np.zeros((rows, self.heads, 0, self.head_dim), np.float32) for name in self.shared.values()}
-        return {"portable": None, "rows": rows, "length": 0, "past": cache}
+        return {"portable": None, "rows": rows, "length": 0, "past": cache, "runner": None}
 
     def step(self, state: dict, new_tokens: np.ndarray) -> np.ndarray:
         if state["portable"] is not None:
             return self.portable.step(state["portable"], new_tokens)
         total = state["length"] + new_tokens.shape[1]
         feeds = {INPUT_IDS: new_tokens.astype(np.int64), ATTENTION_MASK: np.ones((state["rows"], total), np.int64)}
-        if self.run_in_place is not None:
+        if self.bind is not None:
             self._reserve(state, total)
-            out = self.run_in_place({**feeds, **state["past"]}, self.shared)
+            if state["runner"] is None:
+                state["runner"] = self.bind(state["past"], self.shared)
+            out = state["runner"](feeds)
         else:
             out = self.run(FUSED_DECODER, {**feeds, **state["past"]})
             state["past"] = {past_for(name): out[name] for name in self.shared}
@@ -193,12 +196,14 @@ class FusedDecoderModel:
             new = np.zeros(buf.shape[:2] + (grown, buf.shape[3]), np.float32)
             new[:, :, :length] = buf[:, :, :length]
             state["past"][name] = new
+        state["runner"] = None
 
     def reorder(self, state: dict, rows: np.ndarray) -> None:
         if state["portable"] is not None:
             self.portable.reorder(state["portable"], rows)
         else:
             state["past"] = {k: np.ascontiguousarray(v[rows]) for k, v in state["past"].items()}
+            state["runner"] = None
 
 
 class EncoderDecoderModel:

@@ -27,7 +27,7 @@ class DecoderHead(Head):
         fused = self.pipe.engines.get(FUSED_DECODER)
         if fused is not None:  # ONNX Runtime's form of the decoder (export/fused_decoder.py)
             self.model = FusedDecoderModel(self.pipe.run_graph, self.bundle.graphs[FUSED_DECODER], self.model,
-                                           run_in_place=getattr(fused, "run_in_place", None),
+                                           bind=getattr(fused, "bind_in_place", None),
                                            context=gen.context if gen is not None else None)
 
 

@@ -200,7 +200,7 @@ def test_fused_decoder_runs_on_onnxruntime_only(family_bundle, model_type):
     portable = onnx.load(str(path / "onnx" / "fp32" / "decoder.onnx")).graph.node
     assert ops.count("GroupQueryAttention") == 2 and len(ops) * 3 < len(portable), (ops, len(portable))
     ort = pipeline(path, backend="onnxruntime")
-    assert isinstance(ort.model, FusedDecoderModel) and ort.model.run_in_place is not None
+    assert isinstance(ort.model, FusedDecoderModel) and ort.model.bind is not None
     assert set(ort.engines) == {"decoder", "decoder_fused"}
     ort(PROMPT, max_new_tokens=3, do_sample=False)
     assert not ort.engines["decoder"].opened  # the portable session waits for a padded batch
