@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from edgetool.runtime.errors import UsageError, did_you_mean
+from edgetool.runtime.names import graph_backends as engines_for_graph
 from edgetool.serve.config import ModelConfig, Tensor, Warmup, graph_dims
 
 GRAPH_BACKENDS = ("onnxruntime", "openvino", "tensorrt")
@@ -116,7 +117,7 @@ def write_repository(bundle_path, repo: Path, opts: RepositoryOptions | None = N
         if not opts.graphs:
             raise UsageError("--bls calls the per-graph models: drop --no-graphs.")
         graph_backends = graph_backends if bls in graph_backends else graph_backends + [bls]
-        graph_models = {g: f"{name}.{safe_name(g)}.{bls}" for g in bundle.graphs}
+        graph_models = {g: f"{name}.{safe_name(g)}.{bls}" for g in bundle.graphs if _runs(g, bls)}
     _write_pipeline_model(bundle, spec, repo, name, backend, opts, graph_models if bls else None)
     out.models.append(name)
     if opts.graphs:
@@ -126,6 +127,13 @@ def write_repository(bundle_path, repo: Path, opts: RepositoryOptions | None = N
             if note:
                 out.notes.append(note)
     return out
+
+
+def _runs(graph: str, backend: str) -> bool:
+    """Whether a Triton backend runs `graph` (another engine's form of a graph, e.g. ONNX Runtime's fused decoder,
+    is left to that engine: names.ALTERNATIVE_GRAPHS)."""
+    only = engines_for_graph(graph)
+    return only is None or backend in only
 
 
 def _pipeline_backend(bundle, backend: str | None) -> str | None:
@@ -240,6 +248,8 @@ def _write_graph_models(bundle, repo: Path, name: str, backend: str, opts: Repos
     precision = opts.precision or ("fp32" if "fp32" in bundle.precisions else bundle.precisions[0])
     written = []
     for graph, spec in bundle.graphs.items():
+        if not _runs(graph, backend):
+            continue
         art = next((a for a in bundle.artifacts if a.graph == graph and a.precision == precision and a.format == fmt),
                    None)
         if art is None:

@@ -219,6 +219,28 @@ def test_fused_decoder_runs_on_onnxruntime_only(family_bundle, model_type):
     assert {o["graph"] for o in ov_report["outputs"]} == {"decoder"} and ov_report["passed"]
 
 
+def test_fused_decoder_is_left_to_onnxruntime_by_triton_and_tensorrt(family_bundle, tmp_path):
+    """Triton per-graph models: the fused decoder only under the onnxruntime backend; TensorRT engine plans (made
+    on the device, planned without a GPU) build the portable decoder only."""
+    from edgetool.runtime.backends.tensorrt.bundle_build import TrtBuildOptions, plan_builds
+    from edgetool.runtime.bundle import Bundle
+    from edgetool.serve.repository import RepositoryOptions, write_repository
+
+    from edgetool.quantize import QuantizeOptions, quantize_bundle
+
+    path = tmp_path / "b"
+    shutil.copytree(family_bundle("llama"), path)
+    # an OpenVINO IR next to the ONNX: its build leaves the fused graph alone
+    quantize_bundle(QuantizeOptions(bundle=path, precision="fp32", target="openvino", quiet=True, check_parity=False))
+    assert sorted(a.id for a in Bundle.load(path).artifacts if a.target == "openvino") == ["openvino/fp32/decoder"]
+    repo = write_repository(path, tmp_path / "repo", RepositoryOptions(graph_backends=("onnxruntime", "openvino"),
+                                                                       bls="openvino"))
+    graph_models = sorted(m.split(".", 1)[1] for m in repo.models if "." in m)
+    assert graph_models == ["decoder.onnxruntime", "decoder.openvino", "decoder_fused.onnxruntime"], repo.models
+    assert not repo.notes, repo.notes
+    assert [p.graph for p in plan_builds(Bundle.load(path), TrtBuildOptions())] == ["decoder"]
+
+
 @pytest.mark.parametrize("model_type", FUSED)
 def test_fused_decoder_beams_and_in_place_cache_equal_generate(family_bundle, hf, model_type):
     """Beam search (rows reordered in the shared buffers) and a cache grown past its first block, on the fused

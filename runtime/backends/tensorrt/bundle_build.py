@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edgetool.runtime.bundle import Artifact, Bundle
 from edgetool.runtime.errors import EngineMissingError, UsageError
+from edgetool.runtime.names import graph_backends
 from edgetool.runtime.tasks import get_task
 
 from . import build
@@ -46,6 +47,8 @@ def plan_builds(bundle: Bundle, opts: TrtBuildOptions) -> list[PlannedBuild]:
     typical = typical_from_processing(bundle.processing, get_task(bundle.task).typical_dims)
     plans = []
     for name, graph in bundle.graphs.items():
+        if (only := graph_backends(name)) and "tensorrt" not in only:  # another engine's form (contrib ops)
+            continue
         own = [a for a in trt_arts if a.graph == name and a.precision == precision]
         # TensorRT 10's fp16 is a builder flag over the fp32 ONNX (TensorRT 11 needs the trt/fp16 artifact's fp16
         # ONNX: build_engine says so); ORT's INT8 (uint8, int32 biases) is not what TensorRT parses
