@@ -66,19 +66,26 @@ class OnnxRuntimeBackend(Backend):
             binding.bind_ortvalue_output(out, value)
             values.append(value)
         fed = [(name, spec) for name, spec in self._inputs.items() if name not in buffers]
-        session, count = self.session, len(rest)
+        return _InPlaceRunner(self.session, binding, rest, fed, values, self.graph.name)
 
-        def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            for name, spec in fed:
-                arr = feeds[name]
-                if arr.dtype != np.dtype(spec.dtype) or arr.ndim != len(spec.shape):
-                    raise UsageError(f"Input '{name}' of graph '{self.graph.name}' must be {spec.dtype} of rank "
-                                     f"{len(spec.shape)}, got {arr.dtype} of rank {arr.ndim}.")
-                binding.bind_cpu_input(name, np.ascontiguousarray(arr))
-            for name in rest:  # fresh outputs each call (a bound output keeps the last call's shape)
-                binding.bind_output(name)
-            session.run_with_iobinding(binding)
-            return {name: value.numpy() for name, value in zip(rest, binding.get_outputs()[:count])}
 
-        run.values = values  # keeps the buffers' OrtValues alive with the runner
-        return run
+class _InPlaceRunner:
+    """feeds -> outputs on a binding whose cache buffers are bound once (OnnxRuntimeBackend.bind_in_place)."""
+
+    def __init__(self, session, binding, outputs: list[str], fed: list, values: list, graph: str):
+        # `values`: the buffers' OrtValues, kept alive as long as the binding is used
+        self.session, self.binding, self.outputs, self.fed, self.values, self.graph = \
+            session, binding, outputs, fed, values, graph
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        binding = self.binding
+        for name, spec in self.fed:
+            arr = feeds[name]
+            if arr.dtype != np.dtype(spec.dtype) or arr.ndim != len(spec.shape):
+                raise UsageError(f"Input '{name}' of graph '{self.graph}' must be {spec.dtype} of rank "
+                                 f"{len(spec.shape)}, got {arr.dtype} of rank {arr.ndim}.")
+            binding.bind_cpu_input(name, np.ascontiguousarray(arr))
+        for name in self.outputs:  # fresh outputs each call (a bound output keeps the last call's shape)
+            binding.bind_output(name)
+        self.session.run_with_iobinding(binding)
+        return {name: value.numpy() for name, value in zip(self.outputs, binding.get_outputs()[:len(self.outputs)])}

@@ -23,7 +23,7 @@ class DecoderHead(Head):
         block = getattr(self.pipe.engines["decoder"], "cache_block", None) or (APPEND_BLOCK if appends_cache(graph) else None)
         if gen is not None and gen.sliding_window is not None:
             block = None
-        self.model = DecoderOnlyModel(self.pipe.run_graph, graph, cache_block=block)
+        self.model: DecoderOnlyModel | FusedDecoderModel = DecoderOnlyModel(self.pipe.run_graph, graph, cache_block=block)
         fused = self.pipe.engines.get(FUSED_DECODER)
         if fused is not None:  # ONNX Runtime's form of the decoder (export/fused_decoder.py)
             self.model = FusedDecoderModel(self.pipe.run_graph, self.bundle.graphs[FUSED_DECODER], self.model,

@@ -57,7 +57,8 @@ class LazyEngine:
     decoder replaces is needed only for left-padded batches, so its session (and memory) waits for one."""
 
     def __init__(self, cls: type[Backend], bundle: Bundle, artifact, options: BackendOptions | None):
-        self._cls, self._bundle, self._options, self._engine = cls, bundle, options, None
+        self._cls, self._bundle, self._options = cls, bundle, options
+        self._engine: Backend | None = None
         self.artifact, self.name, self.cache_block = artifact, cls.name, cls.cache_block
 
     @property
