@@ -91,13 +91,13 @@ def build_checkpoint(out: Path) -> Path:
 
 # --- the engines --------------------------------------------------------------------------------------------
 
-def edgetool_build(target: str, precision: str, ckpt: Path, out: Path) -> list:
+def edgetool_build(target: str, precision: str, ckpt: Path, out: Path, extra: tuple = ()) -> list:
     # Random weights give near-flat logits: int4's error flips enough greedy tokens to fail the export's accuracy
     # floor (teacher-forced top-1), which says nothing about a trained model. Speed is measured here, so the
     # quantized bundles skip the check; fp32 keeps it.
     check = ["--no-parity-check"] if precision != "fp32" else []
     return [MAIN_PY, "-m", "edgetool", "export", "--task", "text-generation", "--model", ckpt, "--target", target,
-            "--precision", precision, "--out", out, "--force", *check]
+            "--precision", precision, "--out", out, "--force", *check, *extra]
 
 
 def genai_build(precision: str, ckpt: Path, out: Path) -> list:
@@ -123,6 +123,9 @@ ENGINES = {
     # a quantized bundle keeps the portable fp32 ONNX beside its own artifact: the runner names the precision
     **{f"edgetool-ort-{p}": Engine("edgetool", MAIN_PY, partial(edgetool_build, "onnx", p),
                                    {"backend": "onnxruntime", "precision": p}) for p in ("fp32", "int8", "int4")},
+    # the LM head at 4 bits too (edgetool's default keeps it at 8): the layout ONNX Runtime GenAI's int4 builds
+    "edgetool-ort-int4-head4": Engine("edgetool", MAIN_PY, partial(edgetool_build, "onnx", "int4", extra=("--lm-head", "int4")),
+                                      {"backend": "onnxruntime", "precision": "int4"}),
     **{f"edgetool-ov-{p}": Engine("edgetool", MAIN_PY, partial(edgetool_build, "openvino", p),
                                   {"backend": "openvino", "precision": p}) for p in ("fp32", "int4")},
     "transformers-generate": Engine("transformers", MAIN_PY),

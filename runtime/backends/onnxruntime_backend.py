@@ -77,15 +77,24 @@ class _InPlaceRunner:
         self.session, self.binding, self.outputs, self.fed, self.values, self.graph = \
             session, binding, outputs, fed, values, graph
 
-    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        binding = self.binding
+    def __call__(self, feeds: dict[str, np.ndarray], out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """`out`: C-contiguous arrays of the right shape and dtype the outputs of those names are written to (no
+        output to allocate, and no OrtValue per output to wrap afterwards); the others are allocated."""
+        binding, out = self.binding, out or {}
         for name, spec in self.fed:
             arr = feeds[name]
             if arr.dtype != np.dtype(spec.dtype) or arr.ndim != len(spec.shape):
                 raise UsageError(f"Input '{name}' of graph '{self.graph}' must be {spec.dtype} of rank "
                                  f"{len(spec.shape)}, got {arr.dtype} of rank {arr.ndim}.")
             binding.bind_cpu_input(name, np.ascontiguousarray(arr))
-        for name in self.outputs:  # fresh outputs each call (a bound output keeps the last call's shape)
-            binding.bind_output(name)
+        for name in self.outputs:  # bound each call (a bound output keeps the last call's shape)
+            given = out.get(name)
+            if given is None:
+                binding.bind_output(name)
+            else:
+                binding.bind_output(name, "cpu", 0, given.dtype, list(given.shape), given.ctypes.data)
         self.session.run_with_iobinding(binding)
-        return {name: value.numpy() for name, value in zip(self.outputs, binding.get_outputs()[:len(self.outputs)])}
+        if all(name in out for name in self.outputs):
+            return dict(out)
+        return {name: out[name] if name in out else value.numpy()
+                for name, value in zip(self.outputs, binding.get_outputs()[:len(self.outputs)])}

@@ -34,9 +34,13 @@ class ProcessorList(list):
         return scores
 
 
-def _token_mask(vocab: int, tokens: Sequence[int]) -> np.ndarray:
-    """[vocab] bool; ids outside the vocabulary are ignored (as transformers' isin does)."""
-    return np.isin(np.arange(vocab), np.asarray(list(tokens), dtype=np.int64))
+def _banned(scores: np.ndarray, tokens: Sequence[int]) -> np.ndarray:
+    """A copy of `scores` with `tokens` at -inf; ids outside the vocabulary are ignored (as transformers' isin
+    does). Indexes the few banned ids (a mask over the whole vocabulary cost ~0.15 ms a step at 49k tokens)."""
+    vocab = scores.shape[-1]
+    out = scores.copy()
+    out[..., [t for t in tokens if 0 <= t < vocab]] = NEG_INF
+    return out
 
 
 # -- processors ------------------------------------------------------------------------------------
@@ -82,7 +86,7 @@ class MinLength(LogitsProcessor):
     def __call__(self, ids, scores):
         if ids.shape[1] >= self.min_length:
             return scores
-        return np.where(_token_mask(scores.shape[-1], self.eos), NEG_INF, scores)
+        return _banned(scores, self.eos)
 
 
 class MinNewTokens(LogitsProcessor):
@@ -94,7 +98,7 @@ class MinNewTokens(LogitsProcessor):
     def __call__(self, ids, scores):
         if ids.shape[1] - self.prompt_len >= self.min_new_tokens:
             return scores
-        return np.where(_token_mask(scores.shape[-1], self.eos), NEG_INF, scores)
+        return _banned(scores, self.eos)
 
 
 class ForceTokensAt(LogitsProcessor):
@@ -119,7 +123,7 @@ class SuppressTokens(LogitsProcessor):
         self.tokens = list(tokens)
 
     def __call__(self, ids, scores):
-        return np.where(_token_mask(scores.shape[-1], self.tokens), NEG_INF, scores)
+        return _banned(scores, self.tokens)
 
 
 class SuppressTokensAtBegin(LogitsProcessor):
@@ -131,7 +135,7 @@ class SuppressTokensAtBegin(LogitsProcessor):
     def __call__(self, ids, scores):
         if ids.shape[1] != self.begin_index:
             return scores
-        return np.where(_token_mask(scores.shape[-1], self.tokens), NEG_INF, scores)
+        return _banned(scores, self.tokens)
 
 
 # -- warpers (sampling only) -----------------------------------------------------------------------

@@ -158,6 +158,7 @@ class FusedDecoderModel:
         self.heads, self.head_dim = k[1], k[3]
         self.shared = {present(i, kv): past(i, kv) for i in self.layers for kv in KV_KINDS}
         self.block, self.context = block, context
+        self.vocab = next(t.shape[-1] for t in graph_spec.outputs if t.name == LOGITS)
 
     def start(self, inputs: dict, expand: int = 1) -> dict:
         mask = np.asarray(inputs[ATTENTION_MASK])
@@ -176,7 +177,8 @@ class FusedDecoderModel:
             self._reserve(state, total)
             if state["runner"] is None:
                 state["runner"] = self.bind(state["past"], self.shared)
-            out = state["runner"](feeds)
+            logits = np.empty((state["rows"], new_tokens.shape[1], self.vocab), np.float32)
+            out = state["runner"](feeds, {LOGITS: logits})
         else:
             out = self.run(FUSED_DECODER, {**feeds, **state["past"]})
             state["past"] = {past_for(name): out[name] for name in self.shared}
