@@ -37,7 +37,6 @@ import numpy as np
 
 from edgetool.runtime import names as n
 
-GRAPH = "decoder_fused"
 _STATIC_ROPE = (None, "default", "linear", "llama3")  # frequencies fixed at load: one table serves every call
 OPSET = 17
 MS_DOMAIN = "com.microsoft"
@@ -72,7 +71,7 @@ def _config_window(config) -> int | None:
     return getattr(config, "sliding_window", None) or None
 
 
-def _no_window(config) -> int | None:
+def _nothing(config) -> None:
     return None
 
 
@@ -88,8 +87,8 @@ class Family:
 
     qkv: Callable = _separate_qkv  # attention module -> (packed weight [hidden, q|k|v], bias or None)
     gate_up: Callable = _separate_gate_up  # MLP module -> (gate weight, up weight), each [hidden, intermediate]
-    window: Callable = _no_window  # config -> transformers' sliding window (keys seen, itself included), or None
-    refuse: Callable = _no_window  # config -> what the graph cannot express, or None
+    window: Callable = _nothing  # config -> transformers' sliding window (keys seen, itself included), or None
+    refuse: Callable = _nothing  # config -> what the graph cannot express, or None
 
 
 FAMILIES = {
@@ -259,7 +258,7 @@ def build(model, path: Path) -> None:
                                                         [n.BATCH, kv_heads, n.PAST_SEQUENCE, head_dim]))
             outputs.append(helper.make_tensor_value_info(n.present(i, kv), f32,
                                                          [n.BATCH, kv_heads, n.TOTAL_SEQUENCE, head_dim]))
-    graph = helper.make_graph(g.nodes, GRAPH, inputs, outputs, g.inits)
+    graph = helper.make_graph(g.nodes, n.FUSED_DECODER, inputs, outputs, g.inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS_DOMAIN, 1)],
                               producer_name="edgetool")
     proto.ir_version = 10  # what ONNX Runtime 1.17+ reads (the onnx package would write its newest)
