@@ -103,22 +103,21 @@ class TextTokenizer:
         """(arrays, Encoding) of one text with its special tokens, not truncated: what encode([text],
         truncation=False) gives, without its batch and option handling (the one-text hot path)."""
         enc = self.tok.encode(text)
-        return dict(zip(self._pad_names, np.array(self._pad_lists(enc), np.int64)[:, None])), enc
+        return self.pad([enc]), enc
 
     def pad(self, encs) -> dict[str, np.ndarray]:
         if len(encs) == 1:  # the batch-1 hot path: nothing to pad; one array, a [1, tokens] row per input
             return dict(zip(self._pad_names, np.array(self._pad_lists(encs[0]), np.int64)[:, None]))
-        else:
-            n = max(len(e.ids) for e in encs)
-            ids = np.full((len(encs), n), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(encs), n), dtype=np.int64)
-            types = np.zeros((len(encs), n), dtype=np.int64)
-            for i, e in enumerate(encs):
-                k = len(e.ids)
-                sl = slice(0, k) if self.padding_side == "right" else slice(n - k, n)
-                ids[i, sl] = e.ids
-                mask[i, sl] = e.attention_mask
-                types[i, sl] = e.type_ids
+        n = max(len(e.ids) for e in encs)
+        ids = np.full((len(encs), n), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encs), n), dtype=np.int64)
+        types = np.zeros((len(encs), n), dtype=np.int64)
+        for i, e in enumerate(encs):
+            k = len(e.ids)
+            sl = slice(0, k) if self.padding_side == "right" else slice(n - k, n)
+            ids[i, sl] = e.ids
+            mask[i, sl] = e.attention_mask
+            types[i, sl] = e.type_ids
         arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return {k: v for k, v in arrays.items() if k in self.input_names}
 
