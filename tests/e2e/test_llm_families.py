@@ -241,6 +241,21 @@ def test_fused_decoder_is_left_to_onnxruntime_by_triton_and_tensorrt(family_bund
     assert [p.graph for p in plan_builds(Bundle.load(path), TrtBuildOptions())] == ["decoder"]
 
 
+def test_bench_times_the_fused_decoder(family_bundle, tmp_path):
+    """`edgetool bench` on a fused-decoder bundle: its timer wraps the in-place runner, and the generation
+    extras count the fused steps."""
+    import json
+
+    from cli_invoke import invoke_cli
+
+    out = tmp_path / "bench.json"
+    r = invoke_cli("bench", family_bundle("llama"), "--backend", "onnxruntime", "--runs", "2", "--warmup", "1",
+                   "--no-cold-start", "-q", "--json", out)
+    assert r.exit_code == 0, r.output
+    text = json.dumps(json.loads(out.read_text()))
+    assert '"new_tokens"' in text and '"decode_tokens_per_s"' in text, text[:2000]
+
+
 @pytest.mark.parametrize("model_type", FUSED)
 def test_fused_decoder_beams_and_in_place_cache_equal_generate(family_bundle, hf, model_type):
     """Beam search (rows reordered in the shared buffers) and a cache grown past its first block, on the fused
