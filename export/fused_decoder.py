@@ -13,7 +13,8 @@ batch 1 each costs a thread-pool round trip. This graph computes the same step i
 Interface (names as in the portable graph, minus position_ids): input_ids [batch, sequence], attention_mask
 [batch, total_sequence] (all ones: the positions are counted from it, so rows are never padded — padded
 batches use the portable graph), past_key_values.{i}.key/value [batch, kv_heads, past_sequence, head_dim] ->
-logits [batch, sequence, vocab], present.{i}.key/value [batch, kv_heads, total_sequence, head_dim]. With a
+logits [batch, 1, vocab] (the last position's: all the generation loop reads, and the LM head over a whole
+prompt costs a fifth of its prefill), present.{i}.key/value [batch, kv_heads, total_sequence, head_dim]. With a
 shared buffer, past_sequence is the buffer's capacity and present has the same shape.
 
 Families (FAMILIES, one entry each): Llama, Mistral (sliding window: GroupQueryAttention's local window), Qwen2
@@ -246,12 +247,15 @@ def build(model, path: Path) -> None:
     w_norm = g.const("norm.weight", _array(core.norm.weight))
     final = g.node("SkipSimplifiedLayerNormalization", [residual, delta, w_norm], ["final_norm/out"], "final_norm",
                    domain=MS_DOMAIN, epsilon=eps)[0]
-    g.node("MatMul", [final, lm], [n.LOGITS], "lm_head")
+    # the loop reads the last position's logits only: the LM head over a whole prompt would be a fifth of prefill
+    last = g.node("Slice", [final, g.const("const/last", np.array([-1], np.int64)),
+                            g.const("const/end", np.array([np.iinfo(np.int64).max], np.int64)), one], 1, "last_position")[0]
+    g.node("MatMul", [last, lm], [n.LOGITS], "lm_head")
 
     f32, i64 = TensorProto.FLOAT, TensorProto.INT64
     inputs = [helper.make_tensor_value_info(n.INPUT_IDS, i64, [n.BATCH, n.SEQUENCE]),
               helper.make_tensor_value_info(n.ATTENTION_MASK, i64, [n.BATCH, n.TOTAL_SEQUENCE])]
-    outputs = [helper.make_tensor_value_info(n.LOGITS, f32, [n.BATCH, n.SEQUENCE, vocab])]
+    outputs = [helper.make_tensor_value_info(n.LOGITS, f32, [n.BATCH, 1, vocab])]
     for i in range(layers):
         for kv in n.KV_KINDS:
             inputs.append(helper.make_tensor_value_info(n.past(i, kv), f32,

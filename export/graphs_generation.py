@@ -43,11 +43,14 @@ def _cache_tensors(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 class DecoderOnlyStep(torch.nn.Module):
-    """appends: whether present.* are only the new positions (None: where grouped attention applies)."""
+    """appends: whether present.* are only the new positions (None: where grouped attention applies);
+    last_logits: logits of the last position only (the fused graph's)."""
 
-    def __init__(self, model, layers: int, use_position_ids: bool, appends: bool | None = None):
+    def __init__(self, model, layers: int, use_position_ids: bool, appends: bool | None = None,
+                 last_logits: bool = False):
         super().__init__()
         self.model, self.layers, self.use_position_ids, self.appends = model, layers, use_position_ids, appends
+        self.last_logits = last_logits
 
     def forward(self, *args):
         input_ids, attention_mask = args[0], args[1]
@@ -63,7 +66,7 @@ class DecoderOnlyStep(torch.nn.Module):
         # grouped attention: only the new positions (the runtime keeps the cache); else the whole cache
         flat = [t for i in range(self.layers) for t in cache.new[i]] if appends else \
             [t for kv in _cache_tensors(out.past_key_values) for t in kv]
-        return (out.logits, *flat)
+        return (out.logits[:, -1:] if self.last_logits else out.logits, *flat)
 
 
 def _probe_cache(model) -> tuple[int, int, int]:
@@ -102,8 +105,8 @@ def decoder_only_graph(model, batch: int = 2, past: int = 3, seq: int = 4) -> Gr
 
 def fused_decoder_graph(model, batch: int = 2, past: int = 3, seq: int = 4) -> GraphExport | None:
     """The ONNX Runtime form of the decoder (export/fused_decoder.py), or None where it does not apply. Its torch
-    reference is the model's own step with a whole (joined) cache, positions counted from the cache: the fused
-    graph serves unpadded rows only."""
+    reference is the model's own step with a whole (joined) cache, positions counted from the cache (the fused
+    graph serves unpadded rows only), and the last position's logits."""
     from . import fused_decoder
 
     if fused_decoder.unsupported(model) is not None:
@@ -116,7 +119,7 @@ def fused_decoder_graph(model, batch: int = 2, past: int = 3, seq: int = 4) -> G
         for kv in n.KV_KINDS:
             inputs[n.past(i, kv)] = torch.randn(batch, heads, past, head_dim)
             outputs.append(n.present(i, kv))
-    return GraphExport(n.FUSED_DECODER, DecoderOnlyStep(model, layers, False, appends=False), inputs, outputs,
+    return GraphExport(n.FUSED_DECODER, DecoderOnlyStep(model, layers, False, appends=False, last_logits=True), inputs, outputs,
                        build=lambda path: fused_decoder.build(model, path))
 
 

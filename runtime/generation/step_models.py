@@ -177,7 +177,7 @@ class FusedDecoderModel:
             self._reserve(state, total)
             if state["runner"] is None:
                 state["runner"] = self.bind(state["past"], self.shared)
-            logits = np.empty((state["rows"], new_tokens.shape[1], self.vocab), np.float32)
+            logits = np.empty((state["rows"], 1, self.vocab), np.float32)  # the last position's
             out = state["runner"](feeds, {LOGITS: logits})
         else:
             out = self.run(FUSED_DECODER, {**feeds, **state["past"]})

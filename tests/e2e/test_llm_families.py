@@ -199,6 +199,8 @@ def test_fused_decoder_runs_on_onnxruntime_only(family_bundle, model_type):
     ops = [node.op_type for node in onnx.load(str(path / fused.path)).graph.node]
     portable = onnx.load(str(path / "onnx" / "fp32" / "decoder.onnx")).graph.node
     assert ops.count("GroupQueryAttention") == 2 and len(ops) * 3 < len(portable), (ops, len(portable))
+    logits = next(t for t in bundle.graphs["decoder_fused"].outputs if t.name == "logits")
+    assert logits.shape[1] == 1  # the last position's only: no LM head over the whole prompt
     ort = pipeline(path, backend="onnxruntime")
     assert isinstance(ort.model, FusedDecoderModel) and ort.model.bind is not None
     assert set(ort.engines) == {"decoder", "decoder_fused"}
