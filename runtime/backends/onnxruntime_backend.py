@@ -65,7 +65,9 @@ class OnnxRuntimeBackend(Backend):
             binding.bind_ortvalue_input(inp, value)
             binding.bind_ortvalue_output(out, value)
             values.append(value)
-        fed = [(name, spec) for name, spec in self._inputs.items() if name not in buffers]
+        # (name, dtype, rank, spec): the checks' values made once, not per step
+        fed = [(name, np.dtype(spec.dtype), len(spec.shape), spec) for name, spec in self._inputs.items()
+               if name not in buffers]
         return _InPlaceRunner(self.session, binding, rest, fed, values, self.graph.name)
 
 
@@ -81,9 +83,9 @@ class _InPlaceRunner:
         """`out`: C-contiguous arrays of the right shape and dtype the outputs of those names are written to (no
         output to allocate, and no OrtValue per output to wrap afterwards); the others are allocated."""
         binding, out = self.binding, out or {}
-        for name, spec in self.fed:
+        for name, dtype, rank, spec in self.fed:
             arr = feeds[name]
-            if arr.dtype != np.dtype(spec.dtype) or arr.ndim != len(spec.shape):
+            if arr.dtype != dtype or arr.ndim != rank:
                 raise UsageError(f"Input '{name}' of graph '{self.graph}' must be {spec.dtype} of rank "
                                  f"{len(spec.shape)}, got {arr.dtype} of rank {arr.ndim}.")
             binding.bind_cpu_input(name, np.ascontiguousarray(arr))

@@ -158,7 +158,9 @@ class FusedDecoderModel:
         self.heads, self.head_dim = k[1], k[3]
         self.shared = {present(i, kv): past(i, kv) for i in self.layers for kv in KV_KINDS}
         self.block, self.context = block, context
-        self.vocab = next(t.shape[-1] for t in graph_spec.outputs if t.name == LOGITS)
+        logits = next(t for t in graph_spec.outputs if t.name == LOGITS)
+        # [batch, 1, vocab]: the last position's (bundles before that returned every position's)
+        self.vocab, self.last_only = logits.shape[-1], logits.shape[1] == 1
 
     def start(self, inputs: dict, expand: int = 1) -> dict:
         mask = np.asarray(inputs[ATTENTION_MASK])
@@ -177,13 +179,14 @@ class FusedDecoderModel:
             self._reserve(state, total)
             if state["runner"] is None:
                 state["runner"] = self.bind(state["past"], self.shared)
-            logits = np.empty((state["rows"], 1, self.vocab), np.float32)  # the last position's
+            n = 1 if self.last_only else new_tokens.shape[1]
+            logits = np.empty((state["rows"], n, self.vocab), np.float32)
             out = state["runner"](feeds, {LOGITS: logits})
         else:
             out = self.run(FUSED_DECODER, {**feeds, **state["past"]})
             state["past"] = {past_for(name): out[name] for name in self.shared}
         state["length"] = total
-        return out[LOGITS][:, -1, :].astype(np.float32)
+        return out[LOGITS][:, -1, :]  # float32 (the graph's), a fresh array each step: no copy
 
     def _reserve(self, state: dict, total: int) -> None:
         """Buffers of at least `total` positions, the used ones kept."""
