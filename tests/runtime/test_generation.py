@@ -684,3 +684,31 @@ def test_config_from_generation_config_json():
     assert cfg.update(max_new_tokens=10).lengths(5) == (15, 0)
     assert cfg.update(min_new_tokens=4).lengths(5) == (142, 9)
     assert "max_length_given" not in cfg.to_dict() and GenerationConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("logits_axis", [1, "sequence"])
+def test_fused_decoder_model_sizes_logits_from_the_graph(logits_axis):
+    """The fused graph returns the last position's logits ([batch, 1, vocab]); bundles exported before that return
+    every position's ([batch, sequence, vocab]). The bound runner is handed an array of the graph's shape either way,
+    and the loop gets the last position's row."""
+    from edgetool.runtime.generation import FusedDecoderModel
+
+    kv = [TensorSpec(f"past_key_values.0.{k}", "float32", ("batch", 1, "past_sequence", 16)) for k in ("key", "value")]
+    spec = GraphSpec("decoder_fused", (TensorSpec("input_ids", "int64", ("batch", "sequence")), *kv),
+                     (TensorSpec("logits", "float32", ("batch", logits_axis, 7)),))
+    handed = []
+
+    def bind(buffers, shared):
+        def runner(feeds, out):
+            logits = out["logits"]
+            handed.append(logits.shape)
+            logits[:] = np.arange(logits.shape[1] * 7, dtype=np.float32).reshape(1, -1, 7)
+            return out
+        return runner
+
+    model = FusedDecoderModel(None, spec, portable=None, bind=bind)
+    state = model.start({"attention_mask": np.ones((1, 3), np.int64)})
+    first = model.step(state, np.array([[4, 5, 6]]))
+    n = 1 if logits_axis == 1 else 3
+    assert handed == [(1, n, 7)]
+    np.testing.assert_array_equal(first, np.arange((n - 1) * 7, n * 7, dtype=np.float32)[None])
