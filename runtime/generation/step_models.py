@@ -18,7 +18,8 @@ The protocol (search.py calls exactly this):
         model updates `state` in place: it appends the new tokens' keys/values to its cache and, for
         decoder-only models, extends the attention mask with ones and derives the positions from it
         (`position_ids` below), so left-padded rows continue at the right position. The loop uses the
-        logits of the last position only.
+        logits of the last position only. They are valid until the next step: a model may write the next
+        step's logits into the same array (copy them to keep them).
 
     model.reorder(state, rows: int64 [rows]) -> None
         Beam search: row i of the cache (and of every per-row array in the state) becomes old row rows[i].
@@ -168,7 +169,7 @@ class FusedDecoderModel:
             return {"portable": self.portable.start(inputs, expand)}
         rows = mask.shape[0] * expand
         cache = {name: np.zeros((rows, self.heads, 0, self.head_dim), np.float32) for name in self.shared.values()}
-        return {"portable": None, "rows": rows, "length": 0, "past": cache, "runner": None}
+        return {"portable": None, "rows": rows, "length": 0, "past": cache, "runner": None, "logits": None}
 
     def step(self, state: dict, new_tokens: np.ndarray) -> np.ndarray:
         if state["portable"] is not None:
@@ -179,14 +180,17 @@ class FusedDecoderModel:
             self._reserve(state, total)
             if state["runner"] is None:
                 state["runner"] = self.bind(state["past"], self.shared)
-            n = 1 if self.last_only else new_tokens.shape[1]
-            logits = np.empty((state["rows"], n, self.vocab), np.float32)
-            out = state["runner"](feeds, {LOGITS: logits})
+            shape = (state["rows"], 1 if self.last_only else new_tokens.shape[1], self.vocab)
+            if state["logits"] is None or state["logits"].shape != shape:
+                state["logits"] = np.empty(shape, np.float32)
+            # one array the engine writes every step's logits into (bound once): a fresh 200 KB array per step
+            # costs page faults, and a copy another pass over it
+            out = state["runner"](feeds, {LOGITS: state["logits"]})
         else:
             out = self.run(FUSED_DECODER, {**feeds, **state["past"]})
             state["past"] = {past_for(name): out[name] for name in self.shared}
         state["length"] = total
-        return out[LOGITS][:, -1, :]  # float32 (the graph's), a fresh array each step: no copy
+        return out[LOGITS][:, -1, :]  # float32 (the graph's); with `bind`, overwritten by the next step
 
     def _reserve(self, state: dict, total: int) -> None:
         """Buffers of at least `total` positions, the used ones kept."""
