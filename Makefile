@@ -28,8 +28,9 @@ $(STAMP): pyproject.toml requirements-dev.txt
 demo: $(STAMP)
 	$(BIN)/python -m edgetool.demo
 
+# --durations: the slowest tests and fixtures, listed in the log (the suite's time budget is watched there)
 test: $(STAMP) speech-tools serve-env lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=40 tests
 
 # The slow tests make test leaves out (tests marked slow: the rest of the dynamo export matrix).
 test-slow: $(STAMP)
