@@ -19,7 +19,8 @@ shared buffer, past_sequence is the buffer's capacity and present has the same s
 
 Families (FAMILIES, one entry each): Llama, Mistral (sliding window: GroupQueryAttention's local window), Qwen2
 (q/k/v biases), Qwen3 (q and k RMS-normalized per head before GroupQueryAttention rotates them), Phi-3 (packed
-qkv and gate|up projections). Only what this graph can state exactly is built: `unsupported(model)` names the
+qkv and gate|up projections), SmolLM3 (NoPE layers: GroupQueryAttention without rotary there), Gemma (RMSNorm
+scale 1 + weight, embeddings times sqrt(hidden), tanh-approximated GELU: FastGelu). Only what this graph can state exactly is built: `unsupported(model)` names the
 first thing it cannot (another family, a bias, an activation, sliding-window layers mixed with global ones, a RoPE
 kind computed per call, a head size GroupQueryAttention does not take); the export then keeps only the portable
 graph. The tables are the model's own `inv_freq` (Llama 3 / linear scaling already folded in) times
@@ -82,6 +83,18 @@ def _layer_windows(config) -> str | None:
     return None
 
 
+def _all_rotary(config) -> list[bool]:
+    return [True] * config.num_hidden_layers
+
+
+def _nope_layers(config) -> list[bool]:  # SmolLM3: no_rope_layers[i] is 1 where layer i rotates
+    return [bool(r) for r in config.no_rope_layers]
+
+
+def _gemma_embed_scale(config) -> np.float32:  # sqrt(hidden) in the embeddings' dtype, as GemmaModel does
+    return np.float32(config.hidden_size ** 0.5)
+
+
 @dataclass(frozen=True)
 class Family:
     """How one model type's layer maps onto the fused graph."""
@@ -90,6 +103,21 @@ class Family:
     gate_up: Callable = _separate_gate_up  # MLP module -> (gate weight, up weight), each [hidden, intermediate]
     window: Callable = _nothing  # config -> transformers' sliding window (keys seen, itself included), or None
     refuse: Callable = _nothing  # config -> what the graph cannot express, or None
+    rotary: Callable = _all_rotary  # config -> per layer, whether it applies RoPE
+    embed_scale: Callable = _nothing  # config -> the factor the embeddings are multiplied by, or None
+    norm_offset: float = 0.0  # RMSNorm scale = offset + weight (Gemma stores weight - 1)
+
+
+def _silu(g: "_Graph", x: str, p: str) -> str:
+    return g.node("Mul", [x, g.node("Sigmoid", [x], 1, f"{p}/sigmoid")[0]], 1, f"{p}/silu")[0]
+
+
+def _gelu_tanh(g: "_Graph", x: str, p: str) -> str:  # torch's gelu(approximate="tanh"): ONNX Runtime's FastGelu
+    return g.node("FastGelu", [x], 1, f"{p}/gelu_tanh", domain=MS_DOMAIN)[0]
+
+
+# config.hidden_act -> the MLP gate's activation
+ACTIVATIONS: dict[str, Callable] = {"silu": _silu, "gelu_pytorch_tanh": _gelu_tanh}
 
 
 FAMILIES = {
@@ -100,6 +128,8 @@ FAMILIES = {
     "phi3": Family(qkv=_packed_qkv, gate_up=_packed_gate_up, window=_config_window,
                    refuse=lambda c: (f"partial rotary embedding ({c.partial_rotary_factor})"
                                      if getattr(c, "partial_rotary_factor", 1.0) != 1.0 else None)),
+    "smollm3": Family(rotary=_nope_layers, refuse=_layer_windows),  # every few layers without RoPE (NoPE)
+    "gemma": Family(embed_scale=_gemma_embed_scale, norm_offset=1.0),  # RMSNorm * (1 + weight), scaled embeddings
 }
 
 
@@ -110,8 +140,8 @@ def unsupported(model) -> str | None:
     family = FAMILIES.get(kind)
     if family is None:
         return f"model type {kind!r} is not one of {tuple(FAMILIES)}"
-    if getattr(config, "hidden_act", "silu") != "silu":
-        return f"activation {config.hidden_act!r} (SiLU only)"
+    if getattr(config, "hidden_act", "silu") not in ACTIVATIONS:
+        return f"activation {config.hidden_act!r} (one of {tuple(ACTIVATIONS)})"
     if getattr(config, "mlp_bias", False):
         return "MLP biases"
     if reason := family.refuse(config):
@@ -185,6 +215,12 @@ def build(model, path: Path) -> None:
     positions = int(config.max_position_embeddings)
     family = FAMILIES[config.model_type]
     window = family.window(config)
+    rotary = family.rotary(config)
+    act = ACTIVATIONS[getattr(config, "hidden_act", "silu")]
+
+    def norm_weight(module) -> np.ndarray:  # float32, as the RMSNorms apply it
+        return _array(module.weight) + np.float32(family.norm_offset) if family.norm_offset else _array(module.weight)
+
     # transformers' sliding window W (keys q-W+1..q) is GroupQueryAttention's local_window_size W: checked
     # position by position against transformers (W-1 and W+1 both differ)
     local_window = window if window else -1
@@ -209,10 +245,12 @@ def build(model, path: Path) -> None:
     else:
         lm = g.const("lm_head.weight", _array(model.lm_head.weight).T)
     residual = g.node("Gather", [table, n.INPUT_IDS], 1, "embed/gather")[0]
+    if (scale := family.embed_scale(config)) is not None:
+        residual = g.node("Mul", [residual, g.const("embed_scale", np.array(scale, np.float32))], 1, "embed/scale")[0]
     delta = None
     for i, layer in enumerate(core.layers):
         a, mlp, p = layer.self_attn, layer.mlp, f"layers.{i}"
-        w_in = g.const(f"{p}.input_layernorm.weight", _array(layer.input_layernorm.weight))
+        w_in = g.const(f"{p}.input_layernorm.weight", norm_weight(layer.input_layernorm))
         if delta is None:
             hidden = g.node("SimplifiedLayerNormalization", [residual, w_in], 1, f"{p}/input_norm", axis=-1,
                             epsilon=eps, stash_type=1)[0]
@@ -227,24 +265,23 @@ def build(model, path: Path) -> None:
         gqa_in = [qkv, "", ""]
         if getattr(a, "q_norm", None) is not None:  # Qwen3: per-head RMSNorm of q and k before the rotation
             gqa_in = _qk_normed(g, p, qkv, a, heads, kv_heads, head_dim)  # (GroupQueryAttention's own: CUDA only)
-        gqa_in += [n.past(i, "key"), n.past(i, "value"), seqlens, total, cos, sin]
+        gqa_in += [n.past(i, "key"), n.past(i, "value"), seqlens, total] + ([cos, sin] if rotary[i] else [])
         attn, _, _ = g.node("GroupQueryAttention", gqa_in,
                             [f"{p}/attn/out", n.present(i, "key"), n.present(i, "value")], f"{p}/attn",
                             domain=MS_DOMAIN, num_heads=heads, kv_num_heads=kv_heads, scale=float(a.scaling),
-                            do_rotary=1, rotary_interleaved=0, local_window_size=local_window)
+                            do_rotary=int(rotary[i]), rotary_interleaved=0, local_window_size=local_window)
         out = g.node("MatMul", [attn, g.const(f"{p}.o_proj.weight", _array(a.o_proj.weight).T)], 1, f"{p}/o_proj")[0]
-        w_post = g.const(f"{p}.post_attention_layernorm.weight", _array(layer.post_attention_layernorm.weight))
+        w_post = g.const(f"{p}.post_attention_layernorm.weight", norm_weight(layer.post_attention_layernorm))
         hidden, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [residual, out, w_post],
                                         [f"{p}/post_norm/out", "", "", f"{p}/post_norm/sum"], f"{p}/post_norm",
                                         domain=MS_DOMAIN, epsilon=eps)
         gate_w, up_w = family.gate_up(mlp)
         gate = g.node("MatMul", [hidden, g.const(f"{p}.gate_proj.weight", gate_w)], 1, f"{p}/gate_proj")[0]
         up = g.node("MatMul", [hidden, g.const(f"{p}.up_proj.weight", up_w)], 1, f"{p}/up_proj")[0]
-        silu = g.node("Mul", [gate, g.node("Sigmoid", [gate], 1, f"{p}/sigmoid")[0]], 1, f"{p}/silu")[0]
-        gated = g.node("Mul", [silu, up], 1, f"{p}/gated")[0]
+        gated = g.node("Mul", [act(g, gate, p), up], 1, f"{p}/gated")[0]
         delta = g.node("MatMul", [gated, g.const(f"{p}.down_proj.weight", _array(mlp.down_proj.weight).T)], 1,
                        f"{p}/down_proj")[0]
-    w_norm = g.const("norm.weight", _array(core.norm.weight))
+    w_norm = g.const("norm.weight", norm_weight(core.norm))
     final = g.node("SkipSimplifiedLayerNormalization", [residual, delta, w_norm], ["final_norm/out"], "final_norm",
                    domain=MS_DOMAIN, epsilon=eps)[0]
     # the loop reads the last position's logits only: the LM head over a whole prompt would be a fifth of prefill

@@ -41,7 +41,7 @@ FAMILIES = {  # model type -> (transformers config class, its arguments)
                                     new_decoder_architecture=False, initializer_range=0.2)),
     "granite": ("GraniteConfig", dict(GQA, embedding_multiplier=4.0, logits_scaling=0.25, residual_multiplier=0.9,
                                       attention_multiplier=0.2)),
-    "smollm3": ("SmolLM3Config", dict(GQA, no_rope_layer_interval=2)),
+    "smollm3": ("SmolLM3Config", dict(GQA, head_dim=16, no_rope_layer_interval=2)),
 }
 # every checkpoint's tokenizer gets this chat template (special tokens as variables, a generation prompt)
 CHAT_TEMPLATE = ("{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] | trim }}{{ eos_token }}\n"
@@ -179,7 +179,7 @@ def test_grouped_attention_never_joins_the_cache(family_bundle, model_type, appe
         assert getattr(model, "portable", model).cache_block == block, backend  # the fused decoder's fallback
 
 
-FUSED = ["llama", "qwen2", "qwen3", "mistral", "phi3"]  # the families whose ONNX Runtime artifact is the fused decoder (export/fused_decoder.py)
+FUSED = ["llama", "qwen2", "qwen3", "mistral", "phi3", "smollm3", "gemma"]  # the families whose ONNX Runtime artifact is the fused decoder (export/fused_decoder.py)
 
 
 @pytest.mark.parametrize("model_type", FUSED)
