@@ -20,7 +20,9 @@ shared buffer, past_sequence is the buffer's capacity and present has the same s
 Families (FAMILIES, one entry each): Llama, Mistral (sliding window: GroupQueryAttention's local window), Qwen2
 (q/k/v biases), Qwen3 (q and k RMS-normalized per head before GroupQueryAttention rotates them), Phi-3 (packed
 qkv and gate|up projections), SmolLM3 (NoPE layers: GroupQueryAttention without rotary there), Gemma (RMSNorm
-scale 1 + weight, embeddings times sqrt(hidden), tanh-approximated GELU: FastGelu). Only what this graph can state exactly is built: `unsupported(model)` names the
+scale 1 + weight, embeddings times sqrt(hidden), tanh-approximated GELU: FastGelu), Gemma 2 (Gemma's, plus a norm
+after attention and around the MLP, soft-capped attention and logits, sliding-window layers between global ones:
+a local window per GroupQueryAttention), Granite (embedding, residual and logits multipliers). Only what this graph can state exactly is built: `unsupported(model)` names the
 first thing it cannot (another family, a bias, an activation, sliding-window layers mixed with global ones, a RoPE
 kind computed per call, a head size GroupQueryAttention does not take); the export then keeps only the portable
 graph. The tables are the model's own `inv_freq` (Llama 3 / linear scaling already folded in) times
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -69,8 +71,16 @@ def _packed_gate_up(mlp):  # Phi-3: one projection, the gate's rows first
     return gate.T, up.T
 
 
-def _config_window(config) -> int | None:
-    return getattr(config, "sliding_window", None) or None
+def _config_window(config) -> list[int | None]:  # every layer: the config's window (Mistral, Phi-3)
+    return [getattr(config, "sliding_window", None) or None] * config.num_hidden_layers
+
+
+def _no_window(config) -> list[int | None]:
+    return [None] * config.num_hidden_layers
+
+
+def _typed_windows(config) -> list[int | None]:  # Gemma 2: the window on "sliding_attention" layers only
+    return [config.sliding_window if t == "sliding_attention" else None for t in config.layer_types]
 
 
 def _nothing(config) -> None:
@@ -95,17 +105,72 @@ def _gemma_embed_scale(config) -> np.float32:  # sqrt(hidden) in the embeddings'
     return np.float32(config.hidden_size ** 0.5)
 
 
+def _no_softcap(config) -> float:
+    return 0.0
+
+
+@dataclass
+class _Layer:
+    """One decoder layer being written: what a family's hooks add nodes with."""
+
+    g: "_Graph"
+    p: str  # name prefix, layers.{i}
+    layer: Any  # the transformers decoder layer
+    config: Any
+    norm_weight: Callable  # RMSNorm module -> its float32 scale
+
+    def rms_norm(self, x: str, module, name: str) -> str:
+        w = self.g.const(f"{self.p}.{name}.weight", self.norm_weight(module))
+        return self.g.node("SimplifiedLayerNormalization", [x, w], 1, f"{self.p}/{name}", axis=-1,
+                           epsilon=float(self.config.rms_norm_eps), stash_type=1)[0]
+
+    def scale(self, x: str, factor: float, name: str) -> str:  # x * factor, the factor in float32 as torch has it
+        return self.g.node("Mul", [x, self.g.const(f"{self.p}.{name}", np.array(factor, np.float32))], 1,
+                           f"{self.p}/{name}")[0]
+
+
+def _keep(layer: _Layer, x: str) -> str:
+    return x
+
+
+def _post_attention_norm(layer: _Layer, x: str) -> str:  # Gemma 2: the attention output normalized on its own
+    return layer.rms_norm(x, layer.layer.post_attention_layernorm, "post_attention_norm")
+
+
+def _post_feedforward_norm(layer: _Layer, x: str) -> str:
+    return layer.rms_norm(x, layer.layer.post_feedforward_layernorm, "post_feedforward_norm")
+
+
+def _residual_multiplied(name: str) -> Callable:  # Granite: residual + branch * residual_multiplier
+    return lambda layer, x: layer.scale(x, layer.config.residual_multiplier, name)
+
+
+def _post_attention_layernorm(layer) -> Any:
+    return layer.post_attention_layernorm
+
+
+def _gemma2_logits(config) -> list:
+    cap = config.final_logit_softcapping
+    return [("Div", cap), ("Tanh", None), ("Mul", cap)] if cap else []
+
+
 @dataclass(frozen=True)
 class Family:
     """How one model type's layer maps onto the fused graph."""
 
     qkv: Callable = _separate_qkv  # attention module -> (packed weight [hidden, q|k|v], bias or None)
     gate_up: Callable = _separate_gate_up  # MLP module -> (gate weight, up weight), each [hidden, intermediate]
-    window: Callable = _nothing  # config -> transformers' sliding window (keys seen, itself included), or None
+    windows: Callable = _no_window  # config -> per layer, transformers' sliding window (keys seen, itself included)
     refuse: Callable = _nothing  # config -> what the graph cannot express, or None
     rotary: Callable = _all_rotary  # config -> per layer, whether it applies RoPE
     embed_scale: Callable = _nothing  # config -> the factor the embeddings are multiplied by, or None
     norm_offset: float = 0.0  # RMSNorm scale = offset + weight (Gemma stores weight - 1)
+    softcap: Callable = _no_softcap  # config -> attention logits soft-cap (0: none)
+    attn_out: Callable = _keep  # (_Layer, o_proj output) -> what is added to the residual
+    mlp_norm: Callable = _post_attention_layernorm  # decoder layer -> the RMSNorm before the MLP
+    mlp_out: Callable = _keep  # (_Layer, down_proj output) -> what is added to the residual
+    logits: Callable = lambda config: []  # config -> [(op, constant or None)] applied to the LM head's output
+    act: Callable = lambda config: getattr(config, "hidden_act", "silu")  # config -> the MLP's activation (ACTIVATIONS)
 
 
 def _silu(g: "_Graph", x: str, p: str) -> str:
@@ -122,14 +187,23 @@ ACTIVATIONS: dict[str, Callable] = {"silu": _silu, "gelu_pytorch_tanh": _gelu_ta
 
 FAMILIES = {
     "llama": Family(),
-    "mistral": Family(window=_config_window),
+    "mistral": Family(windows=_config_window),
     "qwen2": Family(refuse=_layer_windows),  # q/k/v biases
     "qwen3": Family(refuse=_layer_windows),  # per-head q/k RMSNorm before RoPE (_qk_normed)
-    "phi3": Family(qkv=_packed_qkv, gate_up=_packed_gate_up, window=_config_window,
+    "phi3": Family(qkv=_packed_qkv, gate_up=_packed_gate_up, windows=_config_window,
                    refuse=lambda c: (f"partial rotary embedding ({c.partial_rotary_factor})"
                                      if getattr(c, "partial_rotary_factor", 1.0) != 1.0 else None)),
     "smollm3": Family(rotary=_nope_layers, refuse=_layer_windows),  # every few layers without RoPE (NoPE)
     "gemma": Family(embed_scale=_gemma_embed_scale, norm_offset=1.0),  # RMSNorm * (1 + weight), scaled embeddings
+    # and four norms a layer, soft-capped attention and logits, sliding-window layers between global ones
+    "gemma2": Family(embed_scale=_gemma_embed_scale, norm_offset=1.0, windows=_typed_windows,
+                     softcap=lambda c: float(c.attn_logit_softcapping or 0.0), attn_out=_post_attention_norm,
+                     mlp_norm=lambda layer: layer.pre_feedforward_layernorm, mlp_out=_post_feedforward_norm,
+                     logits=_gemma2_logits, act=lambda c: c.hidden_activation),
+    "granite": Family(embed_scale=lambda c: np.float32(c.embedding_multiplier),  # its attention_multiplier is
+                      attn_out=_residual_multiplied("attn_residual_multiplier"),  # the attention's own scaling
+                      mlp_out=_residual_multiplied("mlp_residual_multiplier"),
+                      logits=lambda c: [("Div", c.logits_scaling)]),
 }
 
 
@@ -140,8 +214,8 @@ def unsupported(model) -> str | None:
     family = FAMILIES.get(kind)
     if family is None:
         return f"model type {kind!r} is not one of {tuple(FAMILIES)}"
-    if getattr(config, "hidden_act", "silu") not in ACTIVATIONS:
-        return f"activation {config.hidden_act!r} (one of {tuple(ACTIVATIONS)})"
+    if (act := family.act(config)) not in ACTIVATIONS:
+        return f"activation {act!r} (one of {tuple(ACTIVATIONS)})"
     if getattr(config, "mlp_bias", False):
         return "MLP biases"
     if reason := family.refuse(config):
@@ -214,16 +288,17 @@ def build(model, path: Path) -> None:
     eps = float(config.rms_norm_eps)
     positions = int(config.max_position_embeddings)
     family = FAMILIES[config.model_type]
-    window = family.window(config)
+    windows = family.windows(config)
     rotary = family.rotary(config)
-    act = ACTIVATIONS[getattr(config, "hidden_act", "silu")]
+    softcap = float(family.softcap(config))
+    act = ACTIVATIONS[family.act(config)]
 
     def norm_weight(module) -> np.ndarray:  # float32, as the RMSNorms apply it
         return _array(module.weight) + np.float32(family.norm_offset) if family.norm_offset else _array(module.weight)
 
     # transformers' sliding window W (keys q-W+1..q) is GroupQueryAttention's local_window_size W: checked
     # position by position against transformers (W-1 and W+1 both differ)
-    local_window = window if window else -1
+    local_windows = [w if w else -1 for w in windows]
     g = _Graph()
 
     # positions from the mask: GroupQueryAttention takes (valid length - 1) per row and the total length
@@ -250,6 +325,7 @@ def build(model, path: Path) -> None:
     delta = None
     for i, layer in enumerate(core.layers):
         a, mlp, p = layer.self_attn, layer.mlp, f"layers.{i}"
+        hooks = _Layer(g, p, layer, config, norm_weight)
         w_in = g.const(f"{p}.input_layernorm.weight", norm_weight(layer.input_layernorm))
         if delta is None:
             hidden = g.node("SimplifiedLayerNormalization", [residual, w_in], 1, f"{p}/input_norm", axis=-1,
@@ -269,9 +345,11 @@ def build(model, path: Path) -> None:
         attn, _, _ = g.node("GroupQueryAttention", gqa_in,
                             [f"{p}/attn/out", n.present(i, "key"), n.present(i, "value")], f"{p}/attn",
                             domain=MS_DOMAIN, num_heads=heads, kv_num_heads=kv_heads, scale=float(a.scaling),
-                            do_rotary=int(rotary[i]), rotary_interleaved=0, local_window_size=local_window)
+                            do_rotary=int(rotary[i]), rotary_interleaved=0, local_window_size=local_windows[i],
+                            **({"softcap": softcap} if softcap else {}))
         out = g.node("MatMul", [attn, g.const(f"{p}.o_proj.weight", _array(a.o_proj.weight).T)], 1, f"{p}/o_proj")[0]
-        w_post = g.const(f"{p}.post_attention_layernorm.weight", norm_weight(layer.post_attention_layernorm))
+        out = family.attn_out(hooks, out)
+        w_post = g.const(f"{p}.post_attention_layernorm.weight", norm_weight(family.mlp_norm(layer)))
         hidden, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [residual, out, w_post],
                                         [f"{p}/post_norm/out", "", "", f"{p}/post_norm/sum"], f"{p}/post_norm",
                                         domain=MS_DOMAIN, epsilon=eps)
@@ -281,13 +359,18 @@ def build(model, path: Path) -> None:
         gated = g.node("Mul", [act(g, gate, p), up], 1, f"{p}/gated")[0]
         delta = g.node("MatMul", [gated, g.const(f"{p}.down_proj.weight", _array(mlp.down_proj.weight).T)], 1,
                        f"{p}/down_proj")[0]
+        delta = family.mlp_out(hooks, delta)
     w_norm = g.const("norm.weight", norm_weight(core.norm))
     final = g.node("SkipSimplifiedLayerNormalization", [residual, delta, w_norm], ["final_norm/out"], "final_norm",
                    domain=MS_DOMAIN, epsilon=eps)[0]
     # the loop reads the last position's logits only: the LM head over a whole prompt would be a fifth of prefill
     last = g.node("Slice", [final, g.const("const/last", np.array([-1], np.int64)),
                             g.const("const/end", np.array([np.iinfo(np.int64).max], np.int64)), one], 1, "last_position")[0]
-    g.node("MatMul", [last, lm], [n.LOGITS], "lm_head")
+    steps = family.logits(config)  # e.g. Gemma 2's soft-cap: tanh(logits / cap) * cap
+    x = g.node("MatMul", [last, lm], [n.LOGITS] if not steps else 1, "lm_head")[0]
+    for k, (op, constant) in enumerate(steps):
+        inputs = [x] if constant is None else [x, g.const(f"logits.{k}", np.array(constant, np.float32))]
+        x = g.node(op, inputs, [n.LOGITS] if k == len(steps) - 1 else 1, f"logits/{op.lower()}{k}")[0]
 
     f32, i64 = TensorProto.FLOAT, TensorProto.INT64
     inputs = [helper.make_tensor_value_info(n.INPUT_IDS, i64, [n.BATCH, n.SEQUENCE]),

@@ -39,7 +39,7 @@ FAMILIES = {  # model type -> (transformers config class, its arguments)
                                     attn_logit_softcapping=2.0)),
     "falcon": ("FalconConfig", dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, multi_query=True,
                                     new_decoder_architecture=False, initializer_range=0.2)),
-    "granite": ("GraniteConfig", dict(GQA, embedding_multiplier=4.0, logits_scaling=0.25, residual_multiplier=0.9,
+    "granite": ("GraniteConfig", dict(GQA, head_dim=16, embedding_multiplier=4.0, logits_scaling=0.25, residual_multiplier=0.9,
                                       attention_multiplier=0.2)),
     "smollm3": ("SmolLM3Config", dict(GQA, head_dim=16, no_rope_layer_interval=2)),
 }
@@ -179,7 +179,7 @@ def test_grouped_attention_never_joins_the_cache(family_bundle, model_type, appe
         assert getattr(model, "portable", model).cache_block == block, backend  # the fused decoder's fallback
 
 
-FUSED = ["llama", "qwen2", "qwen3", "mistral", "phi3", "smollm3", "gemma"]  # the families whose ONNX Runtime artifact is the fused decoder (export/fused_decoder.py)
+FUSED = ["llama", "qwen2", "qwen3", "mistral", "phi3", "smollm3", "gemma", "gemma2", "granite"]  # the families whose ONNX Runtime artifact is the fused decoder (export/fused_decoder.py)
 
 
 @pytest.mark.parametrize("model_type", FUSED)

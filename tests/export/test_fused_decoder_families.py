@@ -23,15 +23,16 @@ def _model(config_class: str, **kw):
 @pytest.mark.parametrize("config_class, kw", [
     ("LlamaConfig", {}), ("MistralConfig", dict(sliding_window=8)), ("Qwen2Config", {}), ("Qwen3Config", {}),
     ("Phi3Config", {}), ("SmolLM3Config", dict(no_rope_layer_interval=2)), ("GemmaConfig", {}),
+    ("Gemma2Config", dict(sliding_window=8)), ("GraniteConfig", dict(residual_multiplier=0.5)),
 ])
 def test_supported_families(config_class, kw):
     assert fused_decoder.unsupported(_model(config_class, **kw)) is None
 
 
 @pytest.mark.parametrize("config_class, kw, reason", [
-    ("Gemma2Config", {}, "model type 'gemma2'"),
-    ("GraniteConfig", {}, "model type 'granite'"),
+    ("GPTNeoXConfig", {}, "model type 'gpt_neox'"),
     ("LlamaConfig", dict(hidden_act="gelu"), "activation 'gelu'"),
+    ("Gemma2Config", dict(hidden_activation="gelu"), "activation 'gelu'"),  # Gemma 2 names it hidden_activation
     ("LlamaConfig", dict(head_dim=8), "head size 8"),
     ("LlamaConfig", dict(mlp_bias=True), "MLP biases"),
     ("LlamaConfig", dict(attention_bias=True), "output-projection bias"),
