@@ -181,7 +181,7 @@ def _gelu_tanh(g: "_Graph", x: str, p: str) -> str:  # torch's gelu(approximate=
     return g.node("FastGelu", [x], 1, f"{p}/gelu_tanh", domain=MS_DOMAIN)[0]
 
 
-# config.hidden_act -> the MLP gate's activation
+# activation name (Family.act: hidden_act, or Gemma 2's hidden_activation) -> the nodes of the MLP gate's activation
 ACTIVATIONS: dict[str, Callable] = {"silu": _silu, "gelu_pytorch_tanh": _gelu_tanh}
 
 
