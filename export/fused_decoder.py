@@ -22,8 +22,8 @@ Families (FAMILIES, one entry each): Llama, Mistral (sliding window: GroupQueryA
 qkv and gate|up projections), SmolLM3 (NoPE layers: GroupQueryAttention without rotary there), Gemma (RMSNorm
 scale 1 + weight, embeddings times sqrt(hidden), tanh-approximated GELU: FastGelu), Gemma 2 (Gemma's, plus a norm
 after attention and around the MLP, soft-capped attention and logits, sliding-window layers between global ones:
-a local window per GroupQueryAttention), Granite (embedding, residual and logits multipliers). Only what this graph can state exactly is built: `unsupported(model)` names the
-first thing it cannot (another family, a bias, an activation, sliding-window layers mixed with global ones, a RoPE
+a local window per GroupQueryAttention), Granite (embedding, residual and logits multipliers). Only what this
+graph can state exactly is built: `unsupported(model)` names the first thing it cannot (another family, a bias, an activation, sliding-window layers mixed with global ones, a RoPE
 kind computed per call, a head size GroupQueryAttention does not take); the export then keeps only the portable
 graph. The tables are the model's own `inv_freq` (Llama 3 / linear scaling already folded in) times
 its attention scaling, so RoPE variants that only change the frequencies need nothing here.
@@ -109,6 +109,15 @@ def _no_softcap(config) -> float:
     return 0.0
 
 
+def _attn_softcap(config) -> float:  # Gemma 2's attn_logit_softcapping (None: none)
+    return float(config.attn_logit_softcapping or 0.0)
+
+
+def _rms_norm(g: "_Graph", x: str, weight: str, name: str, eps: float) -> str:
+    """RMSNorm over the last axis in float32 (ONNX Runtime's SimplifiedLayerNormalization)."""
+    return g.node("SimplifiedLayerNormalization", [x, weight], 1, name, axis=-1, epsilon=eps, stash_type=1)[0]
+
+
 @dataclass
 class _Layer:
     """One decoder layer being written: what a family's hooks add nodes with."""
@@ -121,8 +130,7 @@ class _Layer:
 
     def rms_norm(self, x: str, module, name: str) -> str:
         w = self.g.const(f"{self.p}.{name}.weight", self.norm_weight(module))
-        return self.g.node("SimplifiedLayerNormalization", [x, w], 1, f"{self.p}/{name}", axis=-1,
-                           epsilon=float(self.config.rms_norm_eps), stash_type=1)[0]
+        return _rms_norm(self.g, x, w, f"{self.p}/{name}", float(self.config.rms_norm_eps))
 
     def scale(self, x: str, factor: float, name: str) -> str:  # x * factor, the factor in float32 as torch has it
         return self.g.node("Mul", [x, self.g.const(f"{self.p}.{name}", np.array(factor, np.float32))], 1,
@@ -197,7 +205,7 @@ FAMILIES = {
     "gemma": Family(embed_scale=_gemma_embed_scale, norm_offset=1.0),  # RMSNorm * (1 + weight), scaled embeddings
     # and four norms a layer, soft-capped attention and logits, sliding-window layers between global ones
     "gemma2": Family(embed_scale=_gemma_embed_scale, norm_offset=1.0, windows=_typed_windows,
-                     softcap=lambda c: float(c.attn_logit_softcapping or 0.0), attn_out=_post_attention_norm,
+                     softcap=_attn_softcap, attn_out=_post_attention_norm,
                      mlp_norm=lambda layer: layer.pre_feedforward_layernorm, mlp_out=_post_feedforward_norm,
                      logits=_gemma2_logits, act=lambda c: c.hidden_activation),
     "granite": Family(embed_scale=lambda c: np.float32(c.embedding_multiplier),  # its attention_multiplier is
@@ -269,8 +277,8 @@ def _qk_normed(g: _Graph, p: str, qkv: str, attn, heads: int, kv_heads: int, hea
     out = []
     for name, x, norm in (("q", q, attn.q_norm), ("k", k, attn.k_norm)):
         heads_view = g.node("Reshape", [x, per_head], 1, f"{p}/{name}_heads")[0]
-        normed = g.node("SimplifiedLayerNormalization", [heads_view, g.const(f"{p}.{name}_norm.weight", _array(norm.weight))],
-                        1, f"{p}/{name}_norm", axis=-1, epsilon=float(norm.variance_epsilon), stash_type=1)[0]
+        normed = _rms_norm(g, heads_view, g.const(f"{p}.{name}_norm.weight", _array(norm.weight)), f"{p}/{name}_norm",
+                           float(norm.variance_epsilon))
         out.append(g.node("Reshape", [normed, flat], 1, f"{p}/{name}_flat")[0])
     return [*out, v]
 
@@ -290,11 +298,11 @@ def build(model, path: Path) -> None:
     family = FAMILIES[config.model_type]
     windows = family.windows(config)
     rotary = family.rotary(config)
-    softcap = float(family.softcap(config))
+    softcap = family.softcap(config)
     act = ACTIVATIONS[family.act(config)]
 
-    def norm_weight(module) -> np.ndarray:  # float32, as the RMSNorms apply it
-        return _array(module.weight) + np.float32(family.norm_offset) if family.norm_offset else _array(module.weight)
+    def norm_weight(module) -> np.ndarray:  # float32, as the RMSNorms apply it (+ 0.0 leaves it exact)
+        return _array(module.weight) + np.float32(family.norm_offset)
 
     # transformers' sliding window W (keys q-W+1..q) is GroupQueryAttention's local_window_size W: checked
     # position by position against transformers (W-1 and W+1 both differ)
@@ -328,8 +336,7 @@ def build(model, path: Path) -> None:
         hooks = _Layer(g, p, layer, config, norm_weight)
         w_in = g.const(f"{p}.input_layernorm.weight", norm_weight(layer.input_layernorm))
         if delta is None:
-            hidden = g.node("SimplifiedLayerNormalization", [residual, w_in], 1, f"{p}/input_norm", axis=-1,
-                            epsilon=eps, stash_type=1)[0]
+            hidden = _rms_norm(g, residual, w_in, f"{p}/input_norm", eps)
         else:
             hidden, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [residual, delta, w_in],
                                             [f"{p}/input_norm/out", "", "", f"{p}/input_norm/sum"],
