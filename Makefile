@@ -28,9 +28,14 @@ $(STAMP): pyproject.toml requirements-dev.txt
 demo: $(STAMP)
 	$(BIN)/python -m edgetool.demo
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist), a test file per worker at a time (--dist loadfile:
+# module fixtures are made once); the exported bundles are shared between workers (tests/conftest.py). Each
+# worker gets one OpenMP thread: two workers of two threads on two cores would spin against each other.
 # --durations: the slowest tests and fixtures, listed in the log (the suite's time budget is watched there)
+TEST_WORKERS ?= 2
 test: $(STAMP) speech-tools serve-env lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=40 tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile \
+	  --durations=40 tests
 
 # The slow tests make test leaves out (tests marked slow: the rest of the dynamo export matrix).
 test-slow: $(STAMP)

@@ -1,7 +1,10 @@
 """Shared fixtures: bundles are exported once per session (tiny reference models) and reused."""
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,27 +14,49 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def _shared_root(tmp_path_factory, name: str) -> Path:
+    """A directory every pytest-xdist worker of this run sees (the run's base temp dir); without xdist, this
+    session's own."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = tmp_path_factory.getbasetemp().parent / name
+        root.mkdir(exist_ok=True)
+        return root
+    return tmp_path_factory.mktemp(name)
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock between the run's worker processes (flock: released when the holder dies)."""
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def bundle_dir(tmp_path_factory):
     """bundle_dir(task, target="onnx", precision="fp32", reference=None, model=None, dynamo=None, **extra) -> Path.
 
-    Exports once per distinct argument set and session; tests must not modify the result
-    (copy it with shutil.copytree to tamper with it)."""
+    Exports once per distinct argument set and run — once for all pytest-xdist workers: the first to ask
+    exports (the export writes the bundle whole or not at all), the others wait for it and reuse it.
+    Tests must not modify the result (copy it with shutil.copytree to tamper with it)."""
     from edgetool.export.exporter import export
     from edgetool.export.options import ExportOptions
 
-    root = tmp_path_factory.mktemp("bundles")
-    cache: dict[tuple, Path] = {}
+    root = _shared_root(tmp_path_factory, "bundles")
 
     def make(task: str, target: str = "onnx", precision: str = "fp32", reference: str | None = None,
              model: Path | None = None, dynamo: bool | None = None, **extra) -> Path:
         key = (task, target, precision, reference, str(model), dynamo, tuple(sorted(extra.items())))
-        if key not in cache:
-            name = "-".join(str(k) for k in key[:4]).replace("/", "_") + f"-{len(cache)}"
-            cache[key] = export(ExportOptions(task=task, target=target, precision=precision, reference=reference,
-                                              model=model, out=root / name, quiet=True, dynamo=dynamo,
-                                              extra=dict(extra)))
-        return cache[key]
+        digest = hashlib.sha1(repr(key).encode()).hexdigest()[:10]
+        out = root / ("-".join(str(k) for k in key[:4]).replace("/", "_") + f"-{digest}")
+        with _locked(root / f"{out.name}.lock"):
+            if not out.is_dir():
+                export(ExportOptions(task=task, target=target, precision=precision, reference=reference, model=model,
+                                     out=out, quiet=True, dynamo=dynamo, extra=dict(extra)))
+        return out
 
     return make
 
