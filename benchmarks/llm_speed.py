@@ -106,6 +106,18 @@ def genai_build(precision: str, ckpt: Path, out: Path) -> list:
             "-c", out.parent / "genai-cache"]
 
 
+def genai_on_edgetool_build(bundle: str, ckpt: Path, out: Path) -> list:
+    """ONNX Runtime GenAI's Generator running an edgetool bundle's fused int4 graph (it has GenAI's inputs and
+    outputs: input_ids, attention_mask, past_key_values.%d.* -> logits, present.%d.*): genai-int4's config and
+    tokenizer beside a link to the graph. Against edgetool on the same graph it separates the graph's speed from
+    the generation loop's. Needs genai-int4 and the bundle built first (list them before it in --engines)."""
+    script = ("import shutil, sys, pathlib; src, graph, out = map(pathlib.Path, sys.argv[1:]); out.mkdir(); "
+              "[shutil.copy(f, out) for f in src.iterdir() if f.name.startswith(('genai_config', 'tokenizer'))]; "
+              "(out / 'model.onnx').symlink_to(graph.resolve(strict=True))")
+    work = out.parent
+    return [MAIN_PY, "-c", script, work / "genai-int4", work / bundle / "onnx" / "int4" / "decoder_fused.onnx", out]
+
+
 def optimum_build(ckpt: Path, out: Path) -> list:
     return [OPTIMUM_PY, "-m", "optimum.commands.optimum_cli", "export", "onnx", "--model", ckpt,
             "--task", "text-generation-with-past", out]
@@ -131,6 +143,7 @@ ENGINES = {
     "transformers-generate": Engine("transformers", MAIN_PY),
     "optimum-ort": Engine("optimum", OPTIMUM_PY, optimum_build),
     **{f"genai-{p}": Engine("genai", GENAI_PY, partial(genai_build, p)) for p in ("fp32", "int4")},
+    "genai-on-edgetool-int4-head4": Engine("genai", GENAI_PY, partial(genai_on_edgetool_build, "edgetool-ort-int4-head4")),
 }
 
 
@@ -258,7 +271,8 @@ def ratio_lines(results: dict) -> list[str]:
     for (name, t), s in results.items():
         for precision, ref in RATIOS:
             base = results.get((ref, t))
-            if name.startswith("edgetool-") and name.endswith(f"-{precision}") and base:
+            # edgetool's engines (-head4 too), and GenAI's loop on an edgetool graph: the graph against GenAI's own
+            if name.startswith(("edgetool-", "genai-on-edgetool-")) and f"-{precision}" in name and base:
                 lines.append(f"- {name} vs {ref}, {t} thread(s): decode {s['tokens_per_s'] / base['tokens_per_s']:.2f}x, "
                              f"prefill {base['prefill_ms'] / s['prefill_ms']:.2f}x")
     return lines
