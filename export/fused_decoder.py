@@ -18,13 +18,14 @@ prompt costs a fifth of its prefill), present.{i}.key/value [batch, kv_heads, to
 shared buffer, past_sequence is the buffer's capacity and present has the same shape.
 
 Families (FAMILIES, one entry each): Llama, Mistral (sliding window: GroupQueryAttention's local window), Qwen2
-(q/k/v biases), Qwen3 (q and k RMS-normalized per head before GroupQueryAttention rotates them), Phi-3 (packed
+(q/k/v biases; with use_sliding_window, local windows from max_window_layers on, as in Qwen3; SmolLM3 slides
+on its NoPE layers), Qwen3 (q and k RMS-normalized per head before GroupQueryAttention rotates them), Phi-3 (packed
 qkv and gate|up projections), SmolLM3 (NoPE layers: GroupQueryAttention without rotary there), Gemma (RMSNorm
 scale 1 + weight, embeddings times sqrt(hidden), tanh-approximated GELU: FastGelu), Gemma 2 (Gemma's, plus a norm
 after attention and around the MLP, soft-capped attention and logits, sliding-window layers between global ones:
 a local window per GroupQueryAttention), Granite (embedding, residual and logits multipliers). Only what this
-graph can state exactly is built: `unsupported(model)` names the first thing it cannot (another family, a bias, an activation, sliding-window layers mixed with global ones, a RoPE
-kind computed per call, a head size GroupQueryAttention does not take); the export then keeps only the portable
+graph can state exactly is built: `unsupported(model)` names the first thing it cannot (another family, a bias,
+an activation, a partial rotary embedding, a RoPE kind computed per call, a head size GroupQueryAttention does not take); the export then keeps only the portable
 graph. The tables are the model's own `inv_freq` (Llama 3 / linear scaling already folded in) times
 its attention scaling, so RoPE variants that only change the frequencies need nothing here.
 
@@ -79,17 +80,14 @@ def _no_window(config) -> list[int | None]:
     return [None] * config.num_hidden_layers
 
 
-def _typed_windows(config) -> list[int | None]:  # Gemma 2: the window on "sliding_attention" layers only
-    return [config.sliding_window if t == "sliding_attention" else None for t in config.layer_types]
+def _typed_windows(config) -> list[int | None]:
+    """The window on the "sliding_attention" layers of config.layer_types only (Gemma 2 alternates them; Qwen2, Qwen3
+    and SmolLM3 with use_sliding_window slide from max_window_layers on); no layer_types: every layer global."""
+    types = getattr(config, "layer_types", None) or ["full_attention"] * config.num_hidden_layers
+    return [config.sliding_window if t == "sliding_attention" else None for t in types]
 
 
 def _nothing(config) -> None:
-    return None
-
-
-def _layer_windows(config) -> str | None:
-    if "sliding_attention" in (getattr(config, "layer_types", None) or ()):
-        return "sliding-window layers (use_sliding_window)"
     return None
 
 
@@ -196,12 +194,12 @@ ACTIVATIONS: dict[str, Callable] = {"silu": _silu, "gelu_pytorch_tanh": _gelu_ta
 FAMILIES = {
     "llama": Family(),
     "mistral": Family(windows=_config_window),
-    "qwen2": Family(refuse=_layer_windows),  # q/k/v biases
-    "qwen3": Family(refuse=_layer_windows),  # per-head q/k RMSNorm before RoPE (_qk_normed)
+    "qwen2": Family(windows=_typed_windows),  # q/k/v biases
+    "qwen3": Family(windows=_typed_windows),  # per-head q/k RMSNorm before RoPE (_qk_normed)
     "phi3": Family(qkv=_packed_qkv, gate_up=_packed_gate_up, windows=_config_window,
                    refuse=lambda c: (f"partial rotary embedding ({c.partial_rotary_factor})"
                                      if getattr(c, "partial_rotary_factor", 1.0) != 1.0 else None)),
-    "smollm3": Family(rotary=_nope_layers, refuse=_layer_windows),  # every few layers without RoPE (NoPE)
+    "smollm3": Family(rotary=_nope_layers, windows=_typed_windows),  # every few layers without RoPE (NoPE)
     "gemma": Family(embed_scale=_gemma_embed_scale, norm_offset=1.0),  # RMSNorm * (1 + weight), scaled embeddings
     # and four norms a layer, soft-capped attention and logits, sliding-window layers between global ones
     "gemma2": Family(embed_scale=_gemma_embed_scale, norm_offset=1.0, windows=_typed_windows,

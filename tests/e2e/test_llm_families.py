@@ -43,6 +43,13 @@ FAMILIES = {  # model type -> (transformers config class, its arguments)
                                       attention_multiplier=0.2)),
     "smollm3": ("SmolLM3Config", dict(GQA, head_dim=16, no_rope_layer_interval=2)),
 }
+# configurations of a family above that take another path through the export: name "type+what" -> config
+VARIANTS = {
+    # sliding-window layers after global ones (max_window_layers) / on the NoPE layers: a window per fused layer
+    "qwen2+sliding": ("Qwen2Config", dict(GQA, head_dim=16, use_sliding_window=True, sliding_window=8, max_window_layers=1)),
+    "smollm3+sliding": ("SmolLM3Config", dict(GQA, head_dim=16, no_rope_layer_interval=2, use_sliding_window=True,
+                                              sliding_window=8)),
+}
 # every checkpoint's tokenizer gets this chat template (special tokens as variables, a generation prompt)
 CHAT_TEMPLATE = ("{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] | trim }}{{ eos_token }}\n"
                  "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
@@ -76,10 +83,10 @@ def checkpoint(tmp_path_factory, tokenizer_dir):
             for f in tokenizer_dir.iterdir():
                 shutil.copy(f, out / f.name)
             tok = transformers.AutoTokenizer.from_pretrained(str(out))
-            cls, kwargs = FAMILIES[model_type]
+            cls, kwargs = {**FAMILIES, **VARIANTS}[model_type]
             cfg = getattr(transformers, cls)(vocab_size=len(tok), bos_token_id=tok.bos_token_id,
                                              eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id, **kwargs)
-            assert cfg.model_type == model_type
+            assert cfg.model_type == model_type.split("+")[0]
             torch.manual_seed(0)
             model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
             model.generation_config.pad_token_id = tok.eos_token_id
@@ -108,7 +115,8 @@ def hf(checkpoint):
 
     def get(model_type):
         if model_type not in made:
-            kw = {"attn_implementation": attn[model_type]} if attn.get(model_type) else {}
+            base = model_type.split("+")[0]
+            kw = {"attn_implementation": attn[base]} if attn.get(base) else {}
             made[model_type] = hf_pipeline("text-generation", model=str(checkpoint(model_type)), device="cpu",
                                            model_kwargs=kw)
         return made[model_type]
@@ -219,6 +227,30 @@ def test_fused_decoder_runs_on_onnxruntime_only(family_bundle, model_type):
 
     ov_report = parity.check(bundle, golden.load(bundle), "openvino", "fp32", reference_label="torch")
     assert {o["graph"] for o in ov_report["outputs"]} == {"decoder"} and ov_report["passed"]
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_sliding_window_layers_fused_equal_transformers(family_bundle, hf, variant):
+    """Sliding-window layers among global ones: the fused graph gives each GroupQueryAttention its layer's window
+    (transformers' layer_types), and the greedy text, past the window, is the transformers pipeline's on ONNX
+    Runtime (fused) and OpenVINO (portable)."""
+    import onnx
+
+    from edgetool.runtime.bundle import Bundle
+    from edgetool.runtime.generation import FusedDecoderModel
+
+    root = family_bundle(variant)
+    fused = next(a for a in Bundle.load(root).artifacts if a.graph == "decoder_fused")
+    windows = [next(a.i for a in node.attribute if a.name == "local_window_size")
+               for node in onnx.load(str(root / fused.path)).graph.node if node.op_type == "GroupQueryAttention"]
+    assert windows == [-1, 8]
+    kw = dict(max_new_tokens=NEW, do_sample=False)
+    theirs = hf(variant)(PROMPT, **kw)
+    assert len(theirs[0]["generated_text"]) > len(PROMPT) + 10
+    for backend in BACKENDS:
+        ours = pipeline(root, backend=backend)
+        assert isinstance(ours.model, FusedDecoderModel) == (backend == "onnxruntime")
+        assert ours(PROMPT, **kw) == theirs, backend
 
 
 def test_fused_decoder_is_left_to_onnxruntime_by_triton_and_tensorrt(family_bundle, tmp_path):

@@ -29,6 +29,23 @@ def test_supported_families(config_class, kw):
     assert fused_decoder.unsupported(_model(config_class, **kw)) is None
 
 
+@pytest.mark.parametrize("config_class, kw, windows", [
+    ("Qwen2Config", dict(use_sliding_window=True, sliding_window=8, max_window_layers=1), [None, 8]),
+    ("Qwen3Config", dict(use_sliding_window=True, sliding_window=8, max_window_layers=1), [None, 8]),
+    ("SmolLM3Config", dict(use_sliding_window=True, sliding_window=8, no_rope_layer_interval=2), [None, 8]),  # its NoPE layers
+    ("Qwen2Config", dict(use_sliding_window=False, sliding_window=8), [None, None]),
+    ("Gemma2Config", dict(sliding_window=8), [8, None]),
+    ("MistralConfig", dict(sliding_window=8), [8, 8]),
+])
+def test_sliding_window_layers_get_their_own_window(config_class, kw, windows):
+    """Each layer's GroupQueryAttention window is transformers' own for that layer: sliding layers from
+    max_window_layers on (Qwen2, Qwen3 with use_sliding_window), the NoPE layers (SmolLM3), alternating (Gemma 2),
+    all (Mistral)."""
+    model = _model(config_class, **kw)
+    assert fused_decoder.unsupported(model) is None
+    assert fused_decoder.FAMILIES[model.config.model_type].windows(model.config) == windows
+
+
 @pytest.mark.parametrize("config_class, kw, reason", [
     ("GPTNeoXConfig", {}, "model type 'gpt_neox'"),
     ("LlamaConfig", dict(hidden_act="gelu"), "activation 'gelu'"),
@@ -37,8 +54,6 @@ def test_supported_families(config_class, kw):
     ("LlamaConfig", dict(mlp_bias=True), "MLP biases"),
     ("LlamaConfig", dict(attention_bias=True), "output-projection bias"),
     ("LlamaConfig", dict(rope_scaling={"rope_type": "dynamic", "factor": 2.0}), "RoPE type 'dynamic'"),
-    ("Qwen2Config", dict(use_sliding_window=True, sliding_window=8, max_window_layers=1), "sliding-window layers"),
-    ("SmolLM3Config", dict(use_sliding_window=True, sliding_window=8, no_rope_layer_interval=2), "sliding-window layers"),
     ("Phi3Config", dict(partial_rotary_factor=0.5), "partial rotary embedding"),
 ])
 def test_what_the_graph_cannot_state_is_named(config_class, kw, reason):
