@@ -507,6 +507,28 @@ def test_min_p_sampling_equals_numpy_sampler_on_torch_logits(family_bundle, hf):
     assert pipe(PROMPT, **kw) != pipe(PROMPT, min_p=0.3, **kw)
 
 
+@pytest.mark.parametrize("model_type", list(FAMILIES))
+def test_sampling_and_beams_equal_transformers(family_bundle, hf, model_type):
+    """Every family, on both engines: sampling with a seed draws exactly what the same NumPy sampler draws from the
+    transformers model's own logits (TorchStep; temperature, top-k and top-p applied), and beam search gives
+    transformers' `generate` ids."""
+    from edgetool.runtime.generation import generate
+
+    ref = hf(model_type)
+    ids = ref.tokenizer(PROMPT, return_tensors="np")["input_ids"]
+    inputs = {"attention_mask": np.ones_like(ids)}
+    sampling = dict(max_new_tokens=12, do_sample=True, temperature=1.5, top_k=40, top_p=0.9, seed=7)
+    beams = dict(max_new_tokens=8, do_sample=False, num_beams=3)
+    drawn = generate(TorchStep(ref.model), inputs, ids, pipeline(family_bundle(model_type)).generation_config(**sampling))
+    with torch.no_grad():
+        searched = ref.model.generate(torch.from_numpy(ids), attention_mask=torch.ones_like(torch.from_numpy(ids)), **beams)
+    assert drawn.shape[1] > ids.shape[1] + 4 and searched.shape[1] > ids.shape[1] + 4  # really generated
+    for backend in BACKENDS:
+        pipe = pipeline(family_bundle(model_type), backend=backend)
+        assert generate(pipe.model, inputs, ids, pipe.generation_config(**sampling)).tolist() == drawn.tolist(), backend
+        assert generate(pipe.model, inputs, ids, pipe.generation_config(**beams)).tolist() == searched.tolist(), backend
+
+
 def test_bad_min_p_and_stop_are_one_line_errors(family_bundle):
     from cli_invoke import invoke_cli
 
