@@ -18,16 +18,16 @@ prompt costs a fifth of its prefill), present.{i}.key/value [batch, kv_heads, to
 shared buffer, past_sequence is the buffer's capacity and present has the same shape.
 
 Families (FAMILIES, one entry each): Llama, Mistral (sliding window: GroupQueryAttention's local window), Qwen2
-(q/k/v biases; with use_sliding_window, local windows from max_window_layers on, as in Qwen3; SmolLM3 slides
-on its NoPE layers), Qwen3 (q and k RMS-normalized per head before GroupQueryAttention rotates them), Phi-3 (packed
+(q/k/v biases), Qwen3 (q and k RMS-normalized per head before GroupQueryAttention rotates them), Phi-3 (packed
 qkv and gate|up projections), SmolLM3 (NoPE layers: GroupQueryAttention without rotary there), Gemma (RMSNorm
 scale 1 + weight, embeddings times sqrt(hidden), tanh-approximated GELU: FastGelu), Gemma 2 (Gemma's, plus a norm
 after attention and around the MLP, soft-capped attention and logits, sliding-window layers between global ones:
-a local window per GroupQueryAttention), Granite (embedding, residual and logits multipliers). Only what this
-graph can state exactly is built: `unsupported(model)` names the first thing it cannot (another family, a bias,
-an activation, a partial rotary embedding, a RoPE kind computed per call, a head size GroupQueryAttention does not take); the export then keeps only the portable
-graph. The tables are the model's own `inv_freq` (Llama 3 / linear scaling already folded in) times
-its attention scaling, so RoPE variants that only change the frequencies need nothing here.
+a local window per GroupQueryAttention), Granite (embedding, residual and logits multipliers). Qwen2, Qwen3 and
+SmolLM3 with use_sliding_window get a local window on their sliding layers too. Only what this graph can state
+exactly is built: `unsupported(model)` names the first thing it cannot (another family, a bias, an activation, a
+partial rotary embedding, a RoPE kind computed per call, a head size GroupQueryAttention does not take); the
+export then keeps only the portable graph. The tables are the model's own `inv_freq` (Llama 3 / linear scaling
+already folded in) times its attention scaling, so RoPE variants that only change the frequencies need nothing here.
 
 The MatMul weights are plain initializers, so int4/int8 weight-only quantization (quantize/weight_only.py)
 takes them exactly as it takes the portable graph's.
@@ -81,8 +81,8 @@ def _no_window(config) -> list[int | None]:
 
 
 def _typed_windows(config) -> list[int | None]:
-    """The window on the "sliding_attention" layers of config.layer_types only (Gemma 2 alternates them; Qwen2, Qwen3
-    and SmolLM3 with use_sliding_window slide from max_window_layers on); no layer_types: every layer global."""
+    """The window on the "sliding_attention" layers of config.layer_types only (Gemma 2 alternates them; with
+    use_sliding_window, Qwen2/Qwen3 slide from max_window_layers on, SmolLM3 on its NoPE layers); none: all global."""
     types = getattr(config, "layer_types", None) or ["full_attention"] * config.num_hidden_layers
     return [config.sliding_window if t == "sliding_attention" else None for t in types]
 

@@ -26,13 +26,11 @@ def _shared_root(tmp_path_factory, name: str) -> Path:
 
 @contextmanager
 def _locked(path: Path):
-    """An exclusive lock between the run's worker processes (flock: released when the holder dies)."""
+    """An exclusive lock between the run's worker processes (flock: released when the file closes, or its holder
+    dies)."""
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,11 @@ VARIANTS = {
     "smollm3+sliding": ("SmolLM3Config", dict(GQA, head_dim=16, no_rope_layer_interval=2, use_sliding_window=True,
                                               sliding_window=8)),
 }
+
+
+def _family(name: str) -> str:  # a variant's model type
+    return name.split("+")[0]
+
 # every checkpoint's tokenizer gets this chat template (special tokens as variables, a generation prompt)
 CHAT_TEMPLATE = ("{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] | trim }}{{ eos_token }}\n"
                  "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
@@ -86,7 +91,7 @@ def checkpoint(tmp_path_factory, tokenizer_dir):
             cls, kwargs = {**FAMILIES, **VARIANTS}[model_type]
             cfg = getattr(transformers, cls)(vocab_size=len(tok), bos_token_id=tok.bos_token_id,
                                              eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id, **kwargs)
-            assert cfg.model_type == model_type.split("+")[0]
+            assert cfg.model_type == _family(model_type)
             torch.manual_seed(0)
             model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
             model.generation_config.pad_token_id = tok.eos_token_id
@@ -115,8 +120,7 @@ def hf(checkpoint):
 
     def get(model_type):
         if model_type not in made:
-            base = model_type.split("+")[0]
-            kw = {"attn_implementation": attn[base]} if attn.get(base) else {}
+            kw = {"attn_implementation": attn[_family(model_type)]} if attn.get(_family(model_type)) else {}
             made[model_type] = hf_pipeline("text-generation", model=str(checkpoint(model_type)), device="cpu",
                                            model_kwargs=kw)
         return made[model_type]
@@ -521,7 +525,7 @@ def test_sampling_and_beams_equal_transformers(family_bundle, hf, model_type):
     beams = dict(max_new_tokens=8, do_sample=False, num_beams=3)
     drawn = generate(TorchStep(ref.model), inputs, ids, pipeline(family_bundle(model_type)).generation_config(**sampling))
     with torch.no_grad():
-        searched = ref.model.generate(torch.from_numpy(ids), attention_mask=torch.ones_like(torch.from_numpy(ids)), **beams)
+        searched = ref.model.generate(**{k: torch.from_numpy(v) for k, v in {"input_ids": ids, **inputs}.items()}, **beams)
     assert drawn.shape[1] > ids.shape[1] + 4 and searched.shape[1] > ids.shape[1] + 4  # really generated
     for backend in BACKENDS:
         pipe = pipeline(family_bundle(model_type), backend=backend)
