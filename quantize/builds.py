@@ -143,7 +143,7 @@ def tensorrt_int8(target, onnx_path, out_dir, graph, options, calibration) -> Bu
 # -- weight-only (decoder LLMs): int4, and int8 --method weight-only --------------------------------
 @BUILDS.register(("onnx", "int4"))
 def onnx_int4(target, onnx_path, out_dir, graph, options, calibration) -> BuiltArtifact:
-    """MatMulNBits, 4-bit blocks of 32 (the LM head 8-bit): an artifact for ONNX Runtime only."""
+    """MatMulNBits, 4-bit blocks of 32 (the LM head 8-bit, wider blocks): an artifact for ONNX Runtime only."""
     from .weight_only import quantize_nbits_onnx
 
     _, exclude = _keep(options)

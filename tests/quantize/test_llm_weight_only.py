@@ -59,11 +59,11 @@ def quantized(checkpoint, tmp_path_factory):
     return path, exported.output, r.output
 
 
-def _nbits(path, precision, graph: str = "decoder") -> list[int]:
+def _nbits(path, precision, graph: str = "decoder", attribute: str = "bits") -> list[int]:
     art = next(a for a in Bundle.load(path).artifacts
                if a.target == "onnx" and a.precision == precision and a.graph == graph)
     model = onnx.load(str(path / next(f for f in art.files if f.endswith(".onnx"))))
-    return [next(a.i for a in n.attribute if a.name == "bits") for n in model.graph.node if n.op_type == "MatMulNBits"]
+    return [next(a.i for a in n.attribute if a.name == attribute) for n in model.graph.node if n.op_type == "MatMulNBits"]
 
 
 def _gathers(path, precision) -> list[tuple[str, int]]:
@@ -84,6 +84,9 @@ def test_artifacts_are_weight_only(quantized):
     assert len(bits4) == 15 and bits4.count(8) == 1 and bits4.count(4) == 14
     # the fused decoder (ONNX Runtime): 2 layers x 5 weights (q|k|v packed), the same LM head
     assert _nbits(path, "int8", "decoder_fused") == [8] * 11 and _nbits(path, "int4", "decoder_fused") == [4] * 10 + [8]
+    # blocks: 32 at 4 bits, the widest dividing the hidden size (64) at 8 bits
+    assert _nbits(path, "int8", attribute="block_size") == [64] * 15
+    assert _nbits(path, "int4", "decoder_fused", "block_size") == [32] * 10 + [64]
     arts = {(a.target, a.precision): a for a in b.artifacts}
     assert arts[("onnx", "int4")].options["backends"] == ["onnxruntime"]
     # an untied embedding table is quantized on its own, at the LM head's bits
@@ -214,7 +217,19 @@ def test_tied_embeddings_are_stored_once(tmp_path):
         head = [n for n in model.graph.node
                 if n.op_type == "MatMulNBits" and next(a.i for a in n.attribute if a.name == "N") == len(tok)]
         assert len(head) == 1 and next(a.i for a in head[0].attribute if a.name == "bits") == 8
+        assert next(a.i for a in head[0].attribute if a.name == "block_size") == 64 == art.options["lm_head_block_size"]
         views = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Reshape"}
         (gather,) = [n for n in model.graph.node if n.op_type == "GatherBlockQuantized"]
         assert views[gather.input[0]] == head[0].input[1] and views[gather.input[2]] == head[0].input[2]
+        assert next(a.i for a in gather.attribute if a.name == "block_size") == 64  # reads the head's blocks
         assert not [i for i in model.graph.initializer if list(i.dims) in ([len(tok), 64], [64, len(tok)])]
+
+
+@pytest.mark.parametrize("bits,hidden,block", [(4, 576, 32), (4, 2048, 32), (8, 576, 64), (8, 2048, 128),
+                                               (8, 896, 128), (8, 48, 32)])
+def test_block_size_per_bit_width(bits, hidden, block):
+    """4 bits: blocks of 32 (ONNX Runtime GenAI's); 8 bits: the widest of 128/64/32 that tiles the hidden size
+    (what a tied embedding table shares with the LM head), 32 when none does (MatMulNBits pads the rest)."""
+    from edgetool.quantize.weight_only import nbits_block
+
+    assert nbits_block(bits, hidden) == block
