@@ -173,14 +173,15 @@ def quantize_nbits_onnx(src: Path, dest: Path, bits: int, exclude: tuple[str, ..
         with _quiet():
             quantizer.process()
         model = quantizer.model.model
-    embeddings = quantize_embedding(model, head_bits, tied, head_block) if head and head_bits and head not in exclude else None
+    head_quantized = bool(head and head_bits and head not in exclude)
+    embeddings = quantize_embedding(model, head_bits, tied, head_block) if head_quantized else None
     dest.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(dest))
     quantized = sum(1 for n in model.graph.node if n.op_type == "MatMulNBits")
     return {"method": "weight-only", "tool": f"onnxruntime {onnxruntime.__version__} MatMulNBits",
             "weights": f"int{bits} symmetric, blocks of {block_size}",
             "lm_head": (f"int{head_bits}" if head_bits else "fp32") if head else None,
-            "lm_head_block_size": head_block if head and head_bits and head not in exclude else None,
+            "lm_head_block_size": head_block if head_quantized else None,
             "embeddings": embeddings or "fp32", "accuracy_level": ACCURACY_LEVEL, "quantized_matmuls": quantized, "candidates": len(names),
             "kept_fp32_nodes": sorted(set(exclude) & set(names)),
             # a contrib op: OpenVINO and TensorRT read the standard fp32 ONNX instead
