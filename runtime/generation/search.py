@@ -178,8 +178,13 @@ def _batch_size(inputs: dict) -> int | None:
 
 
 def _last_logits(logits) -> np.ndarray:
+    """The last position's float32 logits [rows, vocab], writable: the processors mask them in place."""
     logits = np.asarray(logits)
-    return (logits[:, -1, :] if logits.ndim == 3 else logits).astype(np.float32, copy=False)
+    if logits.ndim == 3:
+        logits = logits[:, -1, :]
+    if logits.dtype != np.float32 or not logits.flags.writeable:
+        return logits.astype(np.float32)
+    return logits
 
 
 def _check_vocab(cfg: GenerationConfig, vocab: int) -> None:
@@ -201,26 +206,42 @@ def _decode(plan: _Plan) -> Generator[np.ndarray, None, np.ndarray]:
     cfg, eos = plan.cfg, plan.eos
     expand = cfg.num_return_sequences  # > 1 only when sampling (checked by the config)
     rng = np.random.default_rng(cfg.seed) if cfg.do_sample else None
-    ids = np.repeat(plan.prompt, expand, axis=0)
+    prompt = np.repeat(plan.prompt, expand, axis=0)
+    rows, length = prompt.shape
+    # Every numpy call costs tens of microseconds right after a forward has flushed the caches, so a step does
+    # few: the ids fill one buffer (no copy per token), and rows are checked against eos only when a token is one.
+    ids_buffer = np.empty((rows, plan.max_length), np.int64)
+    ids_buffer[:, :length] = prompt
+    eos_ids = set(eos.tolist())
     state = plan.model.start(plan.inputs, expand)
-    unfinished = np.ones(ids.shape[0], dtype=bool)
-    new = ids
+    unfinished = np.ones(rows, dtype=bool)
+    all_running = True
+    new = prompt
     while True:
+        ids = ids_buffer[:, :length]
         logits = _last_logits(plan.model.step(state, new))
-        if new is ids:
+        if new is prompt:
             _check_vocab(cfg, logits.shape[-1])
         scores = plan.processors(ids, logits)
         tokens = _sample(scores, rng) if rng is not None else scores.argmax(axis=-1).astype(np.int64)
-        if eos.size:
-            tokens = np.where(unfinished, tokens, cast(int, plan.pad))  # set whenever there is an eos
-        ids = np.concatenate([ids, tokens[:, None]], axis=1)
+        if not all_running and eos.size:
+            tokens = np.where(unfinished, tokens, cast(int, plan.pad))  # finished rows: pad (set when there is eos)
+        ids_buffer[:, length] = tokens
+        length += 1
         yield tokens
-        if eos.size:
+        changed = False
+        if eos_ids and not eos_ids.isdisjoint(tokens.tolist()):
             unfinished &= (tokens[:, None] != eos).all(axis=1)  # np.isin's set-up costs more per step
+            changed = True
         if plan.stop is not None:
-            unfinished &= ~plan.stop(ids)
-        if not unfinished.any() or ids.shape[1] >= plan.max_length:
-            return ids
+            unfinished &= ~plan.stop(ids_buffer[:, :length])
+            changed = True
+        if changed:
+            all_running = bool(unfinished.all())
+            if not unfinished.any():
+                return ids_buffer[:, :length].copy()
+        if length >= plan.max_length:
+            return ids_buffer[:, :length].copy()
         new = tokens[:, None]
 
 

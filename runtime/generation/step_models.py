@@ -19,7 +19,8 @@ The protocol (search.py calls exactly this):
         decoder-only models, extends the attention mask with ones and derives the positions from it
         (`position_ids` below), so left-padded rows continue at the right position. The loop uses the
         logits of the last position only. They are valid until the next step: a model may write the next
-        step's logits into the same array (copy them to keep them).
+        step's logits into the same array (copy them to keep them), and the loop may write into them (its
+        processors mask entries in place; it copies logits that are not writable).
 
     model.reorder(state, rows: int64 [rows]) -> None
         Beam search: row i of the cache (and of every per-row array in the state) becomes old row rows[i].

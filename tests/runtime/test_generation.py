@@ -282,6 +282,27 @@ def test_gpt2_min_new_tokens_holds_back_eos(gpt2):
     assert eos not in ours_gpt2(step, ids, mask, **{**kw, "min_new_tokens": 8})[0, 9:17].tolist()
 
 
+def test_read_only_logits_are_copied_before_masking(gpt2):
+    """The processors mask the loop's logits in place; logits an engine hands out read-only are copied first,
+    and the ids are transformers' either way."""
+    model, inner, _ = gpt2
+
+    class ReadOnly:
+        is_encoder_decoder = False
+        start, reorder = inner.start, inner.reorder
+
+        def step(self, state, new_tokens):
+            logits = inner.step(state, new_tokens)
+            logits.setflags(write=False)
+            return logits
+
+    ids, mask = left_padded_prompts()
+    kw = dict(max_new_tokens=NEW, min_new_tokens=NEW, repetition_penalty=1.3, no_repeat_ngram_size=2, do_sample=False,
+              pad_token_id=0, eos_token_id=127)
+    expected = hf_gpt2(model, ids, mask, **kw).tolist()
+    assert ours_gpt2(ReadOnly(), ids, mask, **kw).tolist() == expected == ours_gpt2(inner, ids, mask, **kw).tolist()
+
+
 def test_gpt2_length_defaults_like_transformers(gpt2):
     """No length given: 20 new tokens (transformers' default max_length=20 means new tokens); a
     max_length given at call time counts the prompt."""
