@@ -8,7 +8,7 @@ batch 1 each costs a thread-pool round trip. This graph computes the same step i
     MatMul  packed q|k|v projection (one weight, [hidden, (heads + 2 kv_heads) * head_dim])
     GroupQueryAttention  rotary embedding (cos/sin tables), grouped heads, the KV cache — past and present may
                          be ONE buffer the runtime binds to both (written in place at the new positions)
-    MatMul  o_proj; MatMul gate, MatMul up, Sigmoid, Mul, Mul (SiLU gating), MatMul down
+    MatMul  o_proj; MatMul packed gate|up, Split, Sigmoid, Mul, Mul (SiLU gating), MatMul down
 
 Interface (names as in the portable graph, minus position_ids): input_ids [batch, sequence], attention_mask
 [batch, total_sequence] (all ones: the positions are counted from it, so rows are never padded — padded
@@ -64,12 +64,11 @@ def _packed_qkv(attn):  # Phi-3: already one projection, rows q | k | v
 
 
 def _separate_gate_up(mlp):
-    return _array(mlp.gate_proj.weight).T, _array(mlp.up_proj.weight).T
+    return np.concatenate([_array(mlp.gate_proj.weight), _array(mlp.up_proj.weight)]).T
 
 
-def _packed_gate_up(mlp):  # Phi-3: one projection, the gate's rows first
-    gate, up = np.split(_array(mlp.gate_up_proj.weight), 2)
-    return gate.T, up.T
+def _packed_gate_up(mlp):  # Phi-3: already one projection, the gate's rows first
+    return _array(mlp.gate_up_proj.weight).T
 
 
 def _config_window(config) -> list[int | None]:  # every layer: the config's window (Mistral, Phi-3)
@@ -165,7 +164,7 @@ class Family:
     """How one model type's layer maps onto the fused graph."""
 
     qkv: Callable = _separate_qkv  # attention module -> (packed weight [hidden, q|k|v], bias or None)
-    gate_up: Callable = _separate_gate_up  # MLP module -> (gate weight, up weight), each [hidden, intermediate]
+    gate_up: Callable = _separate_gate_up  # MLP module -> packed weight [hidden, gate | up]
     windows: Callable = _no_window  # config -> per layer, transformers' sliding window (keys seen, itself included)
     refuse: Callable = _nothing  # config -> what the graph cannot express, or None
     rotary: Callable = _all_rotary  # config -> per layer, whether it applies RoPE
@@ -358,9 +357,12 @@ def build(model, path: Path) -> None:
         hidden, _, _, residual = g.node("SkipSimplifiedLayerNormalization", [residual, out, w_post],
                                         [f"{p}/post_norm/out", "", "", f"{p}/post_norm/sum"], f"{p}/post_norm",
                                         domain=MS_DOMAIN, epsilon=eps)
-        gate_w, up_w = family.gate_up(mlp)
-        gate = g.node("MatMul", [hidden, g.const(f"{p}.gate_proj.weight", gate_w)], 1, f"{p}/gate_proj")[0]
-        up = g.node("MatMul", [hidden, g.const(f"{p}.up_proj.weight", up_w)], 1, f"{p}/up_proj")[0]
+        # gate and up as one MatMul and a Split: one weight kernel a layer fewer (int4 step ~2-3 % faster)
+        gate_up_w = family.gate_up(mlp)
+        half = gate_up_w.shape[1] // 2
+        gate_up = g.node("MatMul", [hidden, g.const(f"{p}.gate_up_proj.weight", gate_up_w)], 1, f"{p}/gate_up_proj")[0]
+        gate, up = g.node("Split", [gate_up, g.const(f"{p}/gate_up_sizes", np.array([half, half], np.int64))], 2,
+                          f"{p}/gate_up_split", axis=-1)
         gated = g.node("Mul", [act(g, gate, p), up], 1, f"{p}/gated")[0]
         delta = g.node("MatMul", [gated, g.const(f"{p}.down_proj.weight", _array(mlp.down_proj.weight).T)], 1,
                        f"{p}/down_proj")[0]

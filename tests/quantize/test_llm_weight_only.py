@@ -82,11 +82,11 @@ def test_artifacts_are_weight_only(quantized):
     assert _nbits(path, "int8") == [8] * 15
     bits4 = _nbits(path, "int4")
     assert len(bits4) == 15 and bits4.count(8) == 1 and bits4.count(4) == 14
-    # the fused decoder (ONNX Runtime): 2 layers x 5 weights (q|k|v packed), the same LM head
-    assert _nbits(path, "int8", "decoder_fused") == [8] * 11 and _nbits(path, "int4", "decoder_fused") == [4] * 10 + [8]
+    # the fused decoder (ONNX Runtime): 2 layers x 4 weights (q|k|v and gate|up packed), the same LM head
+    assert _nbits(path, "int8", "decoder_fused") == [8] * 9 and _nbits(path, "int4", "decoder_fused") == [4] * 8 + [8]
     # blocks: 32 at 4 bits, the widest dividing the hidden size (64) at 8 bits
     assert _nbits(path, "int8", attribute="block_size") == [64] * 15
-    assert _nbits(path, "int4", "decoder_fused", "block_size") == [32] * 10 + [64]
+    assert _nbits(path, "int4", "decoder_fused", "block_size") == [32] * 8 + [64]
     arts = {(a.target, a.precision): a for a in b.artifacts}
     assert arts[("onnx", "int4")].options["backends"] == ["onnxruntime"]
     # an untied embedding table is quantized on its own, at the LM head's bits
@@ -151,8 +151,8 @@ def test_max_metric_drop_and_fallback(quantized, tmp_path):  # int4 via quantize
     quantize_bundle(QuantizeOptions(max_metric_drop=plain - 0.05, fallback=True, **opts))
     row = Bundle.load(path).manifest.accuracy.to_json()["rows"]["onnxruntime/int4"]
     assert row["drop"] <= plain - 0.05 and row["fallback"]["kept"] >= 1
-    # the ranking spans both forms of the decoder (portable: 15 weight MatMuls, fused: 11)
-    assert len(_nbits(path, "int4")) + len(_nbits(path, "int4", "decoder_fused")) == 15 + 11 - row["fallback"]["kept"]
+    # the ranking spans both forms of the decoder (portable: 15 weight MatMuls, fused: 9, gate|up packed)
+    assert len(_nbits(path, "int4")) + len(_nbits(path, "int4", "decoder_fused")) == 15 + 9 - row["fallback"]["kept"]
 
 
 def test_export_int4_is_gated_per_step(quantized):
