@@ -229,18 +229,15 @@ def _decode(plan: _Plan) -> Generator[np.ndarray, None, np.ndarray]:
         ids_buffer[:, length] = tokens
         length += 1
         yield tokens
-        changed = False
-        if eos_ids and not eos_ids.isdisjoint(tokens.tolist()):
+        changed = bool(eos_ids) and not eos_ids.isdisjoint(tokens.tolist())
+        if changed:
             unfinished &= (tokens[:, None] != eos).all(axis=1)  # np.isin's set-up costs more per step
-            changed = True
         if plan.stop is not None:
             unfinished &= ~plan.stop(ids_buffer[:, :length])
             changed = True
         if changed:
             all_running = bool(unfinished.all())
-            if not unfinished.any():
-                return ids_buffer[:, :length].copy()
-        if length >= plan.max_length:
+        if (changed and not unfinished.any()) or length >= plan.max_length:
             return ids_buffer[:, :length].copy()
         new = tokens[:, None]
 
