@@ -12,7 +12,8 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test test-slow lint venv bench clean speech-tools serve-env test-transformers5 bench-llm bench-llm-envs
+.PHONY: demo test test-slow lint venv bench clean speech-tools serve-env test-transformers5 bench-llm bench-llm-envs \
+	bench-llm-paired
 
 venv: $(STAMP)
 
@@ -126,6 +127,11 @@ $(OPTIMUM_STAMP): Makefile | $(STAMP)
 
 bench-llm: $(STAMP) bench-llm-envs
 	$(BIN)/python benchmarks/llm_speed.py $(BENCH_LLM_ARGS)
+
+# The same engines decoding in turns, two live processes at a time (benchmarks/llm_paired.py): the ratios the
+# targets name (edgetool against GenAI, ms/token at 512 against 16) with the machine's load falling on both sides.
+bench-llm-paired: $(STAMP) bench-llm-envs
+	$(BIN)/python benchmarks/llm_paired.py $(BENCH_LLM_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SERVE_VENV) $(TF5_VENV) $(GENAI_VENV) $(OPTIMUM_VENV) bundles .pytest_cache

@@ -168,6 +168,24 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
+class Stamps:
+    """The step times of one decode. With `pause` set, the worker takes turns with another one (run by
+    benchmarks/llm_paired.py): at the prompt's stamp it says "ready" on stdout and waits for a line on stdin, and
+    the clock starts when the turn comes."""
+
+    def __init__(self, pause: bool = False):
+        self.pause, self.last, self.steps_ms = pause, None, []
+
+    def __call__(self) -> None:
+        if self.last is None and self.pause:
+            print("ready", flush=True)
+            sys.stdin.readline()
+        now = time.perf_counter()
+        if self.last is not None:
+            self.steps_ms.append((now - self.last) * 1e3)
+        self.last = now
+
+
 def measure(runner, job: dict) -> dict:
     rng = np.random.default_rng(0)  # the same prompts for every engine
     vocab = job["vocab"]
@@ -181,12 +199,17 @@ def measure(runner, job: dict) -> dict:
         t = time.perf_counter()
         runner.prefill(prefill_ids)
         prefill.append((time.perf_counter() - t) * 1e3)
-    stamps: list[float] = []
-    runner.decode(decode_ids, job["new_tokens"], lambda: stamps.append(time.perf_counter()))
-    assert len(stamps) == job["new_tokens"], f"{len(stamps)} stamps for {job['new_tokens']} tokens"  # forced length
-    steps = np.diff(stamps) * 1e3  # steps[i]: past of prompt + i positions
-    return {"prefill_ms": float(np.median(prefill)), "steps_ms": [round(s, 4) for s in steps.tolist()],
-            "first_past": job["prompt"], "tokens_per_s": float(len(steps) / steps.sum() * 1e3)}
+    turns = []  # "turns": N decodes, each waiting for its turn after its prompt's forward
+    for _ in range(job.get("turns") or 1):
+        stamps = Stamps(pause=bool(job.get("turns")))
+        runner.decode(decode_ids, job["new_tokens"], stamps)
+        got = len(stamps.steps_ms) + 1
+        assert got == job["new_tokens"], f"{got} stamps for {job['new_tokens']} tokens"  # forced length
+        turns.append([round(s, 4) for s in stamps.steps_ms])
+    steps = np.array(turns[0])  # steps[i]: past of prompt + i positions
+    return {"prefill_ms": float(np.median(prefill)) if prefill else None, "steps_ms": turns[0],
+            "first_past": job["prompt"], "tokens_per_s": float(len(steps) / steps.sum() * 1e3),
+            **({"turns_ms": turns} if job.get("turns") else {})}
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import EngineMissingError, UsageError
+from . import huge_pages
 from .base import Backend
 
 
@@ -37,7 +38,10 @@ class OnnxRuntimeBackend(Backend):
                 f"ONNX Runtime provider(s) {providers} not available here (available: {available}). "
                 "Install the onnxruntime build that ships them, or drop --device."
             )
+        # the weights it allocates (prepacked for the CPU kernels) on 2 MB pages: huge_pages.py says why
+        before = huge_pages.snapshot() if providers == ["CPUExecutionProvider"] else None
         self.session = ort.InferenceSession(str(self.path), so, providers=providers)
+        self.huge_page_bytes = huge_pages.keep_new(before) if before is not None else 0
         self._names = [o.name for o in self.session.get_outputs()]
 
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

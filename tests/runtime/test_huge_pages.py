@@ -1,0 +1,63 @@
+"""Huge pages for an engine's weights (runtime/backends/huge_pages.py): only memory mapped during the load is
+touched, its contents stay as they were, and EDGETOOL_HUGE_PAGES=0 turns it off."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgetool.runtime.backends import huge_pages
+from edgetool.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from edgetool.runtime.bundle import GraphSpec, TensorSpec
+
+ROWS, COLS = 1024, 2048  # an 8 MB weight: several whole huge pages wherever the allocator puts it
+
+
+def test_new_ranges_are_what_was_mapped_or_grown_since():
+    before = [(0, 10), (20, 30), (50, 60)]
+    after = [(0, 15), (20, 30), (40, 45), (55, 70)]  # grew, unchanged, new, moved partly past its old end
+    assert huge_pages.new_ranges(before, after) == [(10, 15), (40, 45), (60, 70)]
+
+
+@pytest.fixture(scope="module")
+def kernel_collapses():
+    """Whether this kernel moves anonymous memory into huge pages on request (Linux 6.1+, THP not "never")."""
+    if not huge_pages.enabled():
+        pytest.skip("not Linux, or EDGETOOL_HUGE_PAGES=0")
+    before = huge_pages.snapshot()
+    probe = np.ones(4 * huge_pages.HUGE // 8)
+    if huge_pages.keep_new(before) == 0:
+        pytest.skip("this kernel declines MADV_COLLAPSE (older than 6.1, or transparent huge pages off)")
+    assert (probe == 1).all()  # contents kept
+
+
+@pytest.fixture(scope="module")
+def matmul_graph(tmp_path_factory):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.random.default_rng(0).standard_normal((ROWS, COLS)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, ROWS])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, COLS])],
+        [numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    path = tmp_path_factory.mktemp("huge") / "g.onnx"
+    onnx.save_model(model, str(path))
+    spec = GraphSpec("g", (TensorSpec("x", "float32", (1, ROWS)),), (TensorSpec("y", "float32", (1, COLS)),))
+    return path, spec, weight
+
+
+def test_session_weights_move_to_huge_pages_and_still_compute(kernel_collapses, matmul_graph):
+    path, spec, weight = matmul_graph
+    backend = OnnxRuntimeBackend(path, spec)
+    assert backend.huge_page_bytes >= huge_pages.HUGE
+    x = np.random.default_rng(1).standard_normal((1, ROWS)).astype(np.float32)
+    np.testing.assert_allclose(backend.run({"x": x})["y"], x @ weight, rtol=1e-4, atol=1e-3)
+
+
+def test_turned_off_by_the_environment(kernel_collapses, matmul_graph, monkeypatch):
+    monkeypatch.setenv(huge_pages.ENV, "0")
+    path, spec, _ = matmul_graph
+    assert OnnxRuntimeBackend(path, spec).huge_page_bytes == 0
