@@ -38,7 +38,9 @@ from llm_speed import ENGINES, LLAMA, WORKER, Skip, build, build_checkpoint, tai
 
 PAIRS = ["edgetool-ort-int4:genai-int4", "edgetool-ort-fp32:genai-fp32",
          # the same graph under both loops: what the NumPy runtime's loop costs against GenAI's C++ one
-         "edgetool-ort-int4-head4:genai-on-edgetool-int4-head4"]
+         "edgetool-ort-int4-head4:genai-on-edgetool-int4-head4",
+         # the same bundle on 2 MB and on 4 KB pages (runtime/backends/huge_pages.py)
+         "edgetool-ort-int4:edgetool-ort-int4-small-pages"]
 GROWTH = ["edgetool-ort-int4", "edgetool-ort-int8", "edgetool-ort-fp32", "genai-int4", "genai-fp32"]
 POSITIONS = (16, 128, 512)
 NEW_TOKENS, DROP = 24, 8  # per turn; steps dropped at the start of a turn
@@ -73,7 +75,7 @@ class Worker:
         self.name, self.err = side.engine, tempfile.TemporaryFile("w+")  # a file: a full stderr pipe would hang it
         self.proc = subprocess.Popen([str(engine.python), str(WORKER), json.dumps(job)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.err, text=True, cwd=work,
-                                     env=worker_env(threads))
+                                     env={**worker_env(threads), **engine.env})
         self.result: dict | None = None
         self._expect_ready()
 

@@ -118,6 +118,12 @@ def genai_on_edgetool_build(bundle: str, ckpt: Path, out: Path) -> list:
     return [MAIN_PY, "-c", script, work / "genai-int4", work / bundle / "onnx" / "int4" / "decoder_fused.onnx", out]
 
 
+def same_build(name: str, ckpt: Path, out: Path) -> list:
+    """Another engine's build, linked (it runs under other settings: Engine.env). Built before it: list it first."""
+    script = "import sys, pathlib; pathlib.Path(sys.argv[2]).symlink_to(pathlib.Path(sys.argv[1]).resolve(strict=True))"
+    return [MAIN_PY, "-c", script, out.parent / name, out]
+
+
 def optimum_build(ckpt: Path, out: Path) -> list:
     return [OPTIMUM_PY, "-m", "optimum.commands.optimum_cli", "export", "onnx", "--model", ckpt,
             "--task", "text-generation-with-past", out]
@@ -129,6 +135,7 @@ class Engine:
     python: Path  # the environment that builds and runs it
     build: Callable[[Path, Path], list] | None = None  # (checkpoint, out) -> build command; None: the checkpoint
     options: dict = field(default_factory=dict)  # handed to the runner
+    env: dict = field(default_factory=dict)  # set in its worker's environment
 
 
 ENGINES = {
@@ -140,6 +147,10 @@ ENGINES = {
                                       {"backend": "onnxruntime", "precision": "int4"}),
     **{f"edgetool-ov-{p}": Engine("edgetool", MAIN_PY, partial(edgetool_build, "openvino", p),
                                   {"backend": "openvino", "precision": p}) for p in ("fp32", "int4")},
+    # the int4 bundle with ONNX Runtime's weights left on 4 KB pages (runtime/backends/huge_pages.py)
+    "edgetool-ort-int4-small-pages": Engine("edgetool", MAIN_PY, partial(same_build, "edgetool-ort-int4"),
+                                            {"backend": "onnxruntime", "precision": "int4"},
+                                            {"EDGETOOL_HUGE_PAGES": "0"}),
     "transformers-generate": Engine("transformers", MAIN_PY),
     "optimum-ort": Engine("optimum", OPTIMUM_PY, optimum_build),
     **{f"genai-{p}": Engine("genai", GENAI_PY, partial(genai_build, p)) for p in ("fp32", "int4")},
@@ -203,7 +214,7 @@ def run_worker(engine: Engine, model: Path, threads: int, plan: Plan, work: Path
            "vocab": LLAMA["vocab_size"], "prompt": plan.prompt, "new_tokens": plan.new_tokens, "prefill": plan.prefill,
            "prefill_repeats": plan.prefill_repeats}
     done = subprocess.run([str(engine.python), str(WORKER), json.dumps(job)], capture_output=True, text=True,
-                          cwd=work, env=worker_env(threads), timeout=1800)
+                          cwd=work, env={**worker_env(threads), **engine.env}, timeout=1800)
     if done.returncode:
         raise Skip(f"worker failed: {tail(done.stderr)}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -7,9 +7,10 @@ ask. Measured on the SmolLM-135M-shaped benchmark (benchmarks/README.md), the sa
 faster on huge pages, and the 5-10 % of run-to-run "whichever session was made first" variation disappears.
 
 `keep_new(before)` takes the address ranges that are new since `before` (a `snapshot()` taken before the load):
-anonymous, private, read-write, 2 MB or more. It advises them MADV_HUGEPAGE (later growth faults in huge pages)
-and MADV_COLLAPSE (what is there now is moved into huge pages, in place). Contents never change; where the
-kernel declines (older than 6.1, THP "never", memory too fragmented, another OS) nothing happens. Set
+anonymous, private, read-write, 2 MB or more, and collapses them into huge pages in place (MADV_COLLAPSE).
+Contents never change; where the kernel declines (older than 6.1, THP "never", memory too fragmented, another
+OS) nothing happens. Only the collapse, once: the ranges are not marked (MADV_HUGEPAGE) for later faults, so
+what malloc later places in them, after the engine frees some, stays on ordinary pages. Set
 EDGETOOL_HUGE_PAGES=0 to turn it off.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 
 ENV = "EDGETOOL_HUGE_PAGES"
 HUGE = 2 << 20
-MADV_HUGEPAGE, MADV_COLLAPSE = 14, 25  # asm-generic values, the same on x86-64 and aarch64
+MADV_COLLAPSE = 25  # the asm-generic value, the same on x86-64 and aarch64
 MAPS = "/proc/self/maps"
 
 Ranges = list[tuple[int, int]]
@@ -39,7 +40,8 @@ def snapshot() -> Ranges:
     with open(MAPS) as f:
         for line in f:
             parts = line.split()
-            # start-end perms offset dev inode [path]: anonymous is inode 0 with no path, or the brk heap
+            # start-end perms offset dev inode [path]: anonymous is inode 0 with no path, or the brk heap (malloc
+            # serves blocks up to 32 MB from it once it has freed a larger mapping)
             if parts[1] == "rw-p" and parts[4] == "0" and (len(parts) == 5 or parts[5] == "[heap]"):
                 start, end = (int(x, 16) for x in parts[0].split("-"))
                 out.append((start, end))
@@ -47,18 +49,25 @@ def snapshot() -> Ranges:
 
 
 def new_ranges(before: Ranges, after: Ranges) -> Ranges:
-    """The parts of `after` not in `before` (a mapping that grew contributes its new part)."""
-    out = []
-    for start, end in after:
-        pieces = [(start, end)]
-        for b0, b1 in before:
-            pieces = [p for s, e in pieces for p in ((s, min(e, b0)), (max(s, b1), e)) if p[0] < p[1]]
-        out += pieces
+    """The parts of `after` not in `before` (a mapping that grew contributes its new part). One pass over both
+    sorted lists: a process with many libraries and sessions has thousands of mappings."""
+    out, old, i = [], sorted(before), 0
+    for start, end in sorted(after):
+        while i < len(old) and old[i][1] <= start:  # old ranges wholly below this one are done with
+            i += 1
+        j = i
+        while start < end and j < len(old) and old[j][0] < end:
+            if old[j][0] > start:
+                out.append((start, old[j][0]))
+            start = max(start, old[j][1])
+            j += 1
+        if start < end:
+            out.append((start, end))
     return out
 
 
 def keep_new(before: Ranges) -> int:
-    """Advise and collapse the ranges mapped since `before`; the bytes the kernel accepted to collapse."""
+    """Collapse the ranges mapped since `before`; the bytes the kernel collapsed."""
     if not enabled():
         return 0
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -68,7 +77,6 @@ def keep_new(before: Ranges) -> int:
         first, last = -(-start // HUGE) * HUGE, end // HUGE * HUGE  # whole huge pages inside the range
         if last - first < HUGE:
             continue
-        libc.madvise(first, last - first, MADV_HUGEPAGE)
         if libc.madvise(first, last - first, MADV_COLLAPSE) == 0:
             done += last - first
     return done

@@ -18,6 +18,27 @@ def test_new_ranges_are_what_was_mapped_or_grown_since():
     assert huge_pages.new_ranges(before, after) == [(10, 15), (40, 45), (60, 70)]
 
 
+def test_new_ranges_match_a_range_by_range_subtraction():
+    def reference(before, after):  # every old range cut out of every new one: quadratic, obviously right
+        out = []
+        for start, end in sorted(after):
+            pieces = [(start, end)]
+            for b0, b1 in before:
+                pieces = [p for s, e in pieces for p in ((s, min(e, b0)), (max(s, b1), e)) if p[0] < p[1]]
+            out += pieces
+        return out
+
+    rng = np.random.default_rng(0)
+
+    def disjoint(n):
+        ends = np.sort(rng.choice(1000, 2 * n, replace=False))
+        return [(int(ends[2 * k]), int(ends[2 * k + 1])) for k in range(n)]
+
+    for _ in range(500):
+        before, after = disjoint(int(rng.integers(0, 12))), disjoint(int(rng.integers(0, 12)))
+        assert huge_pages.new_ranges(before, after) == reference(before, after)
+
+
 @pytest.fixture(scope="module")
 def kernel_collapses():
     """Whether this kernel moves anonymous memory into huge pages on request (Linux 6.1+, THP not "never")."""
