@@ -8,6 +8,8 @@ A runner has two calls, both greedy, batch 1, each with a fresh (empty) KV cache
                                  calling stamp() whenever the next token's logits are ready: the prompt's
                                  forward, then one step per token, so the interval between stamps i and i+1
                                  is the step whose past holds n + i positions.
+With "turns": N in the job (benchmarks/llm_paired.py) it decodes N times, waiting for its turn after each
+prompt's forward (Stamps), and returns every decode's step times.
 """
 from __future__ import annotations
 

@@ -2,12 +2,15 @@
 touched, its contents stay as they were, and EDGETOOL_HUGE_PAGES=0 turns it off."""
 from __future__ import annotations
 
+import mmap
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from edgetool.runtime.backends import huge_pages
-from edgetool.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-from edgetool.runtime.bundle import GraphSpec, TensorSpec
 
 ROWS, COLS = 1024, 2048  # an 8 MB weight: several whole huge pages wherever the allocator puts it
 
@@ -45,10 +48,15 @@ def kernel_collapses():
     if not huge_pages.enabled():
         pytest.skip("not Linux, or EDGETOOL_HUGE_PAGES=0")
     before = huge_pages.snapshot()
-    probe = np.ones(4 * huge_pages.HUGE // 8)
-    if huge_pages.keep_new(before) == 0:
+    probe = mmap.mmap(-1, 4 * huge_pages.HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # surely new memory
+    view = np.frombuffer(probe, np.uint8)
+    view[:] = 7
+    collapsed = huge_pages.keep_new(before)
+    assert (view == 7).all()  # contents kept
+    del view
+    probe.close()
+    if collapsed == 0:
         pytest.skip("this kernel declines MADV_COLLAPSE (older than 6.1, or transparent huge pages off)")
-    assert (probe == 1).all()  # contents kept
 
 
 @pytest.fixture(scope="module")
@@ -64,21 +72,38 @@ def matmul_graph(tmp_path_factory):
         [numpy_helper.from_array(weight, "w")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 10
-    path = tmp_path_factory.mktemp("huge") / "g.onnx"
-    onnx.save_model(model, str(path))
-    spec = GraphSpec("g", (TensorSpec("x", "float32", (1, ROWS)),), (TensorSpec("y", "float32", (1, COLS)),))
-    return path, spec, weight
+    folder = tmp_path_factory.mktemp("huge")
+    onnx.save_model(model, str(folder / "g.onnx"))
+    np.save(folder / "w.npy", weight)
+    return folder
+
+
+# A fresh interpreter per load: in a long test process the engine may reuse memory freed by earlier tests, which
+# is not new and is left alone.
+LOAD = """
+import sys, numpy as np
+from pathlib import Path
+from edgetool.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+from edgetool.runtime.bundle import GraphSpec, TensorSpec
+folder, rows, cols = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+spec = GraphSpec("g", (TensorSpec("x", "float32", (1, rows)),), (TensorSpec("y", "float32", (1, cols)),))
+backend = OnnxRuntimeBackend(folder / "g.onnx", spec)
+x = np.random.default_rng(1).standard_normal((1, rows)).astype(np.float32)
+np.testing.assert_allclose(backend.run({"x": x})["y"], x @ np.load(folder / "w.npy"), rtol=1e-4, atol=1e-3)
+print(backend.huge_page_bytes)
+"""
+
+
+def _load(folder, **env) -> int:
+    done = subprocess.run([sys.executable, "-c", LOAD, str(folder), str(ROWS), str(COLS)], capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return int(done.stdout.split()[-1])
 
 
 def test_session_weights_move_to_huge_pages_and_still_compute(kernel_collapses, matmul_graph):
-    path, spec, weight = matmul_graph
-    backend = OnnxRuntimeBackend(path, spec)
-    assert backend.huge_page_bytes >= huge_pages.HUGE
-    x = np.random.default_rng(1).standard_normal((1, ROWS)).astype(np.float32)
-    np.testing.assert_allclose(backend.run({"x": x})["y"], x @ weight, rtol=1e-4, atol=1e-3)
+    assert _load(matmul_graph) >= huge_pages.HUGE  # and its answer was checked against numpy's
 
 
-def test_turned_off_by_the_environment(kernel_collapses, matmul_graph, monkeypatch):
-    monkeypatch.setenv(huge_pages.ENV, "0")
-    path, spec, _ = matmul_graph
-    assert OnnxRuntimeBackend(path, spec).huge_page_bytes == 0
+def test_turned_off_by_the_environment(kernel_collapses, matmul_graph):
+    assert _load(matmul_graph, **{huge_pages.ENV: "0"}) == 0
