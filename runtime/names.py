@@ -84,6 +84,12 @@ FUSED_DECODER = "decoder_fused"
 ALTERNATIVE_GRAPHS: dict[str, tuple[str, tuple[str, ...]]] = {FUSED_DECODER: ("decoder", ("onnxruntime",))}
 
 
+# Graphs run once per generated token (decoder-only and encoder-decoder steps, and the fused form): all their
+# weights stream through the CPU at every step, so ONNX Runtime's CPU sessions of these go on huge pages
+# (runtime/backends/huge_pages.py). Others run once per request and keep their cold start.
+PER_TOKEN_GRAPHS = frozenset({"decoder", FUSED_DECODER})
+
+
 def graph_backends(graph: str) -> tuple[str, ...] | None:
     """The only backends that run `graph` (None: any backend)."""
     alt = ALTERNATIVE_GRAPHS.get(graph)

@@ -1,4 +1,4 @@
-"""Back the memory an engine allocated while loading with transparent huge pages (Linux 6.1+).
+"""Back the memory an engine allocated while loading a per-token graph with transparent huge pages (Linux 6.1+).
 
 A decoder streams all its weights through the CPU at every generated token: on 4 KB pages an 80 MB int4 model
 is ~20,000 pages a step, each a TLB entry to walk to. Most distributions run transparent huge pages in

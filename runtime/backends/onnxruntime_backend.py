@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import EngineMissingError, UsageError
+from ..names import PER_TOKEN_GRAPHS
 from . import huge_pages
 from .base import Backend
 
@@ -38,8 +39,9 @@ class OnnxRuntimeBackend(Backend):
                 f"ONNX Runtime provider(s) {providers} not available here (available: {available}). "
                 "Install the onnxruntime build that ships them, or drop --device."
             )
-        # the weights it allocates (prepacked for the CPU kernels) on 2 MB pages: huge_pages.py says why
-        before = huge_pages.snapshot() if providers == ["CPUExecutionProvider"] else None
+        # a per-token graph's weights (prepacked for the CPU kernels) on 2 MB pages: huge_pages.py says why
+        per_token = self.graph.name in PER_TOKEN_GRAPHS and providers == ["CPUExecutionProvider"]
+        before = huge_pages.snapshot() if per_token else None
         self.session = ort.InferenceSession(str(self.path), so, providers=providers)
         self.huge_page_bytes = huge_pages.keep_new(before) if before is not None else 0
         self._names = [o.name for o in self.session.get_outputs()]

@@ -1,5 +1,5 @@
-"""Huge pages for an engine's weights (runtime/backends/huge_pages.py): only memory mapped during the load is
-touched, its contents stay as they were, and EDGETOOL_HUGE_PAGES=0 turns it off."""
+"""Huge pages for a per-token graph's weights (runtime/backends/huge_pages.py): only memory mapped during the load
+is touched, its contents stay as they were, other graphs are left alone, and EDGETOOL_HUGE_PAGES=0 turns it off."""
 from __future__ import annotations
 
 import mmap
@@ -86,7 +86,7 @@ from pathlib import Path
 from edgetool.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 from edgetool.runtime.bundle import GraphSpec, TensorSpec
 folder, rows, cols = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-spec = GraphSpec("g", (TensorSpec("x", "float32", (1, rows)),), (TensorSpec("y", "float32", (1, cols)),))
+spec = GraphSpec(sys.argv[4], (TensorSpec("x", "float32", (1, rows)),), (TensorSpec("y", "float32", (1, cols)),))
 backend = OnnxRuntimeBackend(folder / "g.onnx", spec)
 x = np.random.default_rng(1).standard_normal((1, rows)).astype(np.float32)
 np.testing.assert_allclose(backend.run({"x": x})["y"], x @ np.load(folder / "w.npy"), rtol=1e-4, atol=1e-3)
@@ -94,8 +94,8 @@ print(backend.huge_page_bytes)
 """
 
 
-def _load(folder, **env) -> int:
-    done = subprocess.run([sys.executable, "-c", LOAD, str(folder), str(ROWS), str(COLS)], capture_output=True,
+def _load(folder, graph: str = "decoder", **env) -> int:
+    done = subprocess.run([sys.executable, "-c", LOAD, str(folder), str(ROWS), str(COLS), graph], capture_output=True,
                           text=True, env={**os.environ, **env}, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return int(done.stdout.split()[-1])
@@ -107,3 +107,7 @@ def test_session_weights_move_to_huge_pages_and_still_compute(kernel_collapses, 
 
 def test_turned_off_by_the_environment(kernel_collapses, matmul_graph):
     assert _load(matmul_graph, **{huge_pages.ENV: "0"}) == 0
+
+
+def test_graphs_run_once_per_request_keep_their_cold_start(kernel_collapses, matmul_graph):
+    assert _load(matmul_graph, graph="encoder") == 0  # only per-token graphs (names.PER_TOKEN_GRAPHS)
