@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from llm_speed import ENGINES, LLAMA, WORKER, Skip, build, build_checkpoint, tail, worker_env  # noqa: E402
+from llm_speed import ENGINES, LLAMA, WORKER, Skip, build, build_checkpoint, fmt, tail, worker_env  # noqa: E402
 
 PAIRS = ["edgetool-ort-int4:genai-int4", "edgetool-ort-fp32:genai-fp32",
          # the same graph under both loops: what the NumPy runtime's loop costs against GenAI's C++ one
@@ -133,10 +133,6 @@ def summarize(rounds: list[list[tuple]]) -> dict:
             "per_round": [float(np.median([t[2] for t in r])) for r in rounds]}
 
 
-def fmt(x: float | None, digits: int = 2) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
 def report(results: dict, skipped: dict, rounds: int, turns: int) -> str:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     out = [f"# LLM decode, paired turns ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, load {load})\n",
@@ -146,7 +142,7 @@ def report(results: dict, skipped: dict, rounds: int, turns: int) -> str:
            "(<1: A is faster); per round: the median over that round's pairs.\n",
            "| A | B | threads | ms A | ms B | A / B | pairs | per round |", "|---|---|---|---|---|---|---|---|"]
     for (a, b, t), s in results.items():
-        out.append(f"| {a} | {b} | {t} | {fmt(s['ms_a'])} | {fmt(s['ms_b'])} | {fmt(s['ratio'], 3)} | {s['turns']} | "
+        out.append(f"| {a} | {b} | {t} | {fmt(s['ms_a'], 2)} | {fmt(s['ms_b'], 2)} | {fmt(s['ratio'], 3)} | {s['turns']} | "
                    f"{', '.join(fmt(r, 3) for r in s['per_round'])} |")
     out += ["", *[f"- skipped {name}: {why}" for name, why in skipped.items()]]
     return "\n".join(out)

@@ -3,8 +3,8 @@
 A decoder streams all its weights through the CPU at every generated token: on 4 KB pages an 80 MB int4 model
 is ~20,000 pages a step, each a TLB entry to walk to. Most distributions run transparent huge pages in
 "madvise" mode, where anonymous memory gets 2 MB pages only where the process asks, and ONNX Runtime does not
-ask. Measured on the SmolLM-135M-shaped benchmark (benchmarks/README.md), the same int4 graph decodes 5-9 %
-faster on huge pages, and the 5-10 % of run-to-run "whichever session was made first" variation disappears.
+ask. Measured on the SmolLM-135M-shaped benchmark (benchmarks/README.md, paired turns), the same int4 bundle
+takes 4-23 % less time per token on huge pages, and sessions stop differing by when they were made.
 
 `keep_new(before)` takes the address ranges that are new since `before` (a `snapshot()` taken before the load):
 anonymous, private, read-write, 2 MB or more, and collapses them into huge pages in place (MADV_COLLAPSE).
