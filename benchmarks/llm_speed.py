@@ -145,6 +145,9 @@ ENGINES = {
     # the LM head at 4 bits too (edgetool's default keeps it at 8): the layout ONNX Runtime GenAI's int4 builds
     "edgetool-ort-int4-head4": Engine("edgetool", MAIN_PY, partial(edgetool_build, "onnx", "int4", extra=("--lm-head", "int4")),
                                       {"backend": "onnxruntime", "precision": "int4"}),
+    # the KV cache in int8 (quantize/kv_cache.py: --kv-cache int8), scales calibrated on the built-in text
+    **{f"edgetool-ort-{p}-kv8": Engine("edgetool", MAIN_PY, partial(edgetool_build, "onnx", p, extra=("--kv-cache", "int8")),
+                                       {"backend": "onnxruntime", "precision": p}) for p in ("int8", "int4")},
     **{f"edgetool-ov-{p}": Engine("edgetool", MAIN_PY, partial(edgetool_build, "openvino", p),
                                   {"backend": "openvino", "precision": p}) for p in ("fp32", "int4")},
     # the int4 bundle with ONNX Runtime's weights left on 4 KB pages (runtime/backends/huge_pages.py)

@@ -152,6 +152,10 @@ def _int8_options(fn):
                       help="Static INT8 on ONNX Runtime: minmax | entropy | percentile.")(fn)
     fn = click.option("--lm-head", default=None,
                       help="--precision int4: the LM head's weights, int8 (default) | int4 | fp32.")(fn)
+    fn = click.option("--kv-cache", default=None,
+                      help="Decoder LLMs, --precision int4 / int8 on ONNX Runtime: the KV cache, fp32 (default) | "
+                           "int8 (a quarter of the memory; per-channel scales calibrated on --calibration, one prompt "
+                           "a line, or the built-in text; its effect is in the accuracy report).")(fn)
     return click.option("--method", default=None, help="INT8 on ONNX Runtime: dynamic | static | weight-only (default: "
                         "dynamic; static when --calibration is given; weight-only for text-generation). OpenVINO INT8: "
                         "static (NNCF), or weight-only (the default for text-generation).")(fn)
@@ -206,8 +210,8 @@ def _require_drop_for_fallback(fallback, max_metric_drop):
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @_sign_key_option
 def export(task, model, reference, target, precision, out, opset, dynamo, calibration, calibration_size, method,
-           calibration_method, lm_head, max_metric_drop, fallback, static_shapes, shapes, workspace_mb, force, no_parity_check,
-           quiet, sign_key, **switches):
+           calibration_method, lm_head, kv_cache, max_metric_drop, fallback, static_shapes, shapes, workspace_mb, force,
+           no_parity_check, quiet, sign_key, **switches):
     """Export a model to a bundle: trace to ONNX, compile for the target, record golden I/O, check parity.
 
     Fails, and writes nothing, when the exported model does not match PyTorch.
@@ -221,7 +225,7 @@ def export(task, model, reference, target, precision, out, opset, dynamo, calibr
                          extra=_extra_for(task, switches), shapes=shapes, workspace_mb=workspace_mb,
                          method=method, calibration_method=calibration_method, max_metric_drop=max_metric_drop,
                          fallback=fallback, static_shapes=_static_shapes(static_shapes), sign_key=sign_key,
-                         lm_head=lm_head)
+                         lm_head=lm_head, kv_cache=kv_cache)
     _require_drop_for_fallback(fallback, max_metric_drop)
     if sign_key is not None:
         from edgetool.signing import check_private_key
@@ -501,7 +505,7 @@ def inspect(bundle, as_json):
 @click.option("--no-parity-check", is_flag=True, help="Keep the artifact even if it misses the registry's thresholds.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @_sign_key_option
-def quantize(bundle, precision, target, calibration, calibration_size, method, calibration_method, lm_head,
+def quantize(bundle, precision, target, calibration, calibration_size, method, calibration_method, lm_head, kv_cache,
              max_metric_drop, fallback, static_shapes, no_parity_check, quiet, sign_key):
     """Add a precision (fp16 / int8) to an existing bundle, with an accuracy report against fp32.
 
@@ -516,7 +520,7 @@ def quantize(bundle, precision, target, calibration, calibration_size, method, c
                            calibration_size=calibration_size, method=method, calibration_method=calibration_method,
                            max_metric_drop=max_metric_drop, fallback=fallback,
                            static_shapes=parse_static_shapes(static_shapes), check_parity=not no_parity_check,
-                           quiet=quiet, sign_key=sign_key, lm_head=lm_head)
+                           quiet=quiet, sign_key=sign_key, lm_head=lm_head, kv_cache=kv_cache)
     if sign_key is not None:
         from edgetool.signing import check_private_key
 

@@ -68,6 +68,10 @@ def export(opts: ExportOptions) -> Path:
     if opts.static_shapes and not getattr(target, "takes_static_shapes", False):
         raise UsageError(f"--static-shapes fixes OpenVINO IR dims; it does not apply to --target {target.name}. "
                          "Use --target openvino, or drop it.")
+    if opts.kv_cache not in (None, "fp32"):
+        from edgetool.quantize.kv_cache import check_request
+
+        check_request(opts.kv_cache, spec.name, target.name, opts.precision, opts.method)  # before anything is written
     if opts.model is not None:
         check_checkpoint_dir(Path(opts.model))  # before anything is created
         families_for(spec.name)

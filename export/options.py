@@ -24,6 +24,7 @@ class ExportOptions:
     method: str | None = None  # INT8 on ONNX Runtime: dynamic | static (default: static iff calibration is given)
     calibration_method: str | None = None  # static INT8 on ONNX Runtime: minmax (default) | entropy | percentile
     lm_head: str | None = None  # --precision int4: the LM head's weights, int8 (default) | int4 | fp32
+    kv_cache: str | None = None  # weight-only LLMs on ONNX Runtime: the fused decoder's KV cache, fp32 (default) | int8
     max_metric_drop: float | None = None  # quantized metric vs fp32 may drop at most this, else the export fails
     fallback: bool = False  # ... or keeps the most sensitive weight nodes in higher precision until it holds
     static_shapes: dict[str, int] | None = None  # OpenVINO: {"batch": 1, "sequence": 128}

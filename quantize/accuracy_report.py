@@ -48,10 +48,35 @@ def size_mb(bundle, backend: str, precision: str) -> float:
     return sum((bundle.root / f).stat().st_size for a in chosen.values() for f in a.files) / 1e6
 
 
+def _through_cache(bundle, engines: dict):
+    """For an artifact whose fused decoder keeps an int8 KV cache (quantize/kv_cache.py), which acts only through
+    the cache: (ids, prompt) -> the logits of positions prompt-1 .. len(ids)-1, the prompt in one step and then
+    one token a step, as generation feeds it. None for other artifacts (one pass, no cache, says all)."""
+    import numpy as np
+
+    from edgetool.runtime.generation.step_models import FusedDecoderModel
+    from edgetool.runtime.names import ATTENTION_MASK, FUSED_DECODER
+
+    art = getattr(engines.get(FUSED_DECODER), "artifact", None)
+    if art is None or art.options.get("kv_cache") != "int8":
+        return None
+    model = FusedDecoderModel(lambda graph, feeds: engines[graph].run(feeds), bundle.graph_spec(art), portable=None)
+
+    def logits(ids: np.ndarray, prompt: int) -> np.ndarray:
+        state = model.start({ATTENTION_MASK: np.ones((1, prompt), np.int64)})
+        rows = [np.array(model.step(state, ids[None, :prompt])[0])]
+        rows += [np.array(model.step(state, ids[None, k:k + 1])[0]) for k in range(prompt, len(ids))]
+        return np.stack(rows)
+
+    return logits
+
+
 def teacher_forced(bundle, ref: Golden, engines: dict, graph: str = "decoder") -> dict | None:
     """Decoder LLMs: each golden sample's token sequence (its prompt and the tokens fp32 generated, as fed
     to the decoder) run in one pass, no cache, through the fp32 ONNX Runtime graph and the candidate;
-    per position, whether the top-1 token agrees and the cosine of the logits. None for other graphs."""
+    per position, whether the top-1 token agrees and the cosine of the logits. A candidate with an int8 KV
+    cache runs the sequence step by step through its cache instead, from the prompt's last position on.
+    None for other graphs."""
     import numpy as np
 
     from edgetool.runtime.generation.step_models import position_ids
@@ -60,6 +85,7 @@ def teacher_forced(bundle, ref: Golden, engines: dict, graph: str = "decoder") -
     if graph not in engines:
         return None
     reference_engines = None
+    cached = _through_cache(bundle, engines)
     agree: list[np.ndarray] = []
     cosines: list[np.ndarray] = []
     for calls in ref.calls:
@@ -77,16 +103,21 @@ def teacher_forced(bundle, ref: Golden, engines: dict, graph: str = "decoder") -
         if reference_engines is None:
             reference_engines = open_engines(bundle, *REFERENCE)
         a = reference_engines[graph].run(feeds)[LOGITS][0].astype(np.float64)
-        b = engines[graph].run(feeds)[LOGITS][0].astype(np.float64)
         real = mask[0] == 1
-        a, b = a[real], b[real]
+        if cached is not None:  # the prompt's real tokens, then the generated ones
+            prompt = int(first[ATTENTION_MASK][0, :first[INPUT_IDS].shape[1]].sum())
+            a, b = a[real][prompt - 1:], cached(ids[0][real], prompt).astype(np.float64)
+        else:
+            b = engines[graph].run(feeds)[LOGITS][0].astype(np.float64)
+            a, b = a[real], b[real]
         agree.append(a.argmax(-1) == b.argmax(-1))
         cosines.append((a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-30))
     if not agree:
         return None
     every = np.concatenate(cosines)
     return {"top1_agreement": float(np.concatenate(agree).mean()), "logits_cosine": float(every.mean()),
-            "logits_cosine_min": float(every.min()), "positions": int(every.size)}
+            "logits_cosine_min": float(every.min()), "positions": int(every.size),
+            **({"through": "int8 KV cache, step by step"} if cached is not None else {})}
 
 
 def evaluate(bundle, ref: Golden, backend: str, precision: str) -> dict:

@@ -62,6 +62,7 @@ def onnx_int8(target, onnx_path, out_dir, graph, options, calibration) -> BuiltA
         from .weight_only import quantize_nbits_onnx
 
         details = quantize_nbits_onnx(onnx_path, dest, 8, exclude, head_bits=None)
+        details.update(_kv_cache(dest, graph, options, calibration))
     elif method == "dynamic":
         details = quantize_dynamic_onnx(onnx_path, dest, keep, exclude)
     elif method == "static":
@@ -141,6 +142,18 @@ def tensorrt_int8(target, onnx_path, out_dir, graph, options, calibration) -> Bu
 
 
 # -- weight-only (decoder LLMs): int4, and int8 --method weight-only --------------------------------
+def _kv_cache(dest: Path, graph: str, options: BuildOptions, calibration) -> dict:
+    """--kv-cache int8: ONNX Runtime's fused decoder keeps its cache in int8 (quantize/kv_cache.py); other graphs,
+    and the default fp32 cache, are left as they are."""
+    from edgetool.runtime.names import FUSED_DECODER
+
+    if options.extra.get("kv_cache", "fp32") == "fp32" or graph != FUSED_DECODER:
+        return {}
+    from .kv_cache import quantize_kv_cache
+
+    return quantize_kv_cache(dest, calibration.feeds(graph))
+
+
 @BUILDS.register(("onnx", "int4"))
 def onnx_int4(target, onnx_path, out_dir, graph, options, calibration) -> BuiltArtifact:
     """MatMulNBits, 4-bit blocks of 32 (the LM head 8-bit, wider blocks): an artifact for ONNX Runtime only."""
@@ -151,6 +164,7 @@ def onnx_int4(target, onnx_path, out_dir, graph, options, calibration) -> BuiltA
     dest = out_dir / f"{graph}.onnx"
     head = options.extra.get("lm_head") or "int8"
     details = quantize_nbits_onnx(onnx_path, dest, 4, exclude, head_bits={"int8": 8, "int4": 4, "fp32": 0}[head])
+    details.update(_kv_cache(dest, graph, options, calibration))
     return _onnx_handover(target, dest, out_dir, graph, options, details)
 
 

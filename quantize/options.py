@@ -15,6 +15,7 @@ class QuantizeOptions:
     method: str | None = None  # INT8 on ONNX Runtime: dynamic | static (default: dynamic, static with --calibration)
     calibration_method: str | None = None  # static INT8 on ONNX Runtime: minmax (default) | entropy | percentile
     lm_head: str | None = None  # --precision int4: the LM head's weights, int8 (default) | int4 | fp32
+    kv_cache: str | None = None  # weight-only LLMs on ONNX Runtime: the fused decoder's KV cache, fp32 (default) | int8
     max_metric_drop: float | None = None  # fail (nothing written) when the task metric drops more than this
     fallback: bool = False  # with max_metric_drop: keep the last weight nodes in higher precision until it holds
     static_shapes: dict[str, int] | None = None  # OpenVINO: e.g. {"batch": 1, "sequence": 128}

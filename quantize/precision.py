@@ -23,6 +23,7 @@ from edgetool.targets.produce import build_artifacts, source_onnx
 from . import calibration as cal
 from .accuracy_report import REFERENCE, AccuracyDropError, evaluate, format_table, reference
 from .builds import build
+from .kv_cache import check_request as check_kv_request
 
 # How many of the most damaging weight layers --fallback keeps in higher precision, step by step (fine at
 # first: each kept layer costs speed, and a few usually recover most of the drop).
@@ -35,6 +36,10 @@ def _opt(opts, name, default=None):
     return default if value is None else value
 
 
+def _kv_int8(opts) -> bool:
+    return _opt(opts, "kv_cache", "fp32") == "int8"
+
+
 def resolve_method(target, precision: str, opts, task: str | None = None) -> str | None:
     """INT8 method for this target: explicit --method, else weight-only for decoder LLMs (text-generation)
     where the target has it, else static when calibration data is given or the target only calibrates
@@ -45,8 +50,8 @@ def resolve_method(target, precision: str, opts, task: str | None = None) -> str
         return None
     methods = getattr(target, "int8_methods", ("static",))
     method = _opt(opts, "method")
-    if method is None and task == "text-generation" and "weight-only" in methods \
-            and _opt(opts, "calibration") is None:
+    weight_calibration = _opt(opts, "calibration") is not None and not _kv_int8(opts)  # else it calibrates the cache
+    if method is None and task == "text-generation" and "weight-only" in methods and not weight_calibration:
         method = "weight-only"
     if method is None:
         method = "static" if (_opt(opts, "calibration") is not None or "dynamic" not in methods) else "dynamic"
@@ -55,13 +60,25 @@ def resolve_method(target, precision: str, opts, task: str | None = None) -> str
     if method not in methods:
         raise UsageError(f"Target '{target.name}' cannot do INT8 {method} quantization (it does: "
                          f"{', '.join(methods)}). Use --method {methods[0]}, or --target onnx for dynamic INT8.")
-    if method == "weight-only" and _opt(opts, "calibration") is not None:
+    if method == "weight-only" and weight_calibration:
         raise UsageError("--calibration is not used by weight-only INT8 (the weights are quantized on their own). "
-                         "Drop --calibration, or pass --method static.")
+                         "Drop --calibration, pass --method static, or add --kv-cache int8 (it calibrates the cache).")
     if method == "dynamic" and _opt(opts, "calibration") is not None:
         raise UsageError("--calibration is only used by static INT8 (dynamic INT8 quantizes activations at run time). "
                          "Drop --calibration, or pass --method static.")
     return method
+
+
+def _check_kv_cache(opts, target, task: str, precision: str, method: str | None, graphs) -> str:
+    """--kv-cache: fp32 (the default) or int8, which only ONNX Runtime's fused decoder of a weight-only
+    quantized LLM takes (quantize/kv_cache.py)."""
+    from edgetool.runtime.names import FUSED_DECODER
+
+    kv_cache = check_kv_request(_opt(opts, "kv_cache"), task, target.name, precision, method or "")
+    if kv_cache == "int8" and FUSED_DECODER not in graphs:
+        raise UsageError("--kv-cache int8 needs ONNX Runtime's fused decoder graph, which this bundle does not have "
+                         "(its export log says why the model family has none); its cache stays fp32. Drop --kv-cache.")
+    return kv_cache
 
 
 def _say(msg: str, quiet: bool) -> None:
@@ -102,8 +119,9 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
                                        _opt(opts, "held_out", cal.DEFAULT_HELD_OUT))
     calibration = None
     label = f"{target.backend}/{precision}"
-    if method == "static":
-        calibration = cal.build_calibration(bundle, spec, calib_raw, templates, static=True)
+    kv_cache = _check_kv_cache(opts, target, spec.name, precision, method, staged.manifest.graphs)
+    if method == "static" or kv_cache == "int8":
+        calibration = cal.build_calibration(bundle, spec, calib_raw, templates, static=method == "static")
         for w in calibration.info["warnings"]:
             _say(f"warning: {w}", quiet)
 
@@ -128,6 +146,7 @@ def add_precision(staged, target, opts, samples: list[Sample] | None = None) -> 
         if lm_head not in LM_HEAD_CHOICES:
             raise UsageError(f"--lm-head must be one of {', '.join(LM_HEAD_CHOICES)}, got '{lm_head}'.")
         extra["lm_head"] = lm_head
+    extra["kv_cache"] = kv_cache
 
     base = target.build_options(staged.manifest, opts)
     keep, steps, ranked = 0, iter(FALLBACK_STEPS), None
@@ -222,7 +241,8 @@ def _describe(method, extra, precision, details: dict) -> str:
     weights = sorted({d["weights"] for d in details.values() if d.get("method") == "weight-only" and d.get("weights")})
     if weights:
         tools = sorted({d["tool"] for d in details.values() if d.get("tool")})
-        return f"weight-only {', '.join(weights)} ({', '.join(tools)})"
+        cache = ", int8 KV cache" if any(d.get("kv_cache") == "int8" for d in details.values()) else ""
+        return f"weight-only {', '.join(weights)} ({', '.join(tools)}){cache}"
     if precision != "int8":
         return precision
     tools = {d["tool"].split()[0] for d in details.values() if d.get("tool")}

@@ -252,6 +252,19 @@ class Bundle:
                                                            formats.index(a.format)))
         return chosen
 
+    def graph_spec(self, art: Artifact) -> GraphSpec:
+        """The graph's inputs and outputs as this artifact has them: the manifest's, with the dtypes the artifact
+        changed (options "io_dtypes", name -> numpy dtype: e.g. an int8 KV cache, quantize/kv_cache.py)."""
+        spec = self.graphs[art.graph]
+        changed = art.options.get("io_dtypes") or {}
+        if not changed:
+            return spec
+
+        def retyped(tensors):
+            return tuple(TensorSpec(t.name, changed.get(t.name, t.dtype), t.shape) for t in tensors)
+
+        return GraphSpec(spec.name, retyped(spec.inputs), retyped(spec.outputs))
+
     def artifact(self, artifact_id: str) -> list[Artifact]:
         """Artifacts matching 'target/precision' (all graphs) or 'target/precision/graph'."""
         found = [a for a in self.artifacts if a.id == artifact_id or a.id.startswith(artifact_id.rstrip("/") + "/")]

@@ -29,7 +29,7 @@ from edgetool.check import metrics
 from edgetool.check.answers import compare_answers, format_answers
 from edgetool.check.golden import Golden, run_samples
 from edgetool.runtime.errors import UsageError, did_you_mean
-from edgetool.runtime.names import ALTERNATIVE_GRAPHS, LOGITS
+from edgetool.runtime.names import ALTERNATIVE_GRAPHS, LOGITS, PRESENT_PREFIX, past_for
 from edgetool.runtime.tasks import Tolerance, get_task
 
 STATS = ("max", "mean", "median", "p99")
@@ -200,6 +200,46 @@ def tensor_stats(ref: np.ndarray, got: np.ndarray, th: Thresholds, graph: str = 
     return acc.result()
 
 
+class OwnCache:
+    """Replays a graph whose cache the candidate keeps in a dtype of its own (an int8 KV cache: the artifact's
+    options "io_dtypes"; quantize/kv_cache.py). The reference's float cache cannot be fed to it, so each call gets
+    the reference's tokens and mask and the candidate's own cache from its previous call, its rows moved as the
+    reference's moved between the calls (beam search). Its cache outputs are not compared (other units); its
+    logits are, step by step, like any decoder's."""
+
+    def __init__(self, dtypes: dict[str, str]):
+        self.dtypes = dtypes
+        self.ref: dict[str, np.ndarray] = {}  # input name -> the reference's previous cache output
+        self.got: dict[str, np.ndarray] = {}  # input name -> the candidate's
+
+    @staticmethod
+    def of(engine) -> "OwnCache | None":
+        art = getattr(engine, "artifact", None)
+        dtypes = art.options.get("io_dtypes") if art is not None else None
+        return OwnCache(dict(dtypes)) if dtypes else None
+
+    def feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        cache = [k for k in feeds if k in self.dtypes]
+        if not cache or feeds[cache[0]].shape[2] == 0:  # a first call: an empty cache
+            return {**feeds, **{k: feeds[k].astype(self.dtypes[k]) for k in cache}}
+        first, length = cache[0], feeds[cache[0]].shape[2]
+        rows = [self._row(first, row, length) for row in feeds[first]]
+        return {**feeds, **{k: self.got[k][rows] for k in cache}}
+
+    def _row(self, name: str, row: np.ndarray, length: int) -> int:
+        """Which row of the reference's previous cache output this cache row is (beams move rows between calls)."""
+        for r, previous in enumerate(self.ref.get(name, ())):
+            if np.array_equal(previous[:, :length], row):
+                return r
+        raise ValueError(f"replaying '{name}': a cache row fed to the reference matches none it returned on its "
+                         "previous call, so the candidate's own cache cannot follow it")
+
+    def keep(self, ref_outputs: dict, got: dict) -> None:
+        for name in got:
+            if name in self.dtypes and name.startswith(PRESENT_PREFIX):
+                self.ref[past_for(name)], self.got[past_for(name)] = ref_outputs[name], got[name]
+
+
 def compare(reference: Golden, candidate_engines: dict, pipeline_factory, task: str, precision: str,
             th: Thresholds, label: str) -> dict:
     """Replay the reference's engine calls on the candidate engines (tensor parity), then run the
@@ -210,11 +250,17 @@ def compare(reference: Golden, candidate_engines: dict, pipeline_factory, task: 
     # quantized decoder LLMs: does each replayed step (the reference's tokens and cache fed) pick fp32's token?
     steps: list[np.ndarray] | None = [] if task == "text-generation" and precision != "fp32" else None
     for i, calls in enumerate(reference.calls):
+        own = {g: c for g, e in candidate_engines.items() if (c := OwnCache.of(e)) is not None}
         for j, call in enumerate(calls):
             if call.graph not in candidate_engines and call.graph in ALTERNATIVE_GRAPHS:
                 continue  # another engine's form of a graph: these engines run the graph it replaces
-            got = candidate_engines[call.graph].run(call.feeds)
+            cache = own.get(call.graph)
+            got = candidate_engines[call.graph].run(call.feeds if cache is None else cache.feeds(call.feeds))
+            if cache is not None:
+                cache.keep(call.outputs, got)
             for name, ref in call.outputs.items():
+                if cache is not None and name in cache.dtypes:
+                    continue
                 key = (call.graph, name)
                 if key not in accs:
                     accs[key] = ErrorAccumulator(call.graph, name, *th.for_output(call.graph, name), th.stat,

@@ -43,6 +43,7 @@ class Recorder:
     def __init__(self, engine, graph: str, sink: list[Call]):
         self.engine, self.graph, self.sink = engine, graph, sink
         self.name = getattr(engine, "name", "?")
+        self.artifact = getattr(engine, "artifact", None)  # what it runs: its dtypes (Bundle.graph_spec)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         outputs = self.engine.run(feeds)

@@ -225,14 +225,19 @@ def _pipeline_warmup(bundle, kind: str, folder: Path, batches: bool) -> list[War
     return [Warmup("golden-0", 1 if batches else 0, {name: (dt, dims, _write_raw(folder, f"golden0_{name}", arr))})]
 
 
-def _graph_warmup(bundle, graph: str, folder: Path, batches: bool) -> list[Warmup]:
+def _graph_warmup(bundle, spec, folder: Path, batches: bool) -> list[Warmup]:
     golden = _golden(bundle)
-    call = next((c for calls in (golden.calls if golden else []) for c in calls if c.graph == graph), None)
+    call = next((c for calls in (golden.calls if golden else []) for c in calls if c.graph == spec.name), None)
     if call is None:
         return []
+    dtypes = {t.name: t.dtype for t in spec.inputs}  # the artifact's (an int8 KV cache: quantize/kv_cache.py)
     inputs = {}
     for n, a in call.feeds.items():
         a = np.asarray(a)
+        if n in dtypes and str(a.dtype) != dtypes[n]:
+            if a.size:
+                return []  # fp32's cache is not the artifact's: only an empty one (a first step) converts
+            a = a.astype(dtypes[n])
         if batches and (a.ndim == 0 or a.shape[0] != 1):
             return []  # a warm-up batch of another size would need its own config; skip rather than guess
         dims = tuple(a.shape[1:] if batches else a.shape)
@@ -247,7 +252,7 @@ def _write_graph_models(bundle, repo: Path, name: str, backend: str, opts: Repos
     fmt, fname = _FORMATS[backend]
     precision = opts.precision or ("fp32" if "fp32" in bundle.precisions else bundle.precisions[0])
     written = []
-    for graph, spec in bundle.graphs.items():
+    for graph in bundle.graphs:
         if not _runs(graph, backend):
             continue
         art = next((a for a in bundle.artifacts if a.graph == graph and a.precision == precision and a.format == fmt),
@@ -255,6 +260,7 @@ def _write_graph_models(bundle, repo: Path, name: str, backend: str, opts: Repos
         if art is None:
             return written, (f"no {precision} {fmt} artifact for graph '{graph}': no {backend} models written "
                              f"(export with --target {'openvino' if backend == 'openvino' else 'onnx'})")
+        spec = bundle.graph_spec(art)  # its own dtypes where it changed them
         model = f"{name}.{safe_name(graph)}.{backend}"
         folder = _fresh(repo / model, opts.force)
         for rel in art.files:  # .xml and .bin travel together; the main file gets Triton's default name
@@ -272,7 +278,7 @@ def _write_graph_models(bundle, repo: Path, name: str, backend: str, opts: Repos
                           max_batch_size=max_batch, dynamic_batching=opts.dynamic_batching and batches,
                           queue_delay_us=opts.queue_delay_us, instances=opts.instances,
                           default_model_filename="model.plan" if backend == "tensorrt" else fname,
-                          warmup=_graph_warmup(bundle, graph, folder, batches),
+                          warmup=_graph_warmup(bundle, spec, folder, batches),
                           parameters={"edgetool_graph": graph, "edgetool_precision": precision})
         (folder / "config.pbtxt").write_text(cfg.render(), encoding="utf-8")
         written.append(model)

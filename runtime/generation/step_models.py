@@ -151,13 +151,14 @@ class FusedDecoderModel:
 
     is_encoder_decoder = False
 
-    def __init__(self, run: Callable, graph_spec, portable: "DecoderOnlyModel", bind: Callable | None = None,
+    def __init__(self, run: Callable, graph_spec, portable: "DecoderOnlyModel | None", bind: Callable | None = None,
                  block: int = 256, context: int | None = None):
         self.run, self.portable, self.bind = run, portable, bind
         inputs = {t.name: t for t in graph_spec.inputs}
         self.layers = kv_layers(inputs, PAST_PREFIX)
-        k = inputs[past(self.layers[0], "key")].shape
-        self.heads, self.head_dim = k[1], k[3]
+        k = inputs[past(self.layers[0], "key")]
+        self.heads, self.head_dim = k.shape[1], k.shape[3]
+        self.cache_dtype = np.dtype(k.dtype)  # float32, or int8 (an int8 KV cache: quantize/kv_cache.py)
         self.shared = {present(i, kv): past(i, kv) for i in self.layers for kv in KV_KINDS}
         self.block, self.context = block, context
         logits = next(t for t in graph_spec.outputs if t.name == LOGITS)
@@ -167,13 +168,16 @@ class FusedDecoderModel:
     def start(self, inputs: dict, expand: int = 1) -> dict:
         mask = np.asarray(inputs[ATTENTION_MASK])
         if not mask.all():
+            if self.portable is None:  # only a caller stepping unpadded sequences leaves it out
+                raise ValueError("FusedDecoderModel without a portable model takes unpadded rows only")
             return {"portable": self.portable.start(inputs, expand)}
         rows = mask.shape[0] * expand
-        cache = {name: np.zeros((rows, self.heads, 0, self.head_dim), np.float32) for name in self.shared.values()}
+        cache = {name: np.zeros((rows, self.heads, 0, self.head_dim), self.cache_dtype) for name in self.shared.values()}
         return {"portable": None, "rows": rows, "length": 0, "past": cache, "runner": None, "logits": None}
 
     def step(self, state: dict, new_tokens: np.ndarray) -> np.ndarray:
         if state["portable"] is not None:
+            assert self.portable is not None
             return self.portable.step(state["portable"], new_tokens)
         total = state["length"] + new_tokens.shape[1]
         feeds = {INPUT_IDS: new_tokens.astype(np.int64), ATTENTION_MASK: np.ones((state["rows"], total), np.int64)}
@@ -203,13 +207,14 @@ class FusedDecoderModel:
             grown = max(total, min(grown, self.context))
         length = state["length"]
         for name, buf in state["past"].items():
-            new = np.zeros(buf.shape[:2] + (grown, buf.shape[3]), np.float32)
+            new = np.zeros(buf.shape[:2] + (grown, buf.shape[3]), buf.dtype)
             new[:, :, :length] = buf[:, :, :length]
             state["past"][name] = new
         state["runner"] = None
 
     def reorder(self, state: dict, rows: np.ndarray) -> None:
         if state["portable"] is not None:
+            assert self.portable is not None
             self.portable.reorder(state["portable"], rows)
         else:
             state["past"] = {k: np.ascontiguousarray(v[rows]) for k, v in state["past"].items()}

@@ -26,7 +26,9 @@ class DecoderHead(Head):
         self.model: DecoderOnlyModel | FusedDecoderModel = DecoderOnlyModel(self.pipe.run_graph, graph, cache_block=block)
         fused = self.pipe.engines.get(FUSED_DECODER)
         if fused is not None:  # ONNX Runtime's form of the decoder (export/fused_decoder.py)
-            self.model = FusedDecoderModel(self.pipe.run_graph, self.bundle.graphs[FUSED_DECODER], self.model,
+            art = getattr(fused, "artifact", None)  # its cache dtype (an int8 KV cache: quantize/kv_cache.py)
+            spec = self.bundle.graph_spec(art) if art is not None else self.bundle.graphs[FUSED_DECODER]
+            self.model = FusedDecoderModel(self.pipe.run_graph, spec, self.model,
                                            bind=getattr(fused, "bind_in_place", None),
                                            context=gen.context if gen is not None else None)
 

@@ -43,7 +43,7 @@ def open_engines(bundle: Bundle, backend: str | None = None, precision: str | No
             if graph in deferred:
                 engines[graph] = LazyEngine(cls, bundle, art, options)
                 continue
-            engines[graph] = cls(bundle.file(art.path, verify=False), bundle.graphs[graph], options)
+            engines[graph] = cls(bundle.file(art.path, verify=False), bundle.graph_spec(art), options)
             engines[graph].artifact = art
     except Exception:
         verification.wait()  # a changed file explains a failed session better than the engine's own error
@@ -66,7 +66,7 @@ class LazyEngine:
         if self._engine is None:
             for rel in self.artifact.files:
                 self._bundle.file(rel)  # sha256 against the manifest before the engine reads it
-            engine = self._cls(self._bundle.file(self.artifact.path), self._bundle.graphs[self.artifact.graph],
+            engine = self._cls(self._bundle.file(self.artifact.path), self._bundle.graph_spec(self.artifact),
                                self._options)
             engine.artifact = self.artifact
             self._engine = engine

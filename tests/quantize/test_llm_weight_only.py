@@ -233,3 +233,166 @@ def test_block_size_per_bit_width(bits, hidden, block):
     from edgetool.quantize.weight_only import nbits_block
 
     assert nbits_block(bits, hidden) == block
+
+
+# -- --kv-cache int8: ONNX Runtime's fused decoder keeps its cache in int8 (quantize/kv_cache.py) ----------------
+def test_key_scales_bound_every_rotation():
+    """A cached key is already rotated; a later position turns each pair (j, j + h/2) by another angle. The pair's
+    largest radius bounds both channels at any angle, so no rotation of what calibration saw saturates."""
+    from edgetool.quantize.kv_cache import LEVELS, key_scales, value_scales
+
+    rng = np.random.default_rng(0)
+    keys = rng.standard_normal((1, 2, 50, 8)) * np.array([1, 2, 3, 4, 1, 2, 3, 4])  # [batch, kv, positions, h]
+    scales = key_scales(keys)
+    assert scales.shape == (1, 2, 1, 8) and scales.dtype == np.float32
+    half = 4
+    for angle in rng.uniform(0, 2 * np.pi, 20):
+        c, s = np.cos(angle), np.sin(angle)
+        turned = np.concatenate([keys[..., :half] * c - keys[..., half:] * s,
+                                 keys[..., :half] * s + keys[..., half:] * c], axis=-1)
+        assert (np.abs(turned) <= scales * LEVELS * (1 + 1e-6)).all()
+    radius = np.sqrt(keys[..., :half] ** 2 + keys[..., half:] ** 2).max(axis=(0, 2))  # brute force
+    np.testing.assert_allclose(scales[0, :, 0], np.concatenate([radius, radius], -1) / LEVELS, rtol=1e-6)
+    np.testing.assert_allclose(value_scales(keys)[0, :, 0], np.abs(keys).max(axis=(0, 2)) / LEVELS, rtol=1e-6)
+    assert (value_scales(np.zeros((1, 1, 3, 4))) > 0).all()  # a silent channel still divides
+
+
+@pytest.fixture(scope="module")
+def kv_int8(checkpoint, tmp_path_factory):
+    """`export --precision int4 --kv-cache int8`, then `quantize --precision int8 --kv-cache int8`."""
+    from cli_invoke import invoke_cli
+
+    path = tmp_path_factory.mktemp("kv") / "b"
+    r = invoke_cli("export", "--task", "text-generation", "--model", checkpoint, "--precision", "int4",
+                   "--kv-cache", "int8", "--out", path, "-q")
+    assert r.exit_code == 0, r.output
+    quantize_bundle(QuantizeOptions(bundle=path, precision="int8", target="onnx", kv_cache="int8", held_out=2,
+                                    quiet=True))
+    return path, r.output
+
+
+def test_kv_cache_int8_artifacts(kv_int8):
+    path, output = kv_int8
+    b = Bundle.load(path)
+    b.verify_all()
+    for precision in ("int4", "int8"):
+        arts = {a.graph: a for a in b.artifacts if a.target == "onnx" and a.precision == precision}
+        fused, portable = arts["decoder_fused"], arts["decoder"]
+        assert fused.options["kv_cache"] == "int8" and fused.options["kv_cache_layers"] == 2
+        assert fused.options["kv_cache_calibration_calls"] > 0
+        assert "kv_cache" not in portable.options  # the portable graph (OpenVINO, TensorRT) keeps a float cache
+        model = onnx.load(str(path / fused.path))
+        cache = [v for v in list(model.graph.input) + list(model.graph.output) if "key" in v.name or "value" in v.name]
+        assert len(cache) == 8 and {v.type.tensor_type.elem_type for v in cache} == {onnx.TensorProto.INT8}
+        assert set(fused.options["io_dtypes"]) == {v.name for v in cache}
+        gqa = [n for n in model.graph.node if n.op_type == "GroupQueryAttention"]
+        attrs = [{a.name: a for a in n.attribute} for n in gqa]
+        assert all(a["k_quant_type"].s == b"PER_CHANNEL" and a["kv_cache_bit_width"].i == 8 for a in attrs)
+        inits = {i.name: i for i in model.graph.initializer}
+        assert all(list(inits[n.input[12]].dims) == [1, 2, 1, 16] for n in gqa)  # [1, kv heads, 1, head size]
+        row = b.manifest.accuracy.to_json()["rows"][f"onnxruntime/{precision}"]
+        tf = row["teacher_forced"]
+        assert tf["through"] == "int8 KV cache, step by step" and tf["positions"] > 10
+        assert row["method"].endswith("int8 KV cache") and tf["top1_agreement"] >= 0.6, row
+    assert "onnxruntime/int4: parity ok" in output and "teacher_forced_top1" in output  # the gate, per step
+    from edgetool.quantize import format_table
+
+    assert "int8 KV cache" in format_table(b.manifest.accuracy.to_json())
+    assert b.manifest.provenance.to_json()["calibration"]["onnxruntime/int4"]["calls"]["decoder_fused"] > 0
+
+
+def test_kv_cache_int8_holds_the_torch_models_keys(kv_int8, checkpoint, tmp_path):
+    """The rewrite on its own (the fp32 fused graph, scales from the golden's recorded calls): after a prompt, its
+    first layer's int8 cache holds the transformers model's own rotated keys and values, each divided by its
+    channel's scale and rounded (one step of rounding apart at most). Attention already reads the int8 cache at
+    the prompt, so later layers see its rounding: their cache, scaled back, stays close to torch's."""
+    import onnxruntime as ort
+    import transformers
+
+    from edgetool.check import golden
+    from edgetool.quantize.kv_cache import quantize_kv_cache
+    from edgetool.runtime.names import past, present
+
+    b = Bundle.load(kv_int8[0])
+    graph_path = tmp_path / "decoder_fused.onnx"
+    shutil.copy(b.root / "onnx" / "fp32" / "decoder_fused.onnx", graph_path)
+    feeds = [c.feeds for calls in golden.load(b).calls for c in calls if c.graph == "decoder_fused"]
+    assert quantize_kv_cache(graph_path, feeds)["kv_cache_layers"] == 2
+    graph = onnx.load(str(graph_path)).graph
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
+    scales = {n.input[3]: inits[n.input[12]] for n in graph.node if n.op_type == "GroupQueryAttention"}
+    scales.update({n.input[4]: inits[n.input[13]] for n in graph.node if n.op_type == "GroupQueryAttention"})
+    ids = np.array([[5, 17, 33, 9, 41, 12, 7]], np.int64)
+    session = ort.InferenceSession(str(graph_path), providers=["CPUExecutionProvider"])
+    empty = {past(i, kind): np.zeros((1, 2, 0, 16), np.int8) for i in range(2) for kind in ("key", "value")}
+    out = dict(zip([o.name for o in session.get_outputs()],
+                   session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids), **empty})))
+    torch_model = transformers.AutoModelForCausalLM.from_pretrained(str(checkpoint)).eval()
+    with torch.no_grad():
+        cache = torch_model(torch.from_numpy(ids), use_cache=True).past_key_values
+    for layer in range(2):
+        for kind, torch_kv in (("key", cache.layers[layer].keys), ("value", cache.layers[layer].values)):
+            want = np.clip(np.round(torch_kv.numpy() / scales[past(layer, kind)]), -127, 127)
+            got = out[present(layer, kind)]
+            assert got.dtype == np.int8 and got.shape == want.shape
+            diff = np.abs(got.astype(np.float64) - want)
+            if layer == 0:
+                assert diff.max() <= 1 and (diff == 0).mean() > 0.95, kind
+            back, ref = (got * scales[past(layer, kind)]).ravel(), torch_kv.numpy().ravel()
+            assert back @ ref / np.linalg.norm(back) / np.linalg.norm(ref) > 0.995, (layer, kind)
+
+
+def test_kv_cache_int8_runs_in_the_runtime(kv_int8):
+    """The pipeline's buffers are int8 (a quarter of the memory), bound once and written in place; generation on
+    them gives the same tokens as stepping the same graph without the binding (what the report measures)."""
+    from edgetool.quantize.accuracy_report import _through_cache
+
+    path = kv_int8[0]
+    pipe = pipeline(path, backend="onnxruntime", precision="int4")
+    model = pipe.model
+    assert model.cache_dtype == np.int8 and model.bind is not None
+    ids = np.array([[5, 17, 33, 9, 41, 12, 7]], np.int64)
+    state = model.start({"attention_mask": np.ones_like(ids)})
+    tokens, logits = [], model.step(state, ids)
+    for _ in range(6):
+        tokens.append(int(logits[0].argmax()))
+        logits = model.step(state, np.array([[tokens[-1]]], np.int64))
+    assert all(buf.dtype == np.int8 for buf in state["past"].values())
+    stepped = _through_cache(Bundle.load(path), pipe.engines)(np.concatenate([ids[0], tokens[:-1]]), ids.shape[1])
+    assert [int(t) for t in stepped.argmax(-1)] == tokens
+    out = pipe(PROMPT, max_new_tokens=8, do_sample=False)[0]["generated_text"]
+    assert out.startswith(PROMPT) and len(out) > len(PROMPT)
+
+
+def test_kv_cache_int8_triton_model_declares_int8(kv_int8, tmp_path):
+    """A Triton model of the int4 fused decoder declares its int8 cache, and its warm-up (golden's first step,
+    an empty cache) is written in int8 too: Triton checks both against the model when it loads it."""
+    from edgetool.serve.repository import RepositoryOptions, write_repository
+
+    repo = write_repository(kv_int8[0], tmp_path / "repo", RepositoryOptions(precision="int4", max_batch=0,
+                                                                            graph_backends=("onnxruntime",)))
+    fused = next(m for m in repo.models if ".decoder_fused." in m)
+    config = (tmp_path / "repo" / fused / "config.pbtxt").read_text()
+    for layer in range(2):
+        for kind in ("key", "value"):
+            for name in (f"past_key_values.{layer}.{kind}", f"present.{layer}.{kind}"):
+                assert f'name: "{name}" data_type: TYPE_INT8' in config, name
+    assert 'name: "input_ids" data_type: TYPE_INT64' in config
+    assert 'key: "past_key_values.0.key" value { data_type: TYPE_INT8' in config  # the warm-up's input
+    portable = next(m for m in repo.models if ".decoder." in m)
+    assert 'name: "past_key_values.0.key" data_type: TYPE_FP32' in (tmp_path / "repo" / portable / "config.pbtxt").read_text()
+
+
+def test_kv_cache_int8_refuses_what_it_cannot_do(kv_int8, checkpoint, tmp_path):
+    from cli_invoke import invoke_cli
+    from edgetool.runtime.errors import UsageError
+
+    for args, message in ((("--precision", "int4", "--target", "openvino"), "--kv-cache int8 applies to decoder LLMs"),
+                          (("--precision", "fp32"), "--kv-cache int8 applies to decoder LLMs"),
+                          (("--precision", "int4", "--kv-cache", "int4"), "--kv-cache must be one of fp32, int8")):
+        out = tmp_path / "never"
+        kv = () if "--kv-cache" in args else ("--kv-cache", "int8")
+        r = invoke_cli("export", "--task", "text-generation", "--model", checkpoint, *args, *kv, "--out", out, "-q")
+        assert r.exit_code == 2 and message in r.output and not out.exists(), r.output
+    with pytest.raises(UsageError, match="--kv-cache int8 applies to decoder LLMs"):
+        quantize_bundle(QuantizeOptions(bundle=kv_int8[0], precision="fp16", target="onnx", kv_cache="int8"))
