@@ -43,8 +43,8 @@ PAIRS = ["edgetool-ort-int4:genai-int4", "edgetool-ort-fp32:genai-fp32",
          "edgetool-ort-int4:edgetool-ort-int4-small-pages",
          # the int4 bundle with its KV cache in int8 (quantize/kv_cache.py)
          "edgetool-ort-int4-kv8:genai-int4"]
-GROWTH = ["edgetool-ort-int4", "edgetool-ort-int8", "edgetool-ort-fp32", "edgetool-ort-int4-kv8", "edgetool-ort-int8-kv8",
-          "genai-int4", "genai-fp32"]
+GROWTH = ["edgetool-ort-int4", "edgetool-ort-int8", "edgetool-ort-fp32", "edgetool-ort-int4-kv8", "genai-int4",
+          "genai-fp32"]
 POSITIONS = (16, 128, 512)
 NEW_TOKENS, DROP = 24, 8  # per turn; steps dropped at the start of a turn
 

@@ -36,6 +36,12 @@ def localize(bundle, backend: str, precision: str, against, graph: str, feeds: d
         have = sorted(a.id for a in bundle.artifacts if a.graph == graph and a.format in ("onnx", "openvino-ir"))
         raise UsageError(f"No ONNX or OpenVINO IR artifact of graph '{graph}' at {precision} in {bundle.root} to "
                          f"localize in (it has: {', '.join(have) or 'none'}).")
+    retyped = [a for a in bundle.artifacts if a.graph == graph and a.precision == precision and a.format == "onnx"
+               and a.options.get("io_dtypes")]
+    if retyped:  # an int8 KV cache (quantize/kv_cache.py): fp32's recorded cache cannot be fed to it
+        raise UsageError(f"--localize replays fp32's recorded calls, whose float cache {retyped[0].id} (an int8 KV "
+                         "cache) cannot take. Localize graph 'decoder' (the same weights, a float cache), or an "
+                         "artifact quantized without --kv-cache int8.")
     cand_label = f"onnx/{precision}/{graph}"
     result, skipped = None, None
     if cand_onnx is not None:

@@ -396,3 +396,15 @@ def test_kv_cache_int8_refuses_what_it_cannot_do(kv_int8, checkpoint, tmp_path):
         assert r.exit_code == 2 and message in r.output and not out.exists(), r.output
     with pytest.raises(UsageError, match="--kv-cache int8 applies to decoder LLMs"):
         quantize_bundle(QuantizeOptions(bundle=kv_int8[0], precision="fp16", target="onnx", kv_cache="int8"))
+    from edgetool.export.localize import localize
+
+    with pytest.raises(UsageError, match="--localize replays fp32's recorded calls"):
+        localize(Bundle.load(kv_int8[0]), "onnxruntime", "int4", None, "decoder_fused", {}, None)
+
+
+def test_kv_cache_int8_validates_on_the_device(kv_int8):
+    """`validate` (no torch: the golden calls) replays the fused graph through its own int8 cache."""
+    from cli_invoke import invoke_cli
+
+    r = invoke_cli("validate", kv_int8[0], "--precision", "int4")
+    assert r.exit_code == 0 and "PARITY OK" in r.output and "teacher_forced_top1" in r.output, r.output
