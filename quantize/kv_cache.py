@@ -6,7 +6,8 @@ range saturate at ±127).
 The cache then takes a quarter of the memory (what bounds the context on a Jetson) and is a quarter of the bytes
 read per step. Measured on the SmolLM-135M-shaped benchmark model (30 layers of GroupQueryAttention alone, past
 16 -> 512): 0.21 -> 3.21 ms with the fp32 cache, 0.20 -> 2.50 ms int8 at 1 thread; 0.36 -> 2.79 and 0.40 -> 2.18
-ms at 2 — the per-position cost that bounds ms/token at 512 against 16.
+ms at 2 — the per-position cost that bounds ms/token at 512 against 16. In whole int4 decode steps (paired runs,
+benchmarks/README.md) the int8 cache's step at 512 was 0.97-0.99x the fp32 cache's: its gain is the memory.
 
 Scales come from the keys and values the fp32 graph itself caches on the calibration data (recorded through the
 bundle's pipeline, as static INT8's are). The cached keys are already rotated (RoPE), so a later position's
