@@ -118,7 +118,11 @@ def write_repository(bundle_path, repo: Path, opts: RepositoryOptions | None = N
             raise UsageError("--bls calls the per-graph models: drop --no-graphs.")
         graph_backends = graph_backends if bls in graph_backends else graph_backends + [bls]
         graph_models = {g: f"{name}.{safe_name(g)}.{bls}" for g in bundle.graphs if _runs(g, bls)}
-    _write_pipeline_model(bundle, spec, repo, name, backend, opts, graph_models if bls else None)
+        precision = _graph_precision(bundle, opts)  # what each graph model serves: its I/O (Bundle.graph_spec)
+        served = {g: _graph_artifact(bundle, g, bls, precision) for g in graph_models}
+        graph_artifacts = {g: art.id for g, art in served.items() if art is not None}
+    _write_pipeline_model(bundle, spec, repo, name, backend, opts, graph_models if bls else None,
+                          graph_artifacts if bls else None)
     out.models.append(name)
     if opts.graphs:
         for be in graph_backends:
@@ -162,7 +166,8 @@ def _fresh(folder: Path, force: bool) -> Path:
 
 
 def _write_pipeline_model(bundle, spec, repo: Path, name: str, backend: str | None, opts: RepositoryOptions,
-                          graph_models: dict[str, str] | None = None) -> None:
+                          graph_models: dict[str, str] | None = None,
+                          graph_artifacts: dict[str, str] | None = None) -> None:
     folder = _fresh(repo / name, opts.force)
     shutil.copy2(Path(__file__).with_name("triton_model.py"), folder / "1" / "model.py")
     shutil.copytree(bundle.root, folder / "1" / "bundle")
@@ -174,6 +179,7 @@ def _write_pipeline_model(bundle, spec, repo: Path, name: str, backend: str | No
         ([Tensor("TEXT_PIECE", "bytes", (1,))] if stream else [])
     params = {"bundle": "bundle", "task": bundle.task, "backend": backend or "", "precision": opts.precision or "",
               "threads": str(opts.threads or 0), "graph_models": json.dumps(graph_models or {}),
+              "graph_artifacts": json.dumps(graph_artifacts or {}),
               "stream": "1" if stream else ""}
     # a decoupled model answers one request at a time with many responses: no server-side batching
     cfg = ModelConfig(name=name, backend="python", inputs=NATURAL_INPUTS[spec.input_kind] + [OPTIONS_INPUT],
@@ -245,18 +251,28 @@ def _graph_warmup(bundle, spec, folder: Path, batches: bool) -> list[Warmup]:
     return [Warmup("golden-0", 1 if batches else 0, inputs)]
 
 
+def _graph_precision(bundle, opts: RepositoryOptions) -> str:
+    return opts.precision or ("fp32" if "fp32" in bundle.precisions else bundle.precisions[0])
+
+
+def _graph_artifact(bundle, graph: str, backend: str, precision: str):
+    """The artifact a graph model of this Triton backend serves (None: the bundle has none)."""
+    fmt = _FORMATS[backend][0]
+    return next((a for a in bundle.artifacts if a.graph == graph and a.precision == precision and a.format == fmt),
+                None)
+
+
 def _write_graph_models(bundle, repo: Path, name: str, backend: str, opts: RepositoryOptions) -> tuple[list[str], str]:
     if backend not in GRAPH_BACKENDS:
         raise UsageError(f"Unknown Triton backend '{backend}'.{did_you_mean(backend, GRAPH_BACKENDS)} "
                          f"Known: {', '.join(GRAPH_BACKENDS)}.")
     fmt, fname = _FORMATS[backend]
-    precision = opts.precision or ("fp32" if "fp32" in bundle.precisions else bundle.precisions[0])
+    precision = _graph_precision(bundle, opts)
     written = []
     for graph in bundle.graphs:
         if not _runs(graph, backend):
             continue
-        art = next((a for a in bundle.artifacts if a.graph == graph and a.precision == precision and a.format == fmt),
-                   None)
+        art = _graph_artifact(bundle, graph, backend, precision)
         if art is None:
             return written, (f"no {precision} {fmt} artifact for graph '{graph}': no {backend} models written "
                              f"(export with --target {'openvino' if backend == 'openvino' else 'onnx'})")

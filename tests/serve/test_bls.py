@@ -118,3 +118,39 @@ def test_bls_needs_the_graph_models(bundle_dir, tmp_path):
         write_repository(bundle_dir("text-classification"), tmp_path, RepositoryOptions(bls="onnxruntime", graphs=False))
     with pytest.raises(UsageError, match="one of onnxruntime, openvino, tensorrt"):
         write_repository(bundle_dir("text-classification"), tmp_path / "x", RepositoryOptions(bls="torchscript"))
+
+
+def test_bls_serves_an_int8_kv_cache(tmp_path, monkeypatch):
+    """A decoder whose fused graph keeps an int8 KV cache (`--kv-cache int8`): the pipeline model feeds each graph
+    model the dtypes of the artifact that model serves, and answers like the in-process pipeline."""
+    import torch
+    import transformers
+
+    from cli_invoke import invoke_cli
+    from edgetool.export.reference.generation import train_gpt2_tokenizer
+    from edgetool.serve.client import sample_tensors
+
+    ckpt = tmp_path / "llama"
+    train_gpt2_tokenizer(ckpt)
+    tok = transformers.AutoTokenizer.from_pretrained(str(ckpt))
+    cfg = transformers.LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                                   hidden_size=64, num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
+                                   intermediate_size=128, max_position_embeddings=64)
+    torch.manual_seed(0)
+    transformers.AutoModelForCausalLM.from_config(cfg).eval().save_pretrained(str(ckpt))
+    bundle = tmp_path / "b"
+    r = invoke_cli("export", "--task", "text-generation", "--model", ckpt, "--precision", "int4", "--kv-cache", "int8",
+                   "--out", bundle, "-q", "--no-parity-check")
+    assert r.exit_code == 0, r.output
+    repo = write_repository(bundle, tmp_path / "repo", RepositoryOptions(bls="onnxruntime", precision="int4"))
+    calls: list[str] = []
+    module, model = _load_model(tmp_path / "repo", repo.pipeline_model, monkeypatch, calls)
+    fused = model.pipe.engines["decoder_fused"]
+    assert fused.artifact.id == "onnx/int4/decoder_fused" and model.pipe.model.cache_dtype == np.int8
+    kwargs = {"max_new_tokens": 6, "do_sample": False}
+    request = {k: module.pb_utils.Tensor(k, v) for k, v in sample_tensors("text", "The weather was", kwargs).items()}
+    response = model.execute([request])[0]
+    assert not response.has_error(), response.error().message()
+    got = json.loads(bytes(response.outputs["JSON"].as_numpy().reshape(-1)[0]).decode())
+    assert got == to_jsonable(pipeline(bundle, precision="int4")("The weather was", **kwargs))
+    assert f"{repo.pipeline_model}.decoder_fused.onnxruntime" in calls
