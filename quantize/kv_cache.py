@@ -61,17 +61,16 @@ def _scales(peak: np.ndarray) -> np.ndarray:
     return (np.maximum(peak, TINY) / LEVELS).astype(np.float32)[None, :, None, :]
 
 
-def _peaks(feeds: list[dict], name: str) -> np.ndarray:
-    """Every recorded cache of input `name`, joined along the positions (the calls' caches grow, so the last of
-    each sequence holds its earlier ones; joining them all is simpler and bounds the same)."""
+def _cached(feeds: list[dict], name: str) -> np.ndarray:
+    """Every recorded cache of input `name` as [1, kv_heads, rows x positions, head_dim] (the calls' caches grow,
+    so the last of each sequence holds its earlier ones; joining them all is simpler and bounds the same)."""
     seen = [f[name] for f in feeds if name in f and f[name].shape[2] > 0]
     if not seen:
         from edgetool.runtime.errors import UsageError
 
         raise UsageError(f"The calibration data never filled the cache input '{name}': give prompts the model "
                          "generates from (one text a line).")
-    return np.concatenate([s.reshape(-1, s.shape[1], s.shape[2], s.shape[3]).transpose(1, 0, 2, 3)
-                           .reshape(s.shape[1], -1, s.shape[3]) for s in seen], axis=1)[None]
+    return np.concatenate([s.transpose(1, 0, 2, 3).reshape(s.shape[1], -1, s.shape[3]) for s in seen], axis=1)[None]
 
 
 def quantize_kv_cache(path: Path, feeds: list[dict]) -> dict:
@@ -88,7 +87,7 @@ def quantize_kv_cache(path: Path, feeds: list[dict]) -> dict:
         if node.op_type != "GroupQueryAttention":
             continue
         past_key, past_value = node.input[3], node.input[4]
-        scales = {"k": key_scales(_peaks(feeds, past_key)), "v": value_scales(_peaks(feeds, past_value))}
+        scales = {"k": key_scales(_cached(feeds, past_key)), "v": value_scales(_cached(feeds, past_value))}
         inputs = list(node.input) + [""] * max(0, 14 - len(node.input))
         for slot, kind in ((12, "k"), (13, "v")):
             name = f"{node.name}.{kind}_scale"

@@ -36,10 +36,6 @@ def _opt(opts, name, default=None):
     return default if value is None else value
 
 
-def _kv_int8(opts) -> bool:
-    return _opt(opts, "kv_cache", "fp32") == "int8"
-
-
 def resolve_method(target, precision: str, opts, task: str | None = None) -> str | None:
     """INT8 method for this target: explicit --method, else weight-only for decoder LLMs (text-generation)
     where the target has it, else static when calibration data is given or the target only calibrates
@@ -50,7 +46,8 @@ def resolve_method(target, precision: str, opts, task: str | None = None) -> str
         return None
     methods = getattr(target, "int8_methods", ("static",))
     method = _opt(opts, "method")
-    weight_calibration = _opt(opts, "calibration") is not None and not _kv_int8(opts)  # else it calibrates the cache
+    # with --kv-cache int8, --calibration calibrates the cache, not the weights
+    weight_calibration = _opt(opts, "calibration") is not None and _opt(opts, "kv_cache") != "int8"
     if method is None and task == "text-generation" and "weight-only" in methods and not weight_calibration:
         method = "weight-only"
     if method is None:
@@ -74,7 +71,7 @@ def _check_kv_cache(opts, target, task: str, precision: str, method: str | None,
     quantized LLM takes (quantize/kv_cache.py)."""
     from edgetool.runtime.names import FUSED_DECODER
 
-    kv_cache = check_kv_request(_opt(opts, "kv_cache"), task, target.name, precision, method or "")
+    kv_cache = check_kv_request(_opt(opts, "kv_cache"), task, target.name, precision, method)
     if kv_cache == "int8" and FUSED_DECODER not in graphs:
         raise UsageError("--kv-cache int8 needs ONNX Runtime's fused decoder graph, which this bundle does not have "
                          "(its export log says why the model family has none); its cache stays fp32. Drop --kv-cache.")

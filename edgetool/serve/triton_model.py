@@ -198,11 +198,11 @@ class TritonPythonModel:
         if graph_models:  # BLS: NumPy pre-/post-processing here, each graph on its own Triton model
             from edgetool.runtime.pipelines import pipeline_class
 
-            # each graph model serves one artifact: its I/O as that artifact has it (e.g. an int8 KV cache)
+            # each graph model serves one artifact; the pipeline reads its dtypes from it (e.g. an int8 KV cache)
             by_id = {a.id: a for a in bundle.artifacts}
-            served = {g: by_id.get(i) for g, i in json.loads(params.get("graph_artifacts") or "{}").items()}
-            engines = {g: TritonGraphEngine(m, bundle.graph_spec(served[g]) if served.get(g) else bundle.graphs[g],
-                                            served.get(g)) for g, m in graph_models.items()}
+            served = json.loads(params.get("graph_artifacts") or "{}")
+            engines = {g: TritonGraphEngine(m, bundle.graphs[g], by_id.get(served.get(g, "")))
+                       for g, m in graph_models.items()}
             self.pipe = pipeline_class(get_task(bundle.task))(bundle, engines=engines)
         else:
             self.pipe = pipeline(bundle, backend=params.get("backend") or None,
